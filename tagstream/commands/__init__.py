@@ -1,0 +1,1 @@
+"""One module per `tagstream` subcommand (see tagstream/cli.py)."""

@@ -1,0 +1,1 @@
+"""tagstream.levels: intensity levels by change-point analysis on photon arrival times."""
