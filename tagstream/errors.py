@@ -70,3 +70,11 @@ class SetupError(TagstreamError):
 
 class SourceError(TagstreamError):
     """A live source failed: device library missing, buffer overflow, data loss."""
+
+
+class AnalysisError(TagstreamError):
+    """An analysis input is unusable (bad histogram, mismatched frames and triggers, failed fit)."""
+
+
+class SpectraFileError(TagFileError):
+    """A spectra file (Andor SIF, simulator .spectra.npz) cannot be read."""
