@@ -1,0 +1,295 @@
+"""quTAG files written by TDC_writeTimestamps: BINARY, RAW and COMPRESSED (time unit 1 ps).
+
+BINARY:     40-byte header (magic 87 B3 91 FA, u32 file size at offset 4, 32 more bytes kept as
+            metadata), then 10-byte records: <i8 timestamp, <u2 channel.
+RAW:        the same records without a header.
+COMPRESSED: 40-byte header, then 5-byte records: a little-endian 40-bit word, bits 0-36 the
+            timestamp modulo 2**37, bits 37-39 the channel (stop channels only). The 37-bit time is
+            unwrapped here: a step of more than 2**36 down (up) between consecutive records is one wrap
+            forward (back). The channel field is read with the same numbering as BINARY (as the ETA
+            reader does); no real compressed file was available to check this.
+
+Channels: stop channels 0-20 (1-based in the files we have: SPADs 1/2, sync 5), markers 100-104 and
+200-203 (vendor header tdcbase.h). Any other channel value, or a negative timestamp, is garbage:
+CorruptRecordError.
+
+Header size field (offset 4): our writer stores 0 while recording and the file size at close, like
+the vendor's finished files. field == file size: finished. field > file size: the file was cut:
+TruncatedFileError after the whole records. field == 0 or smaller than the file: an unfinished
+recording, read to its last whole record with a warning in reader.warnings.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from tagstream.chunk import TagChunk
+from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError,
+                              TruncatedFileError)
+from tagstream.io.base import RawBlock, TagReader, fixed_locator, map_window
+
+QUTAG_MAGIC = b"\x87\xb3\x91\xfa"
+HEADER_BYTES = 40
+BINARY_RECORD = np.dtype([("t", "<i8"), ("c", "<u2")])   # itemsize 10, packed
+COMPRESSED_RECORD_BYTES = 5
+COMPRESSED_TIME_BITS = 37
+COMPRESSED_WRAP = 1 << COMPRESSED_TIME_BITS
+
+VALID_CHANNEL = np.zeros(1 << 16, dtype=bool)
+VALID_CHANNEL[0:21] = True
+VALID_CHANNEL[100:105] = True
+VALID_CHANNEL[200:204] = True
+
+
+def check_channels(channels: np.ndarray, locate, what: str = "quTAG") -> None:
+    """Raise CorruptRecordError at the first channel number a quTAG cannot produce."""
+    bad = ~VALID_CHANNEL[channels]
+    if bad.any():
+        i = int(np.argmax(bad))
+        path, off, rec = locate(i)
+        raise CorruptRecordError(f"impossible {what} channel number {int(channels[i])} (garbage bytes?)",
+                                 path, off, rec)
+
+
+def check_timestamps(ts: np.ndarray, locate) -> None:
+    neg = ts < 0
+    if neg.any():
+        i = int(np.argmax(neg))
+        path, off, rec = locate(i)
+        raise CorruptRecordError(f"negative timestamp {int(ts[i])} (garbage bytes?)", path, off, rec)
+
+
+class _FixedRecordReader(TagReader):
+    """Shared logic: header check, whole-record count, truncated tail, chunked memmap windows."""
+
+    record_bytes = 10
+    has_header = True
+
+    def __init__(self, path, reorder_window_ps=1_000_000, allow_truncated=False, **_ignored):
+        super().__init__(path, reorder_window_ps, allow_truncated)
+        size = self.path.stat().st_size
+        self.file_size = size
+        if size == 0:
+            raise EmptyFileError("file is empty", self.path, 0, 0)
+        data_offset = 0
+        if self.has_header:
+            data_offset = HEADER_BYTES
+            with open(self.path, "rb") as f:
+                header = f.read(HEADER_BYTES)
+            self._check_header(header, size)
+        self.data_offset = data_offset
+        payload = max(size - data_offset, 0)
+        self.n_records = payload // self.record_bytes
+        tail = payload % self.record_bytes
+        self.metadata.update({"file_size": size, "record_bytes": self.record_bytes,
+                              "time_unit_ps": 1, "n_records": self.n_records})
+        if tail and self._end_error is None:
+            err = TruncatedFileError(
+                f"file ends inside a record ({tail} of {self.record_bytes} bytes); the "
+                f"{self.n_records} whole records before it were read", self.path,
+                data_offset + self.n_records * self.record_bytes, self.n_records)
+            if self.metadata.get("unfinished"):
+                self._warn(str(err))          # a recording killed mid-write: expected, not an error
+            else:
+                self._end_error = err
+
+    def _check_header(self, header: bytes, size: int) -> None:
+        # the compressed format's magic is not documented: only BINARY's is checked
+        if self.format == "qutag-binary" and header[:4] != QUTAG_MAGIC[:len(header)]:
+            raise BadMagicError(f"not a quTAG binary file: magic {header[:4].hex(' ')} != "
+                                f"{QUTAG_MAGIC.hex(' ')}", self.path, 0)
+        if len(header) < HEADER_BYTES:
+            raise TruncatedFileError(f"file ends inside the {HEADER_BYTES}-byte header "
+                                     f"({len(header)} bytes)", self.path, len(header), 0)
+        size_field = struct.unpack_from("<I", header, 4)[0]
+        self.metadata.update({
+            "header_hex": header.hex(),
+            "header_magic_hex": header[:4].hex(),
+            "header_size_field": size_field,
+            "header_u32_fields": list(struct.unpack_from("<8I", header, 8)),
+            "unfinished": False,
+        })
+        if size_field == size:
+            return
+        if size_field > size:
+            self._end_error = TruncatedFileError(
+                f"file is shorter than its header says ({size} of {size_field} bytes): it was cut; "
+                f"the whole records present were read", self.path, size,
+                max(size - HEADER_BYTES, 0) // self.record_bytes)
+        elif size_field == 0 or size_field >= HEADER_BYTES:
+            self.metadata["unfinished"] = True
+            self._warn(f"unfinished recording: header size field is {size_field}, file has {size} "
+                       f"bytes (writer not closed); read to the last whole record")
+        else:
+            raise HeaderError(f"impossible header size field {size_field} (< {HEADER_BYTES})",
+                              self.path, 4)
+
+    def _decode(self, raw: np.ndarray, n: int, locate, state: dict):
+        """Decode n records from raw bytes -> (timestamps_ps int64, channels uint16), file order."""
+        raise NotImplementedError
+
+    def _blocks(self, chunk_records):
+        state: dict = {}
+        rb = self.record_bytes
+        for first in range(0, self.n_records, chunk_records):
+            n = min(chunk_records, self.n_records - first)
+            raw = map_window(self.path, self.data_offset + first * rb, n * rb)
+            locate = fixed_locator(self.path, self.data_offset, rb, first)
+            t, c = self._decode(raw, n, locate, state)
+            del raw
+            yield RawBlock(t, c, locate)
+
+
+class QutagBinaryReader(_FixedRecordReader):
+    """quTAG BINARY (40-byte header + 10-byte records)."""
+
+    format = "qutag-binary"
+
+    def _decode(self, raw, n, locate, state):
+        rec = raw.view(BINARY_RECORD)
+        t = rec["t"].astype(np.int64)
+        c = rec["c"].astype(np.uint16)
+        check_timestamps(t, locate)
+        check_channels(c, locate)
+        return t, c
+
+
+class QutagRawReader(QutagBinaryReader):
+    """quTAG RAW (10-byte records, no header)."""
+
+    format = "qutag-raw"
+    has_header = False
+
+
+class QutagCompressedReader(_FixedRecordReader):
+    """quTAG COMPRESSED (40-byte header + 5-byte records, 37-bit time that wraps)."""
+
+    format = "qutag-compressed"
+    record_bytes = COMPRESSED_RECORD_BYTES
+
+    def _decode(self, raw, n, locate, state):
+        b = raw.reshape(n, 5).astype(np.uint64)
+        word = (b[:, 0] | (b[:, 1] << np.uint64(8)) | (b[:, 2] << np.uint64(16))
+                | (b[:, 3] << np.uint64(24)) | (b[:, 4] << np.uint64(32)))
+        r = (word & np.uint64(COMPRESSED_WRAP - 1)).astype(np.int64)
+        c = (word >> np.uint64(COMPRESSED_TIME_BITS)).astype(np.uint16)
+        prev = state.get("prev", r[0] if n else 0)
+        d = np.diff(r, prepend=prev)
+        half = COMPRESSED_WRAP >> 1
+        step = (d < -half).astype(np.int64) - (d > half).astype(np.int64)
+        wraps = state.get("wraps", 0) + np.cumsum(step)
+        if n:
+            state["prev"] = int(r[-1])
+            state["wraps"] = int(wraps[-1])
+        return r + wraps * COMPRESSED_WRAP, c
+
+
+# ------------------------------------------------------------------------------------------
+# encoders (used by the writer, conversion, tests and the benchmark)
+
+def encode_binary_records(timestamps_ps, channels) -> bytes:
+    """10-byte quTAG records (<i8 time, <u2 channel) for the given tags."""
+    t = np.asarray(timestamps_ps, dtype=np.int64)
+    c = np.asarray(channels)
+    if t.shape != c.shape:
+        raise ValueError("timestamps and channels differ in length")
+    if t.size and int(t.min()) < 0:
+        raise ValueError("quTAG timestamps must be >= 0 ps")
+    if c.size and (c.min() < 0 or c.max() > 65535 or not VALID_CHANNEL[c.astype(np.int64)].all()):
+        raise ValueError("channel numbers must be 0-20, 100-104 or 200-203 for a quTAG file")
+    rec = np.empty(t.size, BINARY_RECORD)
+    rec["t"] = t
+    rec["c"] = c
+    return rec.tobytes()
+
+
+def encode_compressed_records(timestamps_ps, channels) -> bytes:
+    """5-byte quTAG COMPRESSED records (time modulo 2**37, channel 0-7)."""
+    t = np.asarray(timestamps_ps, dtype=np.int64)
+    c = np.asarray(channels, dtype=np.int64)
+    if c.size and (c.min() < 0 or c.max() > 7):
+        raise ValueError("compressed quTAG records hold channels 0-7 only")
+    word = (t.astype(np.uint64) & np.uint64(COMPRESSED_WRAP - 1)) | (c.astype(np.uint64) << np.uint64(37))
+    return word.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :5].tobytes()
+
+
+def qutag_header(size_field: int = 0, extra: bytes | None = None) -> bytes:
+    """40-byte header: magic, u32 size field, 32 bytes (zeros unless given, e.g. copied on convert)."""
+    extra = bytes(32) if extra is None else bytes(extra)
+    if len(extra) != 32:
+        raise ValueError("extra header bytes must be 32 bytes long")
+    return QUTAG_MAGIC + struct.pack("<I", size_field & 0xFFFFFFFF) + extra
+
+
+# ------------------------------------------------------------------------------------------
+# writer
+
+class QutagBinaryWriter:
+    """Streaming quTAG BINARY writer.
+
+    with QutagBinaryWriter(path) as w: w.write(chunk); w.flush()
+    Records are appended whole; the header's size field stays 0 until close(), so a writer killed
+    mid-recording leaves a file that readers open as "unfinished" and read to the last whole record.
+    Refuses to replace an existing file unless overwrite=True (FileExistsError).
+    """
+
+    def __init__(self, path, overwrite: bool = False, header_extra: bytes | None = None) -> None:
+        self.path = Path(path)
+        self._f = open(self.path, "wb" if overwrite else "xb")
+        self._f.write(qutag_header(0, header_extra))
+        self.n_records = 0
+        self.closed = False
+
+    def write(self, chunk_or_timestamps, channels=None) -> None:
+        """Append a TagChunk (or timestamps_ps, channels arrays)."""
+        if channels is None:
+            t, c = chunk_or_timestamps.timestamps_ps, chunk_or_timestamps.channels
+        else:
+            t, c = chunk_or_timestamps, channels
+        data = encode_binary_records(t, c)
+        self._f.write(data)
+        self.n_records += len(data) // BINARY_RECORD.itemsize
+
+    def flush(self, fsync: bool = False) -> None:
+        """Hand written records to the OS (and to the disk with fsync=True)."""
+        self._f.flush()
+        if fsync:
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        """Store the final file size in the header and close."""
+        if self.closed:
+            return
+        self._f.flush()
+        size = self._f.tell()
+        self._f.seek(4)
+        self._f.write(struct.pack("<I", size & 0xFFFFFFFF))
+        self._f.close()
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _iter_chunks(chunks):
+    if isinstance(chunks, TagChunk):
+        yield chunks
+    elif hasattr(chunks, "chunks"):
+        yield from chunks.chunks()
+    else:
+        yield from chunks
+
+
+def write_qutag_binary(path, chunks, overwrite: bool = False, header_extra: bytes | None = None) -> int:
+    """Write a TagChunk, an iterable of TagChunks or a reader to a quTAG BINARY file; returns records."""
+    with QutagBinaryWriter(path, overwrite=overwrite, header_extra=header_extra) as w:
+        for ch in _iter_chunks(chunks):
+            w.write(ch)
+        return w.n_records
