@@ -127,6 +127,11 @@ class Source(ABC):
                                   bool(self._events and any(e.kind == "device-data-lost" for e in self._events)),
                                   tuple(self._events))
 
+    def events_since(self, index: int) -> list[DataLossEvent]:
+        """Data-loss events number `index` on (cheap way to follow new events)."""
+        with self._lock:
+            return self._events[index:]
+
     @property
     def data_lost(self) -> bool:
         """True once the device reported lost data (latched for the whole run)."""
