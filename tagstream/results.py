@@ -1,0 +1,480 @@
+"""Results: frozen snapshots of the analysis, derived from the stages' sufficient statistics.
+
+Everything a user can change afterwards (decay time zero t0, background subtraction, ON threshold,
+lifetime regimes, FLID edges) is applied here, in `derive`, from raw per-bin statistics, so a
+re-selection equals a fresh computation. Units are in the names (_ps, _ns, _ms, _s).
+
+Average lifetime of a trace bin (the estimator, its assumptions and biases):
+    tau_avg = (S - n_bg * P/2) / (n - n_bg) - t0
+with n referenced photons of the bin, S the sum of their microtimes, P the laser period, t0 the
+decay's time zero and n_bg = R_bg * bin width the bin's expected uniform background (R_bg: the
+background rate from the pre-pulse region of the total decay, see `estimate_background`). Without
+subtraction n_bg = 0. Bias: an uncorrected uniform background fraction f pulls the mean towards
+P/2: bias = f * (P/2 - t0 - tau) (5 % at P = 1 us, tau = 50 ns: about +22 ns); the subtraction
+removes it on average, but its noise grows as the bin's signal falls. The mean of an exponential
+truncated at the period end is low by T/(exp(T/tau) - 1), T = P - t0 (negligible for tau << P;
+at 80 MHz use with care). The IRF adds no bias when t0 is the IRF centre; t0 estimated from the
+rise (half maximum of the rising edge) sits ~sigma_IRF^2/tau before it.
+
+Optional maximum-likelihood lifetime per bin: photons after t0 (at decay-bin centres) fitted by a
+single exponential truncated at T; no background term (use it on bright bins).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from tagstream.kernels.trace import sum_selected_decays, sums_from
+
+
+# ------------------------------------------------------------------------------------------------
+# dataclasses
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """What the user may change without re-reading. None = estimate from the data."""
+
+    on_threshold: float | None = None          # counts per trace bin (ON if counts > threshold); None = Otsu
+    regimes_ns: tuple[tuple[float, float], ...] = ((40.0, 50.0), (50.0, 60.0), (60.0, 70.0))
+    t0_ps: float | None = None                 # decay time zero; None = half-max of the total decay's rise
+    subtract_background: bool = True
+    flid_count_edges: tuple[float, ...] | None = None
+    flid_lifetime_edges_ns: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DecayResult:
+    bin_ps: int | None
+    t_ps: np.ndarray            # left edges
+    counts: np.ndarray
+    t0_ps: float | None
+    t0_estimated: bool
+    background_per_bin: float   # counts per decay bin (whole recording), 0 when not estimated
+    background_fraction: float  # of referenced photons
+    background_estimated: bool
+    rise_10_90_ps: float | None
+
+
+@dataclass(frozen=True)
+class G2Result:
+    bin_ps: int
+    window_ps: int
+    tau_ps: np.ndarray          # left bin edges, tau = t(B) - t(A) with per-channel delays applied
+    counts: np.ndarray
+    normalized: np.ndarray      # counts / (N_A * N_B * bin / T)
+    n_a: int
+    n_b: int
+    duration_s: float
+    peak_tau_ps: np.ndarray     # k * period for the whole peaks inside the window
+    peak_areas: np.ndarray
+    g2_zero: float | None       # centre area / mean side-peak area
+    g2_zero_err: float | None   # Poisson
+    base_bin_ps: int
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    bin_ms: float
+    bin_start_ps: np.ndarray
+    counts_a: np.ndarray
+    counts_b: np.ndarray
+    counts: np.ndarray
+    n_referenced: np.ndarray
+    lifetime_ns: np.ndarray     # average lifetime, NaN without photons
+    lifetime_mle_ns: np.ndarray | None
+    on: np.ndarray              # bool; the open (last, still filling) bin is never ON
+    regime: np.ndarray          # int8 index into Results.regimes, -1 = none
+    on_threshold: float
+    on_threshold_method: str    # "fixed" | "otsu"
+    on_fraction: float          # of closed bins
+
+
+@dataclass(frozen=True)
+class FlidResult:
+    count_edges: np.ndarray
+    lifetime_edges_ns: np.ndarray
+    hist: np.ndarray            # (n_count_bins, n_lifetime_bins), all closed bins
+    on_lifetime_hist: np.ndarray
+
+
+@dataclass(frozen=True)
+class RegimeResult:
+    range_ns: tuple[float, float]
+    n_bins: int
+    n_photons: int
+    bins: np.ndarray            # trace-bin indices
+    intervals_ps: np.ndarray    # (k, 2) [start, stop) of merged consecutive bins
+    t_ps: np.ndarray            # decay left edges over one period
+    counts: np.ndarray
+    fit: Any = None             # hook for tagstream.analysis: anything with to_json_dict() or a dict
+
+    def to_json_dict(self) -> dict:
+        d = {"range_ns": list(self.range_ns), "n_bins": self.n_bins, "n_photons": self.n_photons,
+             "duration_s": float((self.intervals_ps[:, 1] - self.intervals_ps[:, 0]).sum() / 1e12)
+             if len(self.intervals_ps) else 0.0}
+        if self.fit is not None:
+            d["fit"] = self.fit.to_json_dict() if hasattr(self.fit, "to_json_dict") else dict(self.fit)
+        return d
+
+
+@dataclass(frozen=True)
+class FrameTrace:
+    frame_start_ps: np.ndarray
+    counts_a: np.ndarray
+    counts_b: np.ndarray
+
+
+@dataclass(frozen=True)
+class Results:
+    final: bool
+    duration_s: float
+    n_records: int
+    laser_period_ps: float | None
+    counts: dict                 # role -> tags (sync, spad_a, spad_b, frame, markers), plus "total"
+    counts_by_channel: dict      # channel -> tags
+    unreferenced_photons: int
+    unreferenced_by_reason: dict
+    decay: DecayResult
+    g2: G2Result | None
+    trace: TraceResult
+    flid: FlidResult
+    regimes: tuple[RegimeResult, ...]
+    frames: FrameTrace | None
+    selection: Selection
+    _raw: Any = field(default=None, repr=False, compare=False)
+
+    def reselect(self, **changes) -> "Results":
+        """The same results with a different Selection (on_threshold, regimes_ns, t0_ps, ...),
+        recomputed from the raw statistics: equal to a fresh analysis with that selection."""
+        if "regimes_ns" in changes and changes["regimes_ns"] is not None:
+            changes["regimes_ns"] = normalize_regimes(changes["regimes_ns"])
+        return derive(self._raw, dataclasses.replace(self.selection, **changes))
+
+    def with_regime_fits(self, fits: Sequence[Any]) -> "Results":
+        """Attach one fit object per regime (the fit developer's hook)."""
+        regs = tuple(dataclasses.replace(r, fit=f) for r, f in zip(self.regimes, fits, strict=True))
+        return dataclasses.replace(self, regimes=regs)
+
+    def to_json_dict(self) -> dict:
+        g = self.g2
+        tr = self.trace
+        return {
+            "final": self.final,
+            "duration_s": self.duration_s,
+            "n_records": self.n_records,
+            "laser_period_ps": self.laser_period_ps,
+            "counts": dict(self.counts),
+            "unreferenced_photons": self.unreferenced_photons,
+            "unreferenced_by_reason": dict(self.unreferenced_by_reason),
+            "decay": {"bin_ps": self.decay.bin_ps, "t0_ps": self.decay.t0_ps,
+                      "t0_estimated": self.decay.t0_estimated,
+                      "background_fraction": self.decay.background_fraction,
+                      "background_subtracted": self.selection.subtract_background and self.decay.background_estimated},
+            "g2": None if g is None else {
+                "bin_ps": g.bin_ps, "window_ps": g.window_ps, "g2_zero": _f(g.g2_zero),
+                "g2_zero_err": _f(g.g2_zero_err), "n_a": g.n_a, "n_b": g.n_b,
+                "peak_areas": [int(a) for a in g.peak_areas]},
+            "trace": {"bin_ms": tr.bin_ms, "n_bins": int(tr.counts.shape[0]), "on_threshold": tr.on_threshold,
+                      "on_threshold_method": tr.on_threshold_method, "on_fraction": tr.on_fraction},
+            "regimes": [r.to_json_dict() for r in self.regimes],
+        }
+
+
+def _f(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def normalize_regimes(regimes) -> tuple[tuple[float, float], ...]:
+    """Accept "40-50,50-60" or [(40, 50), ...]; return sorted-bounds float tuples."""
+    if isinstance(regimes, str):
+        out = []
+        for part in regimes.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            lo, sep, hi = part.partition("-")
+            if not sep:
+                raise ValueError(f"regime {part!r} is not LO-HI (ns)")
+            out.append((float(lo), float(hi)))
+        regimes = out
+    res = []
+    for lo, hi in regimes:
+        lo, hi = float(lo), float(hi)
+        if not hi > lo:
+            raise ValueError(f"regime {lo}-{hi} ns: upper bound must exceed lower bound")
+        res.append((lo, hi))
+    return tuple(res)
+
+
+# ------------------------------------------------------------------------------------------------
+# estimators
+# ------------------------------------------------------------------------------------------------
+def estimate_t0(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
+    """Half maximum of the rising edge of the decay h (background level bg subtracted), in ps,
+    linearly interpolated between decay-bin centres."""
+    if h.size == 0 or h.sum() == 0:
+        return None
+    x = h.astype(np.float64) - bg
+    peak = int(np.argmax(x))
+    half = x[peak] / 2.0
+    i = peak
+    while i > 0 and x[i - 1] > half:
+        i -= 1
+    if i == 0:
+        return 0.5 * bin_ps * (x[0] > half)
+    frac = (half - x[i - 1]) / (x[i] - x[i - 1])
+    return float((i - 0.5 + frac) * bin_ps)
+
+
+def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
+    """10-90 % rise time of the decay's leading edge (ps): the IRF width proxy for the g2 bin."""
+    if h.size == 0 or h.sum() == 0:
+        return None
+    x = h.astype(np.float64) - bg
+    peak = int(np.argmax(x))
+    i10 = i90 = peak
+    while i90 > 0 and x[i90 - 1] > 0.9 * x[peak]:
+        i90 -= 1
+    i10 = i90
+    while i10 > 0 and x[i10 - 1] > 0.1 * x[peak]:
+        i10 -= 1
+    return float(max(i90 - i10, 1) * bin_ps)
+
+
+def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | None:
+    """Mean counts per decay bin over the pre-pulse region [0, t0 - guard), guard = max(5 bins,
+    2 ns) (the IRF's leading tail stays out). None if fewer than 3 bins are available."""
+    guard = max(5 * bin_ps, 2000.0)
+    n = int(np.floor((t0_ps - guard) / bin_ps))
+    if n < 3:
+        return None
+    return float(h[:n].mean())
+
+
+def otsu_threshold(counts: np.ndarray) -> float:
+    """Otsu's method on the histogram of integer counts per bin: the threshold T (ON = counts > T)
+    that maximises the between-class variance of the OFF (<= T) and ON (> T) populations."""
+    if counts.size == 0:
+        return 0.0
+    c = counts.astype(np.int64)
+    hist = np.bincount(c - c.min()).astype(np.float64)
+    vals = np.arange(hist.size, dtype=np.float64) + c.min()
+    w0 = np.cumsum(hist)
+    m0 = np.cumsum(hist * vals)
+    tot, mtot = w0[-1], m0[-1]
+    w1 = tot - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (m0 * tot - mtot * w0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1.0
+    return float(vals[int(np.argmax(between))])
+
+
+def mle_truncated_exp_ns(n: np.ndarray, mean_ps: np.ndarray, T_ps: float) -> np.ndarray:
+    """Solve E[x] = tau - T / (exp(T/tau) - 1) for tau per bin (bisection, vectorised); the mean of a
+    single exponential truncated at T is a sufficient statistic, so this is the MLE."""
+    out = np.full(n.shape, np.nan)
+    ok = (n > 0) & (mean_ps > 0) & (mean_ps < T_ps / 2)
+    m = mean_ps[ok]
+    lo = np.full(m.shape, 1e-3)
+    hi = np.full(m.shape, 1e3 * T_ps)
+    for _ in range(100):
+        mid = np.sqrt(lo * hi)
+        with np.errstate(over="ignore"):
+            e = mid - T_ps / np.expm1(T_ps / mid)
+        big = e > m
+        hi = np.where(big, mid, hi)
+        lo = np.where(big, lo, mid)
+    out[ok] = np.sqrt(lo * hi) / 1e3
+    return out
+
+
+def g2_peaks(counts: np.ndarray, tau_left_ps: np.ndarray, bin_ps: int, window_ps: int, period_ps: float | None):
+    """Areas of the whole peaks k*P +- P/2 inside the window; g2(0) = A_0 / mean(A_k, k != 0) and its
+    Poisson error r * sqrt(1/A_0 + 1/sum(A_k))."""
+    if not period_ps:
+        return np.zeros(0), np.zeros(0, np.int64), None, None
+    K = int(np.floor(window_ps / period_ps - 0.5))
+    if K < 1:
+        return np.zeros(0), np.zeros(0, np.int64), None, None
+    centres = tau_left_ps + bin_ps / 2.0
+    ks = np.arange(-K, K + 1)
+    areas = np.array([counts[(centres >= k * period_ps - period_ps / 2) & (centres < k * period_ps + period_ps / 2)].sum()
+                      for k in ks], dtype=np.int64)
+    side = areas[ks != 0]
+    a0 = float(areas[K])
+    s = float(side.sum())
+    if s == 0:
+        return ks * period_ps, areas, None, None
+    r = a0 / side.mean()
+    err = r * np.sqrt(1.0 / a0 + 1.0 / s) if a0 > 0 else 1.0 / side.mean()
+    return ks * period_ps, areas, float(r), float(err)
+
+
+# ------------------------------------------------------------------------------------------------
+# derive
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RawStats:
+    """Copies of every stage's sufficient statistics at one moment (what a Results is built from)."""
+
+    final: bool
+    config: Any
+    setup: Any
+    first_time_ps: int | None
+    last_time_ps: int | None
+    n_records: int
+    period_ps: float | None
+    ch_counts: dict
+    unreferenced: dict
+    trace: dict
+    g2: dict | None
+    frames: dict | None
+
+
+def _merge_intervals(bins: np.ndarray, origin: int, bin_ps: int) -> np.ndarray:
+    if bins.size == 0:
+        return np.zeros((0, 2), np.int64)
+    brk = np.flatnonzero(np.diff(bins) != 1)
+    starts = np.concatenate(([bins[0]], bins[brk + 1]))
+    stops = np.concatenate((bins[brk], [bins[-1]])) + 1
+    return np.stack([origin + starts * bin_ps, origin + stops * bin_ps], axis=1).astype(np.int64)
+
+
+def derive(raw: RawStats, sel: Selection) -> Results:
+    cfg = raw.config
+    tr = raw.trace
+    P = raw.period_ps
+    nb = tr["n_bins"]
+    bin_ps = tr["bin_ps"]
+    dbin = tr["decay_bin_ps"]
+    h = tr["total_decay"]
+    duration_ps = (raw.last_time_ps - raw.first_time_ps) if raw.first_time_ps is not None else 0
+
+    # --- decay: background and t0 --------------------------------------------------------------
+    bg_level, bg_ok, t0, rise = 0.0, False, None, None
+    if dbin and h.sum() > 0:
+        t0_guess = estimate_t0(h, dbin, float(np.median(h)))
+        b = estimate_background(h, dbin, t0_guess if sel.t0_ps is None else sel.t0_ps)
+        if b is not None:
+            bg_level, bg_ok = b, True
+        t0 = estimate_t0(h, dbin, bg_level) if sel.t0_ps is None else float(sel.t0_ps)
+        rise = rise_10_90(h, dbin, bg_level)
+    n_ref_total = int(tr["n_ref"].sum())
+    n_period_bins = (P / dbin) if (P and dbin) else 0
+    bg_total = bg_level * n_period_bins
+    bg_fraction = bg_total / n_ref_total if n_ref_total else 0.0
+    decay = DecayResult(dbin, (np.arange(len(h), dtype=np.int64) * (dbin or 0)), h.copy(), t0, sel.t0_ps is None,
+                        bg_level, float(bg_fraction), bg_ok, rise)
+
+    # --- trace: lifetimes -----------------------------------------------------------------------
+    n = tr["n_ref"].astype(np.float64)
+    S = tr["sum_micro_ps"].astype(np.float64)
+    counts = tr["counts_a"] + tr["counts_b"]
+    lifetime = np.full(nb, np.nan)
+    if t0 is not None and P:
+        n_bg = np.zeros(nb)
+        if sel.subtract_background and bg_ok and duration_ps > 0:
+            n_bg = np.full(nb, bg_total * bin_ps / max(duration_ps, bin_ps))
+        sig = n - n_bg
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lt = ((S - n_bg * P / 2.0) / sig - t0) / 1e3
+        good = (n > 0) & (sig >= 1.0)
+        lifetime[good] = lt[good]
+    offsets = np.concatenate(([0], np.cumsum(tr["n_ref"]))).astype(np.int64)
+    mle = None
+    if getattr(cfg, "lifetime_mle", False) and t0 is not None and P:
+        first = int(np.ceil(t0 / dbin))
+        on_n = np.zeros(nb, np.int64)
+        on_s = np.zeros(nb, np.float64)
+        sums_from(tr["store"], offsets, first, float(dbin), on_n, on_s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = on_s / on_n - t0
+        mle = mle_truncated_exp_ns(on_n, mean, P - t0)
+
+    # --- ON state --------------------------------------------------------------------------------
+    closed = np.ones(nb, bool)
+    if nb and not raw.final:
+        closed[-1] = False
+    if raw.final and nb:
+        closed[-1] = False  # the last bin ends at the last tag: partial
+    if sel.on_threshold is None:
+        thr, method = otsu_threshold(counts[closed]), "otsu"
+    else:
+        thr, method = float(sel.on_threshold), "fixed"
+    on = (counts > thr) & closed
+    on_fraction = float(on.sum() / closed.sum()) if closed.any() else 0.0
+
+    # --- FLID --------------------------------------------------------------------------------------
+    if sel.flid_count_edges is not None:
+        cedges = np.asarray(sel.flid_count_edges, float)
+    else:
+        cmax = int(counts.max()) if nb else 0
+        cedges = np.linspace(0, cmax + 1, min(cmax + 2, 101))
+    if sel.flid_lifetime_edges_ns is not None:
+        ledges = np.asarray(sel.flid_lifetime_edges_ns, float)
+    else:
+        lmax = 200.0 if (P is None or P >= 400e3) else P / 2e3
+        ledges = np.linspace(0.0, lmax, 101)
+    fin = closed & np.isfinite(lifetime)
+    flid_h, _, _ = np.histogram2d(counts[fin], lifetime[fin], bins=(cedges, ledges))
+    on_lt, _ = np.histogram(lifetime[on & np.isfinite(lifetime)], bins=ledges)
+    flid = FlidResult(cedges, ledges, flid_h.astype(np.int64), on_lt.astype(np.int64))
+
+    # --- regimes --------------------------------------------------------------------------------
+    regime_idx = np.full(nb, -1, np.int8)
+    regs = []
+    t_dec = np.arange(tr["n_decay"], dtype=np.int64) * (dbin or 0)
+    for r, (lo, hi) in enumerate(sel.regimes_ns):
+        selb = np.flatnonzero(on & (lifetime >= lo) & (lifetime < hi))
+        regime_idx[selb] = r
+        dec = np.zeros(tr["n_decay"], np.int64)
+        if selb.size and tr["n_decay"]:
+            sum_selected_decays(tr["store"], offsets, selb.astype(np.int64), tr["n_decay"], dec)
+        regs.append(RegimeResult((lo, hi), int(selb.size), int(dec.sum()), selb,
+                                 _merge_intervals(selb, tr["origin_ps"] or 0, bin_ps), t_dec, dec))
+
+    trace = TraceResult(bin_ps / 1e9, (tr["origin_ps"] or 0) + np.arange(nb, dtype=np.int64) * bin_ps,
+                        tr["counts_a"], tr["counts_b"], counts, tr["n_ref"], lifetime, mle, on, regime_idx,
+                        thr, method, on_fraction)
+
+    # --- g2 -------------------------------------------------------------------------------------
+    g2 = None
+    if raw.g2 is not None:
+        g2 = derive_g2(raw.g2, cfg, rise, P)
+
+    # --- counts ----------------------------------------------------------------------------------
+    chc = raw.ch_counts
+    roles = raw.setup.roles
+    cnt = {role: int(chc.get(ch, 0)) for role, ch in roles.items()}
+    cnt["total"] = int(raw.n_records)
+    frames = None if raw.frames is None else FrameTrace(**raw.frames)
+    unref = dict(raw.unreferenced)
+    return Results(raw.final, duration_ps / 1e12, raw.n_records, P, cnt, dict(chc), int(sum(unref.values())),
+                   unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw)
+
+
+def derive_g2(g: dict, cfg, rise_ps: float | None, period_ps: float | None) -> G2Result:
+    base = g["base_bin_ps"]
+    hist = g["hist"]
+    half = hist.shape[0] // 2
+    m = 1
+    if getattr(cfg, "g2_bin_ps", None) is None and rise_ps:
+        target = max(1, int(rise_ps // base))
+        m = max(d for d in range(1, half + 1) if half % d == 0 and d <= target)
+    counts = hist.reshape(-1, m).sum(axis=1) if m > 1 else hist.copy()
+    b = base * m
+    W = g["window_ps"]
+    tau = -W + np.arange(counts.shape[0], dtype=np.int64) * b
+    dur_ps = 0
+    if g["first_ps"] is not None:
+        start = g["first_ps"] if g["t_from_ps"] is None else max(g["first_ps"], g["t_from_ps"])
+        dur_ps = max(g["last_ps"] - start, 0)
+    denom = g["n_a"] * g["n_b"] * b / dur_ps if dur_ps > 0 else 0.0
+    norm = counts / denom if denom > 0 else np.full(counts.shape, np.nan)
+    ptau, areas, g0, g0e = g2_peaks(hist, -W + np.arange(hist.shape[0], dtype=np.int64) * base, base, W, period_ps)
+    return G2Result(int(b), int(W), tau, counts, norm, int(g["n_a"]), int(g["n_b"]), dur_ps / 1e12,
+                    np.asarray(ptau, float), areas, g0, g0e, int(base))

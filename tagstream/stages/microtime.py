@@ -1,0 +1,135 @@
+"""Microtime stage: each photon's delay after its laser pulse, in integer ps.
+
+How the pulse reference works (see tagstream.kernels.microtime for the exact algorithm):
+
+* Plain sync (divider 1) and divided sync (the seed lab records the sync divided by 1000): a photon
+  is referenced from the *previous* sync tag plus a whole number of laser periods, with the period
+  P measured from the sync intervals (interval / number of pulses, a pulse-weighted running mean
+  that forgets after ``memory_pulses`` pulses so it follows slow drift). We chose this over holding
+  photons until the next sync: no pending state, nothing depends on where a chunk ends. Photons
+  before the first sync, or (without a given period) before the second one, are unreferenced.
+* Sync-filtered stream (quTAG sync filter, only syncs next to photons are kept): the same, but the
+  interval between two stored syncs spans an unknown number of pulses, counted as round(I / P):
+  this needs a nominal period to start (``laser_period_ps``); intervals longer than the current
+  estimate can count without ambiguity are not used to update P.
+* A photon further than ``limit`` periods from its reference sync is unreferenced ("gap"): for a
+  plain/divided sync limit = divider + 0.5 (the next sync should have come); for a filtered sync
+  limit = min(max_extrapolation_periods, w / 8) with w the pulses averaged so far, which keeps the
+  extrapolation error k * dP well under the IRF.
+* A fixed delay offset (``microtime_offset_ps``) and the setup's per-channel delays are applied
+  before wrapping into [0, P).
+* Chunks that carry microtimes already (PicoQuant T3, Photon-HDF5) are used as given, minus the
+  offset, wrapped into [0, P) when a period is given.
+
+Unreferenced photons are counted by reason and keep microtime -1: they still count for intensity,
+g2 and FLID counts, never for lifetimes or decays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tagstream.chunk import TagChunk
+from tagstream.errors import TimeOrderError, SetupError
+from tagstream.kernels import microtime as K
+
+
+@dataclass(frozen=True, slots=True)
+class PhotonBatch:
+    """Photons of one chunk: times (ps), detector (0 = A, 1 = B), microtime (ps, -1 = none)."""
+
+    t_ps: np.ndarray
+    which: np.ndarray
+    micro_ps: np.ndarray
+    frames_ps: np.ndarray
+    last_time_ps: int | None  # last record time of the chunk (any channel)
+
+
+class MicrotimeStage:
+    """Walks every record once: photons get a microtime, frame tags are collected, channels counted."""
+
+    def __init__(self, setup, laser_period_ps: float | None = None, microtime_offset_ps: int = 0,
+                 max_extrapolation_periods: float | None = None, memory_pulses: float = 1e6) -> None:
+        if setup.sync_filtered and laser_period_ps is None:
+            raise SetupError("a sync-filtered stream needs the nominal laser period: give laser_period_ps "
+                             "(CLI: --laser-period-ps or --laser-mhz)")
+        self.setup = setup
+        self.nominal_period_ps = None if laser_period_ps is None else float(laser_period_ps)
+        self.offset_ps = int(microtime_offset_ps)
+        if max_extrapolation_periods is None:
+            max_extrapolation_periods = 1e5 if setup.sync_filtered else setup.sync_divider + 0.5
+        self.max_periods = float(max_extrapolation_periods)
+        self.memory_pulses = float(memory_pulses)
+        self.si, self.sf = K.new_state(self.nominal_period_ps)
+        self.ch_counts = np.zeros(1 << 16, np.int64)
+        d = {int(k): int(v) for k, v in dict(setup.delays_ps).items()}
+        d_sync = d.get(setup.sync, 0) if setup.sync is not None else 0
+        self.shift_a = d.get(setup.spad_a, 0) - d_sync - self.offset_ps
+        self.shift_b = d.get(setup.spad_b, 0) - d_sync - self.offset_ps
+        self._direct_last_t = None
+
+    # --- state read-outs -------------------------------------------------------------------------
+    @property
+    def period_ps(self) -> float | None:
+        return float(self.sf[K.SF_PERIOD]) if self.si[K.SI_PERIOD_KNOWN] else None
+
+    @property
+    def first_period_ps(self) -> float | None:
+        return float(self.sf[K.SF_FIRST_PERIOD]) if self.si[K.SI_PERIOD_KNOWN] else None
+
+    @property
+    def first_period_time_ps(self) -> float:
+        return float(self.sf[K.SF_FIRST_TIME])
+
+    @property
+    def unreferenced(self) -> dict[str, int]:
+        return {"before_first_sync": int(self.si[K.SI_UNREF_NOSYNC]),
+                "before_period_known": int(self.si[K.SI_UNREF_NOPERIOD]),
+                "after_gap": int(self.si[K.SI_UNREF_GAP])}
+
+    def state_copy(self):
+        return self.si.copy(), self.sf.copy(), self.ch_counts.copy()
+
+    # --- update ----------------------------------------------------------------------------------
+    def update(self, chunk: TagChunk) -> PhotonBatch:
+        n = len(chunk)
+        s = self.setup
+        if chunk.microtimes_ps is not None:
+            return self._update_direct(chunk)
+        out_t = np.empty(n, np.int64)
+        out_w = np.empty(n, np.uint8)
+        out_m = np.empty(n, np.int64)
+        out_f = np.empty(n, np.int64)
+        n_ph, n_fr, bad = K.reference_photons(
+            chunk.timestamps_ps, chunk.channels, -1 if s.sync is None else s.sync, s.spad_a, s.spad_b,
+            -1 if s.frame is None else s.frame, s.sync_divider, self.shift_a, self.shift_b,
+            self.max_periods, self.memory_pulses, self.si, self.sf, self.ch_counts, out_t, out_w, out_m, out_f)
+        if bad >= 0:
+            raise TimeOrderError(
+                f"time tags go backwards ({int(chunk.timestamps_ps[bad])} ps after "
+                f"{int(self.si[K.SI_LAST_T])} ps); open the file through tagstream.io (it reorders "
+                f"within a window) or sort the tags", record=chunk.first_record + bad)
+        last = int(chunk.timestamps_ps[-1]) if n else None
+        return PhotonBatch(out_t[:n_ph], out_w[:n_ph], out_m[:n_ph], out_f[:n_fr], last)
+
+    def _update_direct(self, chunk: TagChunk) -> PhotonBatch:
+        s = self.setup
+        ts, ch = chunk.timestamps_ps, chunk.channels
+        if len(ts):
+            prev = self.si[K.SI_LAST_T] if self.si[K.SI_HAS_T] else ts[0]
+            if ts[0] < prev or np.any(np.diff(ts) < 0):
+                bad = 0 if ts[0] < prev else int(np.flatnonzero(np.diff(ts) < 0)[0]) + 1
+                raise TimeOrderError("time tags go backwards", record=chunk.first_record + bad)
+            self.si[K.SI_LAST_T] = ts[-1]
+            self.si[K.SI_HAS_T] = 1
+        np.add.at(self.ch_counts, ch.astype(np.int64), 1)
+        is_ph = (ch == s.spad_a) | (ch == s.spad_b)
+        which = (ch[is_ph] == s.spad_b).astype(np.uint8)
+        micro = chunk.microtimes_ps[is_ph] + np.where(which == 0, self.shift_a, self.shift_b)
+        if self.nominal_period_ps is not None:
+            micro = np.mod(micro, int(round(self.nominal_period_ps)))
+        micro = np.where(micro >= 0, micro, -1).astype(np.int64)
+        frames = ts[ch == s.frame] if s.frame is not None else ts[:0]
+        return PhotonBatch(ts[is_ph], which, micro, frames, int(ts[-1]) if len(ts) else None)
