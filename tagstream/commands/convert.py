@@ -1,0 +1,86 @@
+"""Convert a time-tag recording to quTAG BINARY or SSTT V2, streaming (bounded memory).
+
+The output is written under a temporary name and moved into place when complete, so a failed
+conversion never leaves a half-written output. Existing outputs are kept unless --force.
+
+examples:
+  tagstream convert QD02_r_1.sstt run.qutag --skip-missing-channels
+  tagstream convert run.qutag run.sstt                 # SSTT V2 (from the .sstt extension)
+  tagstream convert data.txt data.qutag --to qutag-binary --force
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tagstream.errors import TagFileError
+
+NAME = "convert"
+HELP = "convert a recording to quTAG binary or SSTT V2"
+TARGETS = ("qutag-binary", "sstt-v2")
+
+
+def add_arguments(p) -> None:
+    from tagstream.io import formats
+
+    p.add_argument("input", help="recording to read (any format tagstream reads)")
+    p.add_argument("output", help="file to write (.sstt -> SSTT V2 header + .c<N> files, else quTAG binary)")
+    p.add_argument("--to", choices=TARGETS, help="output format (default: from the output extension)")
+    p.add_argument("--format", choices=formats(), help="input format (default: detect)")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument("--reorder-window-ps", type=int, default=1_000_000, metavar="N",
+                   help="reorder window for the input (default 1000000 = 1 us)")
+    p.add_argument("--skip-missing-channels", action="store_true",
+                   help="SSTT input: convert the channel files present when some are missing")
+
+
+def convert(input, output, to=None, format=None, force=False, reorder_window_ps=1_000_000,
+            skip_missing_channels=False) -> dict:
+    """Convert; returns {"records": n, "outputs": [paths]}."""
+    from tagstream.io import open_tags, write_qutag_binary, write_sstt_v2
+
+    output = Path(output)
+    to = to or ("sstt-v2" if output.suffix.lower() == ".sstt" else "qutag-binary")
+    reader = open_tags(input, format=format, reorder_window_ps=reorder_window_ps,
+                       skip_missing_channels=skip_missing_channels)
+    if output.resolve() == reader.path.resolve():
+        raise TagFileError("output is the input file", output)
+    if output.exists() and not force:
+        raise TagFileError("output exists; pass --force to replace it", output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = Path(tempfile.mkdtemp(prefix=".tagstream-convert-", dir=output.parent))
+    try:
+        tmp = tmpdir / output.name
+        if to == "qutag-binary":
+            extra = None
+            hx = reader.metadata.get("header_hex")
+            if reader.format == "qutag-binary" and hx:
+                extra = bytes.fromhex(hx)[8:40]
+            n = write_qutag_binary(tmp, reader, header_extra=extra)
+        else:
+            md = reader.metadata
+            info = {int(k): v for k, v in md.get("sync_dividers", {}).items()}
+            unit_s = md.get("time_unit_s", 1e-12) if reader.format.startswith("sstt") else 1e-12
+            n = write_sstt_v2(tmp, reader, time_unit_s=unit_s, channel_info=info,
+                              device_type=md.get("device_type") or "tagstream")
+        produced = sorted(tmpdir.iterdir())
+        targets = [output.parent / p.name for p in produced]
+        clash = [t for t in targets if t.exists()]
+        if clash and not force:
+            raise TagFileError(f"output files exist: {', '.join(t.name for t in clash)}; pass --force", output)
+        # channel files first, the header (the file readers open) last
+        for p in sorted(produced, key=lambda q: q.name == output.name):
+            os.replace(p, output.parent / p.name)
+        return {"records": n, "outputs": [str(t) for t in targets], "format": to}
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def run(args) -> int:
+    r = convert(args.input, args.output, to=args.to, format=args.format, force=args.force,
+                reorder_window_ps=args.reorder_window_ps, skip_missing_channels=args.skip_missing_channels)
+    print(f"wrote {r['records']:,} tags as {r['format']}: {', '.join(r['outputs'])}")
+    return 0

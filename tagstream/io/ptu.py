@@ -1,0 +1,376 @@
+"""PicoQuant PTU reader (T2 and T3 records of PicoHarp 300, HydraHarp v1/v2, TimeHarp 260 N/P, MultiHarp).
+
+Layout (PicoQuant's PTU demo reader, PicoQuant/PicoQuant-Time-Tagged-File-Format-Demos Read_PTU.py):
+8-byte magic "PQTTTR", 8-byte version, then tags of 32-byte name + int32 index + uint32 type + 8-byte
+value (strings, wide strings, float arrays and blobs: the value is a byte count and the data follow)
+up to the tag "Header_End"; then little-endian 32-bit records:
+- PicoHarp T2 (0x00010203): channel 4 bits | time 28 bits; channel 15 = special: marker bits in the low
+  4 bits, 0 = overflow (+210698240).
+- PicoHarp T3 (0x00010303): channel 4 | dtime 12 | nsync 16; channel 15: dtime 0 = overflow (+65536),
+  otherwise marker bits = dtime & 15.
+- HydraHarp / TimeHarp 260 / MultiHarp T2: special 1 | channel 6 | time 25; special + channel 63 =
+  overflow (v1: +33552000; v2: + 33554432 * max(time, 1)), special + channel 1..15 = markers, special +
+  channel 0 = sync.
+- ... T3: special 1 | channel 6 | dtime 15 | nsync 10; special + channel 63 = overflow (+1024, v2:
+  1024 * max(nsync, 1)), special + channel 1..15 = markers.
+Version 1 overflow rules apply to rtHydraHarpT2/T3 (0x00010204 / 0x00010304); HydraHarp2, TimeHarp 260
+N/P (0x...05/06) and MultiHarp (0x...07, e.g. 66311 = 0x00010307 = MultiHarp T3) use version 2.
+
+tagstream channels: photon inputs 1-based (HydraHarp-type input i -> i + 1; PicoHarp T2 input 0 (the
+sync input) -> SYNC_CHANNEL, input 1..4 -> 1..4; PicoHarp T3 routing channel 1..4 -> 1..4), sync records
+of T2 files -> SYNC_CHANNEL (99), markers -> 100 + marker bits (101..115). T3 records: timestamps_ps =
+nsync * sync period + dtime * resolution, microtimes_ps = dtime * resolution (markers: -1, no microtime).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from numba import njit
+
+from tagstream.chunk import TagChunk
+from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError, TimeOrderError,
+                              TruncatedFileError)
+from tagstream.io.base import DEFAULT_CHUNK_RECORDS, DEFAULT_REORDER_WINDOW_PS, TagReader, map_window
+
+PTU_MAGIC = b"PQTTTR\x00\x00"
+SYNC_CHANNEL = 99
+MARKER_BASE = 100
+NO_MICROTIME = -1
+
+TY_EMPTY8, TY_BOOL8, TY_INT8, TY_BITSET64, TY_COLOR8 = 0xFFFF0008, 0x00000008, 0x10000008, 0x11000008, 0x12000008
+TY_FLOAT8, TY_DATETIME, TY_FLOAT8ARRAY = 0x20000008, 0x21000008, 0x2001FFFF
+TY_ANSISTRING, TY_WIDESTRING, TY_BINARYBLOB = 0x4001FFFF, 0x4002FFFF, 0xFFFFFFFF
+
+# record type -> (name, kind, is_t3); kind: 0 PicoHarp T2, 1 PicoHarp T3, 2/3 HH-type T2 v1/v2, 4/5 T3 v1/v2
+RECORD_TYPES = {
+    0x00010203: ("PicoHarpT2", 0, False), 0x00010303: ("PicoHarpT3", 1, True),
+    0x00010204: ("HydraHarpT2", 2, False), 0x00010304: ("HydraHarpT3", 4, True),
+    0x01010204: ("HydraHarp2T2", 3, False), 0x01010304: ("HydraHarp2T3", 5, True),
+    0x00010205: ("TimeHarp260NT2", 3, False), 0x00010305: ("TimeHarp260NT3", 5, True),
+    0x00010206: ("TimeHarp260PT2", 3, False), 0x00010306: ("TimeHarp260PT3", 5, True),
+    0x00010207: ("MultiHarpT2", 3, False), 0x00010307: ("MultiHarpT3", 5, True),
+}
+TAG_HEAD = struct.Struct("<32siI")
+HEADER_LIMIT = 64 << 20          # a PTU header larger than this is treated as corrupt
+
+
+def sniff_ptu(head: bytes) -> bool:
+    return head.startswith(PTU_MAGIC)
+
+
+@njit(nogil=True, cache=True)
+def decode_records(words, kind, ofl, ticks, dtimes, chans):
+    """Decode 32-bit records. Returns (n_out, ofl, bad): bad = index of the first invalid record or -1.
+
+    ofl: overflow correction in time units (T2) or syncs (T3), carried between calls. Outputs: ticks
+    (T2: time units; T3: nsync), dtimes (T3 only; markers -1), chans (tagstream channels).
+    """
+    n_out = 0
+    for i in range(words.shape[0]):
+        w = np.int64(words[i])
+        if kind == 0:                                   # PicoHarp T2
+            ch = (w >> 28) & 0xF
+            tm = w & 0x0FFFFFFF
+            if ch == 0xF:
+                mk = tm & 0xF
+                if mk == 0:
+                    ofl += 210698240
+                    continue
+                ticks[n_out] = ofl + tm
+                dtimes[n_out] = -1
+                chans[n_out] = MARKER_BASE + mk
+            elif ch > 4:
+                return n_out, ofl, i
+            else:
+                ticks[n_out] = ofl + tm
+                dtimes[n_out] = -1
+                chans[n_out] = SYNC_CHANNEL if ch == 0 else ch
+            n_out += 1
+        elif kind == 1:                                 # PicoHarp T3
+            ch = (w >> 28) & 0xF
+            dt = (w >> 16) & 0xFFF
+            ns = w & 0xFFFF
+            if ch == 0xF:
+                if dt == 0:
+                    ofl += 65536
+                    continue
+                ticks[n_out] = ofl + ns
+                dtimes[n_out] = -1
+                chans[n_out] = MARKER_BASE + (dt & 0xF)
+            elif ch == 0 or ch > 4:
+                return n_out, ofl, i
+            else:
+                ticks[n_out] = ofl + ns
+                dtimes[n_out] = dt
+                chans[n_out] = ch
+            n_out += 1
+        elif kind == 2 or kind == 3:                    # HydraHarp-type T2
+            sp = (w >> 31) & 1
+            ch = (w >> 25) & 0x3F
+            tm = w & 0x1FFFFFF
+            if sp == 1:
+                if ch == 0x3F:
+                    if kind == 2:
+                        ofl += 33552000
+                    else:
+                        ofl += 33554432 * (tm if tm > 0 else 1)
+                    continue
+                if ch == 0:
+                    chans[n_out] = SYNC_CHANNEL
+                elif ch <= 15:
+                    chans[n_out] = MARKER_BASE + ch
+                else:
+                    return n_out, ofl, i
+            else:
+                chans[n_out] = ch + 1
+            ticks[n_out] = ofl + tm
+            dtimes[n_out] = -1
+            n_out += 1
+        else:                                           # HydraHarp-type T3
+            sp = (w >> 31) & 1
+            ch = (w >> 25) & 0x3F
+            dt = (w >> 10) & 0x7FFF
+            ns = w & 0x3FF
+            if sp == 1:
+                if ch == 0x3F:
+                    if kind == 4:
+                        ofl += 1024
+                    else:
+                        ofl += 1024 * (ns if ns > 0 else 1)
+                    continue
+                if 1 <= ch <= 15:
+                    ticks[n_out] = ofl + ns
+                    dtimes[n_out] = -1
+                    chans[n_out] = MARKER_BASE + ch
+                else:
+                    return n_out, ofl, i
+            else:
+                ticks[n_out] = ofl + ns
+                dtimes[n_out] = dt
+                chans[n_out] = ch + 1
+            n_out += 1
+    return n_out, ofl, -1
+
+
+def _tdatetime_iso(days: float) -> str:
+    try:
+        return (datetime(1899, 12, 30, tzinfo=timezone.utc) + timedelta(days=float(days))).isoformat()
+    except (OverflowError, ValueError):
+        return repr(days)
+
+
+def read_ptu_header(path) -> tuple[dict, int, str]:
+    """Parse the tag header: returns (tags {name or name(idx): value}, data_offset, version string)."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyFileError("file is empty", path, 0, 0)
+    with open(path, "rb") as f:
+        head = f.read(16)
+        if len(head) < 8 or head[:8] != PTU_MAGIC:
+            if PTU_MAGIC.startswith(head[:8]) and len(head) < 8:
+                raise TruncatedFileError("file ends inside the PTU magic", path, len(head))
+            raise BadMagicError(f"not a PicoQuant PTU file (magic {head[:8]!r}, expected {PTU_MAGIC!r})", path, 0)
+        if len(head) < 16:
+            raise TruncatedFileError("file ends inside the PTU version field", path, len(head))
+        version = head[8:16].rstrip(b"\x00").decode("latin-1")
+        tags: dict = {}
+        offset = 16
+        while True:
+            raw = f.read(48)
+            if len(raw) < 48:
+                raise TruncatedFileError("file ends inside the PTU tag header (no Header_End)", path, offset)
+            ident_b, idx, typ = TAG_HEAD.unpack_from(raw)
+            ident = ident_b.split(b"\x00", 1)[0].decode("latin-1")
+            value8 = raw[40:48]
+            name = f"{ident}({idx})" if idx > -1 else ident
+            if not ident or not ident.isprintable():
+                raise HeaderError(f"invalid PTU tag name {ident_b!r}", path, offset)
+            if typ in (TY_ANSISTRING, TY_WIDESTRING, TY_FLOAT8ARRAY, TY_BINARYBLOB):
+                (length,) = struct.unpack("<q", value8)
+                if length < 0 or offset + 48 + length > min(size, HEADER_LIMIT):
+                    if length >= 0 and offset + 48 + length > size and length <= HEADER_LIMIT:
+                        raise TruncatedFileError(f"file ends inside the data of tag {name}", path, offset + 48)
+                    raise HeaderError(f"tag {name} has an impossible length {length}", path, offset + 40)
+                data = f.read(length)
+                if typ == TY_ANSISTRING:
+                    value = data.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
+                elif typ == TY_WIDESTRING:
+                    value = data.decode("utf-16-le", errors="replace").split("\x00", 1)[0]
+                elif typ == TY_FLOAT8ARRAY:
+                    value = f"<float array, {length // 8} values>"
+                else:
+                    value = f"<binary blob, {length} bytes>"
+                offset += 48 + length
+            else:
+                if typ == TY_EMPTY8:
+                    value = None
+                elif typ == TY_BOOL8:
+                    value = struct.unpack("<q", value8)[0] != 0
+                elif typ in (TY_INT8, TY_BITSET64, TY_COLOR8):
+                    value = struct.unpack("<q", value8)[0]
+                elif typ == TY_FLOAT8:
+                    value = struct.unpack("<d", value8)[0]
+                elif typ == TY_DATETIME:
+                    value = _tdatetime_iso(struct.unpack("<d", value8)[0])
+                else:
+                    raise HeaderError(f"unknown PTU tag type 0x{typ:08X} of tag {name}", path, offset + 36)
+                offset += 48
+            tags[name] = value
+            if ident == "Header_End":
+                return tags, offset, version
+            if offset > HEADER_LIMIT:
+                raise HeaderError("PTU header larger than 64 MiB without Header_End", path, offset)
+
+
+class PtuReader(TagReader):
+    """Streaming reader for PicoQuant .ptu files (see module docstring for channels and units)."""
+
+    format = "ptu"
+
+    def __init__(self, path, reorder_window_ps: int = DEFAULT_REORDER_WINDOW_PS, allow_truncated: bool = False,
+                 **_ignored) -> None:
+        super().__init__(path, reorder_window_ps, allow_truncated)
+        tags, self._data_offset, version = read_ptu_header(self.path)
+        p = self.path
+
+        def need(name, kinds):
+            if name not in tags or not isinstance(tags[name], kinds) or isinstance(tags[name], bool):
+                raise HeaderError(f"PTU header lacks a valid {name}", p, 0)
+            return tags[name]
+
+        rec_type = need("TTResultFormat_TTTRRecType", int) & 0xFFFFFFFF
+        if rec_type not in RECORD_TYPES:
+            known = ", ".join(f"0x{k:08X} {v[0]}" for k, v in RECORD_TYPES.items())
+            raise HeaderError(f"unsupported PTU record type 0x{rec_type:08X} ({rec_type}); known: {known}", p, 0)
+        self.record_type, self._kind, self.is_t3 = RECORD_TYPES[rec_type]
+        glob_res = float(need("MeasDesc_GlobalResolution", (int, float)))
+        if not (np.isfinite(glob_res) and 1e-15 < glob_res < 1.0):
+            raise HeaderError(f"impossible MeasDesc_GlobalResolution {glob_res} s", p, 0)
+        if self.is_t3:
+            res = float(need("MeasDesc_Resolution", (int, float)))
+            if not (np.isfinite(res) and 1e-15 < res < 1.0):
+                raise HeaderError(f"impossible MeasDesc_Resolution {res} s", p, 0)
+            self.sync_period_ps = glob_res * 1e12
+            self.resolution_ps = res * 1e12
+            self._unit_ps = self.sync_period_ps
+        else:
+            self.sync_period_ps = None
+            self.resolution_ps = glob_res * 1e12
+            self._unit_ps = self.resolution_ps
+        size = os.path.getsize(p)
+        data_bytes = size - self._data_offset
+        whole = data_bytes // 4
+        header_n = tags.get("TTResult_NumberOfRecords")
+        header_n = int(header_n) if isinstance(header_n, int) and not isinstance(header_n, bool) else None
+        self._n_file_records = whole
+        if header_n is None or header_n == 0:
+            if whole:
+                self._warn(f"header gives no number of records; reading the {whole} whole records present")
+        elif header_n < whole:
+            self._warn(f"header says {header_n} records, the file holds {whole}: reading {header_n}")
+            self._n_file_records = header_n
+        elif header_n > whole:
+            self._end_error = TruncatedFileError(
+                f"file holds {whole} whole records but the header says {header_n} (cut off)", p,
+                self._data_offset + whole * 4, whole)
+        if data_bytes % 4 and self._end_error is None and self._n_file_records == whole:
+            self._end_error = TruncatedFileError("file ends inside a 4-byte record", p,
+                                                 self._data_offset + whole * 4, whole)
+        self.n_records = self._n_file_records       # file records (overflows included)
+        self.metadata = {
+            "format": "ptu", "ptu_version": version, "record_type": self.record_type,
+            "record_type_code": rec_type, "t3": self.is_t3, "resolution_ps": self.resolution_ps,
+            "sync_period_ps": self.sync_period_ps, "sync_channel": SYNC_CHANNEL,
+            "marker_channels": "100 + marker bits", "microtime_missing": NO_MICROTIME,
+            "records_in_file": self._n_file_records,
+            "tags": {k: v for k, v in tags.items() if isinstance(v, (int, float, str, bool)) or v is None},
+        }
+        if self.warnings:
+            self.metadata["warnings"] = list(self.warnings)
+
+    def _to_ps(self, ticks: np.ndarray, dtimes: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.is_t3:
+            return np.rint(ticks * self._unit_ps).astype(np.int64), None
+        micro = np.where(dtimes >= 0, np.rint(dtimes * self.resolution_ps), NO_MICROTIME).astype(np.int64)
+        t = np.rint(ticks * self.sync_period_ps).astype(np.int64) + np.maximum(micro, 0)
+        return t, micro
+
+    def chunks(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> Iterator[TagChunk]:
+        """Yield TagChunks in time order (T3: with microtimes_ps); overflow state carried across chunks."""
+        chunk_records = int(chunk_records)
+        if chunk_records < 1:
+            raise ValueError("chunk_records must be >= 1")
+        window = self.reorder_window_ps + (int(2 * self.sync_period_ps) + int(32768 * self.resolution_ps)
+                                           if self.is_t3 else 0)
+        tail_t = np.empty(0, np.int64)
+        tail_c = np.empty(0, np.uint16)
+        tail_m = np.empty(0, np.int64)
+        running_max = None
+        emitted = 0
+        ofl = 0
+        rec0 = 0
+        block = max(chunk_records, 4096)
+        while rec0 < self._n_file_records:
+            n = min(block, self._n_file_records - rec0)
+            words = map_window(self.path, self._data_offset + rec0 * 4, n * 4).view("<u4")
+            ticks = np.empty(n, np.int64)
+            dts = np.empty(n, np.int64)
+            chs = np.empty(n, np.uint16)
+            n_out, ofl, bad = decode_records(words, self._kind, ofl, ticks, dts, chs)
+            if bad >= 0:
+                rec = rec0 + bad
+                raise CorruptRecordError(f"invalid {self.record_type} record 0x{int(words[bad]):08X}",
+                                         self.path, self._data_offset + rec * 4, rec)
+            del words
+            t, m = self._to_ps(ticks[:n_out], dts[:n_out])
+            c = chs[:n_out]
+            if t.size:
+                rmax = np.maximum.accumulate(t)
+                if running_max is not None:
+                    np.maximum(rmax, running_max, out=rmax)
+                back = rmax - t
+                if back.size and int(back.max()) > window:
+                    i = int(np.argmax(back > window))
+                    raise TimeOrderError(f"tag at {int(t[i])} ps is {int(back[i])} ps earlier than an earlier "
+                                         f"record, more than the reorder window of {window} ps", self.path,
+                                         None, None)
+                running_max = int(rmax[-1])
+                all_t = np.concatenate([tail_t, t])
+                order = np.argsort(all_t, kind="stable")
+                all_t = all_t[order]
+                all_c = np.concatenate([tail_c, c])[order]
+                all_m = None if m is None else np.concatenate([tail_m, m])[order]
+                cut = int(np.searchsorted(all_t, running_max - window, side="left"))
+                for a in range(0, cut, chunk_records):
+                    b = min(a + chunk_records, cut)
+                    yield TagChunk(all_t[a:b], all_c[a:b], emitted, None if all_m is None else all_m[a:b])
+                    emitted += b - a
+                tail_t, tail_c = all_t[cut:], all_c[cut:]
+                tail_m = np.empty(0, np.int64) if all_m is None else all_m[cut:]
+            rec0 += n
+        for a in range(0, tail_t.size, chunk_records):
+            b = min(a + chunk_records, tail_t.size)
+            yield TagChunk(tail_t[a:b], tail_c[a:b], emitted, tail_m[a:b] if self.is_t3 else None)
+            emitted += b - a
+        self.metadata["tags_read"] = emitted
+        if self._end_error is not None:
+            if self.allow_truncated:
+                self._warn(str(self._end_error))
+            else:
+                raise self._end_error
+
+    def read_all(self) -> TagChunk:
+        parts = list(self.chunks())
+        if not parts:
+            return TagChunk(np.empty(0, np.int64), np.empty(0, np.uint16), 0,
+                            np.empty(0, np.int64) if self.is_t3 else None)
+        micro = np.concatenate([p.microtimes_ps for p in parts]) if self.is_t3 else None
+        return TagChunk(np.concatenate([p.timestamps_ps for p in parts]),
+                        np.concatenate([p.channels for p in parts]), 0, micro)
