@@ -147,6 +147,7 @@ class LiveSession:
         self._latency_s = 0.0
         self._overrun = False
         self._analysis_stopped = False
+        self._busy_wall: float | None = None  # acquisition time of the chunk being analysed
         self._first_acq_ps: int | None = None
         self._rates: collections.deque = collections.deque()  # (t_wall, counts per channel)
         self._n_events_seen = 0
@@ -230,7 +231,7 @@ class LiveSession:
     def status(self) -> LiveStatus:
         now = time.monotonic()
         counters = self.source.counters()
-        oldest = self._feed.oldest_wall()
+        oldest = self._busy_wall if self._busy_wall is not None else self._feed.oldest_wall()
         rec = self.recorder
         with self._lock:
             rate = self._rate_locked(now)
@@ -338,6 +339,7 @@ class LiveSession:
             chunk, t_acq = item
             if self._analysis_stopped:
                 continue
+            self._busy_wall = t_acq
             try:
                 if self.pipeline is not None:
                     self.pipeline.feed(chunk)
@@ -347,9 +349,11 @@ class LiveSession:
                 with self._lock:
                     self._analysis_stopped = True  # acquisition and recording go on
                 self._feed.clear()
+                self._busy_wall = None
                 self._error(f"analysis stopped: {type(exc).__name__}: {exc}")
                 continue
             with self._lock:
                 self._analyzed += len(chunk)
                 self._last_ana_ps = int(chunk.timestamps_ps[-1])
                 self._latency_s = time.monotonic() - t_acq
+            self._busy_wall = None

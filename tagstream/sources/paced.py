@@ -13,6 +13,41 @@ from tagstream.chunk import TagChunk
 from tagstream.sources.base import Source
 
 
+class PausableClock:
+    """Wall-clock seconds since start(), not counting pauses. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wall0 = time.monotonic()
+        self._paused_at: float | None = None
+        self._paused_total = 0.0
+
+    def start(self) -> None:
+        with self._lock:
+            self._wall0 = time.monotonic()
+            self._paused_at, self._paused_total = None, 0.0
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._paused_at is None:
+                self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._paused_at is not None:
+                self._paused_total += time.monotonic() - self._paused_at
+                self._paused_at = None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def elapsed_s(self) -> float:
+        with self._lock:
+            now = self._paused_at if self._paused_at is not None else time.monotonic()
+            return now - self._wall0 - self._paused_total
+
+
 class PacedSource(Source):
     """Releases the tags of `chunks` when they are due: a tag at time t (ps) is due once
     (wall seconds since start, pauses excluded) × speed × 1e12 >= t - t_first.
@@ -39,39 +74,29 @@ class PacedSource(Source):
         self._cur: TagChunk | None = None  # current input chunk
         self._pos = 0  # next tag in _cur
         self._t_first_ps: int | None = None
-        self._wall0 = 0.0
-        self._paused_at: float | None = None
-        self._paused_total = 0.0
+        self._clock = PausableClock()
         self._last_emit = 0.0
-        self._pause_lock = threading.Lock()
 
     # -- pausing (any thread) -------------------------------------------------------------------
     def pause(self) -> None:
-        with self._pause_lock:
-            if self._paused_at is None:
-                self._paused_at = time.monotonic()
+        self._clock.pause()
 
     def resume(self) -> None:
-        with self._pause_lock:
-            if self._paused_at is not None:
-                self._paused_total += time.monotonic() - self._paused_at
-                self._paused_at = None
+        self._clock.resume()
 
     @property
     def paused(self) -> bool:
-        return self._paused_at is not None
+        return self._clock.paused
 
     def _stream_elapsed_s(self) -> float:
-        with self._pause_lock:
-            now = self._paused_at if self._paused_at is not None else time.monotonic()
-            return now - self._wall0 - self._paused_total
+        return self._clock.elapsed_s()
 
     # -- Source ---------------------------------------------------------------------------------
     def _start(self) -> None:
         if self._it is None:
             arg = self._chunks_arg
             self._it = iter(arg() if callable(arg) else arg)
-            self._wall0 = time.monotonic()
+            self._clock.start()
             self._last_emit = 0.0
         else:  # restart after stop(): continue where we were, without a jump
             self.resume()
