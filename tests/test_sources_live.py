@@ -301,3 +301,28 @@ def test_quTAG_overflow_and_data_loss_reach_status_and_metadata(tmp_path):
     back = open_tags(rec).read_all()
     assert len(back) == st.tags_acquired == len(ts) - stub.overwritten
     assert stub.calls()[1] == 1  # deInit on close
+
+
+def test_session_with_the_pipeline_equals_offline_analysis_of_its_recording(tmp_path):
+    pytest.importorskip("tagstream.simulate.simulation")
+    import json
+
+    from tagstream.pipeline import AnalysisConfig, Pipeline, analyze_file
+    from tagstream.setup import Setup
+    from tagstream.sources.simulated import SimulatedSource
+    setup = Setup(sync=5, spad_a=1, spad_b=2, frame=3, sync_divider=1000)
+    config = AnalysisConfig(trace_bin_ms=100)
+    rec = tmp_path / "sim.qutag"
+    session = LiveSession(SimulatedSource(seed=9, speed=None, duration_s=2.0, chunk_s=0.07),
+                          pipeline=Pipeline(setup, config), record_to=rec, setup=setup)
+    session.start()
+    mid = session.snapshot()  # from this (non-analysis) thread while running
+    assert mid is not None
+    assert session.wait_finished(60)
+    session.stop()
+    live = session.pipeline.finalize()
+    offline = analyze_file(rec, setup, config)
+    assert live.n_records == offline.n_records == session.status().tags_analyzed > 0
+    assert json.dumps(live.to_json_dict(), sort_keys=True, default=str) == \
+        json.dumps(offline.to_json_dict(), sort_keys=True, default=str)
+    assert Setup.from_dict(__import__("tomllib").loads(read_meta(rec)["setup_toml"])) == setup
