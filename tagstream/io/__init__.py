@@ -38,6 +38,10 @@ register_format("qutag-raw", (".raw", ".qutagraw"), None, lambda p, **o: QutagRa
 register_format("qutag-ascii", (".txt", ".csv", ".asc"), _sniff_ascii, lambda p, **o: QutagAsciiReader(p, **o))
 register_format("sstt-v2", (".sstt",), sniff_sstt, lambda p, **o: SsttReader(p, **o))
 register_format("sstt-v1", (), None, lambda p, **o: SsttReader(p, version=1, **o))
+from tagstream.io.ptu import PtuReader, sniff_ptu  # noqa: E402
+from tagstream.io.photon_hdf5 import PhotonHdf5Reader, sniff_hdf5, write_photon_hdf5  # noqa: E402
+register_format("ptu", (".ptu",), sniff_ptu, lambda p, **o: PtuReader(p, **o))
+register_format("photon-hdf5", (".h5", ".hdf5"), sniff_hdf5, lambda p, **o: PhotonHdf5Reader(p, **o))
 
 __all__ = ["open_tags", "register_format", "detect_format", "formats", "TagReader", "QutagBinaryWriter",
            "write_qutag_binary", "SsttV2Writer", "write_sstt_v2", "QutagBinaryReader", "QutagRawReader",

@@ -229,6 +229,54 @@ def read_ptu_header(path) -> tuple[dict, int, str]:
                 raise HeaderError("PTU header larger than 64 MiB without Header_End", path, offset)
 
 
+class MicrotimeReorderer:
+    """Stable streaming sort of (time, channel, microtime) within a window, like io.reorder.Reorderer
+    but carrying microtimes: a tag more than window_ps earlier than an earlier tag raises TimeOrderError."""
+
+    def __init__(self, window_ps: int, path=None) -> None:
+        self.window_ps = int(window_ps)
+        self.path = path
+        self._t = np.empty(0, np.int64)
+        self._c = np.empty(0, np.uint16)
+        self._m = np.empty(0, np.int64)
+        self._max = None
+
+    def push(self, t, c, m, first_record=None):
+        """Add tags in file order (m may be None); returns the final ones (t, c, m) in time order."""
+        if t.size == 0:
+            return t, c, m
+        rmax = np.maximum.accumulate(t)
+        if self._max is not None:
+            np.maximum(rmax, self._max, out=rmax)
+        back = rmax - t
+        if int(back.max()) > self.window_ps:
+            i = int(np.argmax(back > self.window_ps))
+            raise TimeOrderError(f"tag at {int(t[i])} ps is {int(back[i])} ps earlier than an earlier tag, "
+                                 f"more than the reorder window of {self.window_ps} ps", self.path, None,
+                                 None if first_record is None else first_record + i)
+        self._max = int(rmax[-1])
+        all_t = np.concatenate([self._t, t])
+        order = np.argsort(all_t, kind="stable")
+        all_t = all_t[order]
+        all_c = np.concatenate([self._c, c])[order]
+        all_m = np.concatenate([self._m, m if m is not None else np.zeros(t.size, np.int64)])[order]
+        cut = int(np.searchsorted(all_t, self._max - self.window_ps, side="left"))
+        self._t, self._c, self._m = all_t[cut:], all_c[cut:], all_m[cut:]
+        return all_t[:cut], all_c[:cut], (all_m[:cut] if m is not None else None)
+
+    def finish(self, with_micro: bool):
+        t, c, m = self._t, self._c, self._m
+        self._t, self._c, self._m = np.empty(0, np.int64), np.empty(0, np.uint16), np.empty(0, np.int64)
+        return t, c, (m if with_micro else None)
+
+
+def emit_chunks(t, c, m, chunk_records: int, first: int):
+    """Split arrays into TagChunks of at most chunk_records; yields (chunk, next_first)."""
+    for a in range(0, t.size, chunk_records):
+        b = min(a + chunk_records, t.size)
+        yield TagChunk(t[a:b], c[a:b], first + a, None if m is None else m[a:b])
+
+
 class PtuReader(TagReader):
     """Streaming reader for PicoQuant .ptu files (see module docstring for channels and units)."""
 
@@ -309,10 +357,7 @@ class PtuReader(TagReader):
             raise ValueError("chunk_records must be >= 1")
         window = self.reorder_window_ps + (int(2 * self.sync_period_ps) + int(32768 * self.resolution_ps)
                                            if self.is_t3 else 0)
-        tail_t = np.empty(0, np.int64)
-        tail_c = np.empty(0, np.uint16)
-        tail_m = np.empty(0, np.int64)
-        running_max = None
+        reorder = MicrotimeReorderer(window, self.path)
         emitted = 0
         ofl = 0
         rec0 = 0
@@ -330,35 +375,15 @@ class PtuReader(TagReader):
                                          self.path, self._data_offset + rec * 4, rec)
             del words
             t, m = self._to_ps(ticks[:n_out], dts[:n_out])
-            c = chs[:n_out]
-            if t.size:
-                rmax = np.maximum.accumulate(t)
-                if running_max is not None:
-                    np.maximum(rmax, running_max, out=rmax)
-                back = rmax - t
-                if back.size and int(back.max()) > window:
-                    i = int(np.argmax(back > window))
-                    raise TimeOrderError(f"tag at {int(t[i])} ps is {int(back[i])} ps earlier than an earlier "
-                                         f"record, more than the reorder window of {window} ps", self.path,
-                                         None, None)
-                running_max = int(rmax[-1])
-                all_t = np.concatenate([tail_t, t])
-                order = np.argsort(all_t, kind="stable")
-                all_t = all_t[order]
-                all_c = np.concatenate([tail_c, c])[order]
-                all_m = None if m is None else np.concatenate([tail_m, m])[order]
-                cut = int(np.searchsorted(all_t, running_max - window, side="left"))
-                for a in range(0, cut, chunk_records):
-                    b = min(a + chunk_records, cut)
-                    yield TagChunk(all_t[a:b], all_c[a:b], emitted, None if all_m is None else all_m[a:b])
-                    emitted += b - a
-                tail_t, tail_c = all_t[cut:], all_c[cut:]
-                tail_m = np.empty(0, np.int64) if all_m is None else all_m[cut:]
+            t, c, m = reorder.push(t, chs[:n_out], m)
+            for chunk in emit_chunks(t, c, m, chunk_records, emitted):
+                yield chunk
+            emitted += t.size
             rec0 += n
-        for a in range(0, tail_t.size, chunk_records):
-            b = min(a + chunk_records, tail_t.size)
-            yield TagChunk(tail_t[a:b], tail_c[a:b], emitted, tail_m[a:b] if self.is_t3 else None)
-            emitted += b - a
+        t, c, m = reorder.finish(self.is_t3)
+        for chunk in emit_chunks(t, c, m, chunk_records, emitted):
+            yield chunk
+        emitted += t.size
         self.metadata["tags_read"] = emitted
         if self._end_error is not None:
             if self.allow_truncated:
