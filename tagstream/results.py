@@ -246,13 +246,18 @@ def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
 
 
 def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | None:
-    """Mean counts per decay bin over the pre-pulse region [0, t0 - guard), guard = max(5 bins,
-    2 ns) (the IRF's leading tail stays out). None if fewer than 3 bins are available."""
+    """Mean counts per decay bin over the pre-pulse region: the quarter period just before the
+    rise, [t0 - guard - P/4, t0 - guard) taken circularly (it is the end of the previous period),
+    guard = max(5 bins, 2 ns) keeps the IRF's leading tail out. Assumes the decay has vanished
+    3/4 of a period after t0 (tau << P/4). None if fewer than 3 bins are available."""
+    n_dec = h.shape[0]
     guard = max(5 * bin_ps, 2000.0)
-    n = int(np.floor((t0_ps - guard) / bin_ps))
-    if n < 3:
+    stop = int(np.floor((t0_ps - guard) / bin_ps))
+    width = n_dec // 4
+    if width < 3:
         return None
-    return float(h[:n].mean())
+    idx = np.arange(stop - width, stop) % n_dec
+    return float(h[idx].mean())
 
 
 def otsu_threshold(counts: np.ndarray) -> float:
@@ -357,8 +362,9 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     # --- decay: background and t0 --------------------------------------------------------------
     bg_level, bg_ok, t0, rise = 0.0, False, None, None
     if dbin and h.sum() > 0:
-        t0_guess = estimate_t0(h, dbin, float(np.median(h)))
-        b = estimate_background(h, dbin, t0_guess if sel.t0_ps is None else sel.t0_ps)
+        hp = h[: int(P // dbin)] if P else h  # whole decay bins inside one period
+        t0_guess = estimate_t0(hp, dbin, float(np.median(hp)))
+        b = estimate_background(hp, dbin, t0_guess if sel.t0_ps is None else sel.t0_ps)
         if b is not None:
             bg_level, bg_ok = b, True
         t0 = estimate_t0(h, dbin, bg_level) if sel.t0_ps is None else float(sel.t0_ps)
@@ -397,10 +403,8 @@ def derive(raw: RawStats, sel: Selection) -> Results:
 
     # --- ON state --------------------------------------------------------------------------------
     closed = np.ones(nb, bool)
-    if nb and not raw.final:
-        closed[-1] = False
-    if raw.final and nb:
-        closed[-1] = False  # the last bin ends at the last tag: partial
+    if nb:
+        closed[-1] = False  # the bin holding the last tag is still filling (live) or partial (final)
     if sel.on_threshold is None:
         thr, method = otsu_threshold(counts[closed]), "otsu"
     else:
