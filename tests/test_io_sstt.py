@@ -119,3 +119,16 @@ def test_v1_reader(tmp_path):
     a = r.read_all()
     assert a.timestamps_ps.tolist() == [5 * 81, 6 * 81, (7 + 2 * 2**28) * 81, (9 + 2 * 2**28) * 81]
     assert a.channels.tolist() == [1, 2, 1, 1]
+
+
+def test_overflow_count_beyond_int64_is_corrupt(tmp_path):
+    from tagstream.errors import CorruptRecordError
+
+    (tmp_path / "g.sstt").write_text("Simple Small Time Tagged (V2)\nCHANNEL_HEADER\nChannelID\tFilename\n"
+                                     "1\t\"g.sstt.c1\"\n\n")
+    ev = [5 << 2, 1 | ((2**45) << 2), 7 << 2]
+    (tmp_path / "g.sstt.c1").write_bytes(b"SSTT2\x00" + b"\xff" * 12
+                                         + b"".join(struct.pack("<Q", e)[:6] for e in ev))
+    with pytest.raises(CorruptRecordError, match="overflow count") as ei:
+        open_tags(tmp_path / "g.sstt").read_all()
+    assert ei.value.record == 1 and ei.value.byte_offset == 18 + 6

@@ -162,10 +162,13 @@ class _ChannelCursor:
         counts = np.where(is_ovf, value, 0)
         cum = self.overflows + np.cumsum(counts)
         photon = ~is_ovf
+        limit = (np.iinfo(np.int64).max // max(self.unit_ps, 1)) >> (self.time_bits + 1)
+        too_big = (counts < 0) | (cum > limit) | (cum < 0)
+        if too_big.any():
+            i = first + int(np.argmax(too_big))
+            raise CorruptRecordError("SSTT overflow count too large for int64 picoseconds (garbage "
+                                     "bytes?)", *self.locate_event(i))
         times = macro[photon] + (cum[photon] << self.time_bits)
-        if times.size and int(times.max()) > (np.iinfo(np.int64).max // max(self.unit_ps, 1)):
-            i = first + int(np.flatnonzero(photon)[int(np.argmax(times))])
-            raise CorruptRecordError("SSTT overflow count too large (garbage bytes?)", *self.locate_event(i))
         if n:
             self.overflows = int(cum[-1])
         idx = first + np.flatnonzero(photon)
