@@ -1,0 +1,749 @@
+"""Poisson maximum-likelihood fits of decay histograms: single exponential, band-edge + trap, global.
+
+Model per bin k (counts):  mu_k = bg_per_bin * w_k/w + sum_c n_c * shape_c[k]
+where shape_c is the periodic, IRF-convolved, bin-integrated decay of component c normalised to 1 over
+a period (tagstream.analysis.decay_models). n_c is thus the number of photons component c emits per
+histogram, and the emission fraction f_c = n_c / sum n_j equals the seed's A_c tau_c / sum A_j tau_j.
+
+Estimator: minimise the Poisson deviance D = 2 sum[mu - n + n ln(n/mu)] (= -2 ln L + const) by
+projected Levenberg-Marquardt Fisher scoring (bounds respected), analytic derivatives of mu for the
+linear parameters and central differences for the others. Errors: inverse Fisher information
+(the Gauss-Newton Hessian of -ln L) at the optimum; optional profile-likelihood 68 % intervals
+(Delta D = 1). Goodness of fit: reduced deviance D / dof (~1 for a good fit).
+
+Parameter names (units in names; lifetimes in ns):
+  single:   n_photons, tau_ns
+  be_trap:  n_be, tau_be_ns, n_trap, tau_trap_ns
+  delayed:  n_delayed, alpha_delayed, t0_delayed_ns   (optional power-law (1 + t/t0)^-alpha)
+  always:   bg_per_bin (counts per full-width bin), irf_shift_ps (+ irf_sigma_ps, irf_tail_ps)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import optimize, special
+
+from tagstream.analysis import decay_models as dm
+from tagstream.analysis.irf import IRF
+from tagstream.errors import AnalysisError
+
+NS = 1000.0  # ps per ns
+
+_COMP_PARAMS = {
+    "single": ("n_photons", "tau_ns"),
+    "be": ("n_be", "tau_be_ns"),
+    "trap": ("n_trap", "tau_trap_ns"),
+    "delayed": ("n_delayed", "alpha_delayed", "t0_delayed_ns"),
+}
+_LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "bg_per_bin"}
+MODELS = ("single", "be_trap")
+
+
+def _components(model: str, delayed: bool) -> tuple[str, ...]:
+    if model == "single":
+        comps = ("single",)
+    elif model == "be_trap":
+        comps = ("be", "trap")
+    else:
+        raise AnalysisError(f"unknown decay model {model!r}; choose one of {MODELS}")
+    return comps + (("delayed",) if delayed else ())
+
+
+# ----------------------------------------------------------------------------------------- datasets
+class _Dataset:
+    """One histogram with its bins, fit range, IRF and components; evaluates mu and d mu / d param."""
+
+    def __init__(self, t_ps, counts, period_ps, fit_range_ps, irf: IRF, comps):
+        self.edges = dm.histogram_edges_ps(t_ps, period_ps)
+        c = np.asarray(counts)
+        if c.shape != np.shape(t_ps):
+            raise AnalysisError(f"counts shape {c.shape} differs from t_ps shape {np.shape(t_ps)}")
+        c = c.astype(np.float64)
+        if not np.all(np.isfinite(c)) or np.any(c < 0):
+            raise AnalysisError("decay histogram counts must be finite and >= 0")
+        self.t_ps = np.asarray(t_ps, dtype=np.int64)
+        self.counts = c
+        self.period_ps = float(period_ps)
+        self.w = float(self.edges[1] - self.edges[0])
+        self.rel_w = np.diff(self.edges) / self.w
+        lo, hi = (0.0, self.period_ps) if fit_range_ps is None else map(float, fit_range_ps)
+        self.mask = (self.t_ps >= lo) & (self.t_ps < hi)
+        if self.mask.sum() < 3:
+            raise AnalysisError(f"fit range {fit_range_ps} ps holds fewer than 3 histogram bins")
+        self.n = c[self.mask]
+        if self.n.sum() <= 0:
+            raise AnalysisError("decay histogram has no counts in the fit range")
+        self.irf = irf
+        self.comps = tuple(comps)
+        n_bins = self.t_ps.size
+        self._kft = None
+        self.start_offset = 0.0
+        if irf.kind == "measured":
+            if irf.counts is None or irf.counts.shape != self.t_ps.shape:
+                raise AnalysisError("measured IRF must be a histogram on the same bins as the data")
+            self._kft = dm.kernel_fft(dm.measured_kernel(irf.counts, irf.background_per_bin))
+            self.start_offset = 0.5 * self.w  # IRF mass in bin j = arrival at the bin centre
+        elif irf.kind in ("gaussian", "emg"):
+            if "delayed" in self.comps and not (irf.fit_sigma or irf.fit_tail):
+                self._kft = dm.kernel_fft(dm.gaussian_kernel(n_bins, self.w, irf.sigma_ps, irf.tail_ps))
+        elif irf.kind != "delta":
+            raise AnalysisError(f"unknown IRF kind {irf.kind!r}")
+
+    def local_names(self) -> list[str]:
+        names = []
+        for comp in self.comps:
+            names.extend(_COMP_PARAMS[comp])
+        names.append("bg_per_bin")
+        names.extend(self.irf.param_names())
+        return names
+
+    def _kernel_ft(self, p):
+        if self._kft is not None or self.irf.kind == "delta" or "delayed" not in self.comps:
+            return self._kft
+        return dm.kernel_fft(dm.gaussian_kernel(self.t_ps.size, self.w, p["irf_sigma_ps"],
+                                                p.get("irf_tail_ps", 0.0)))
+
+    def shape(self, comp, p, kft=None):
+        start = p["irf_shift_ps"] + self.start_offset
+        if comp == "delayed":
+            s = dm.powerlaw_shape(self.edges, p["alpha_delayed"], p["t0_delayed_ns"] * NS, start, self.period_ps)
+        elif self.irf.kind in ("gaussian", "emg"):  # analytic convolution, no kernel
+            return dm.exp_gauss_shape(self.edges, p[_COMP_PARAMS[comp][1]] * NS, start, p["irf_sigma_ps"],
+                                      self.period_ps, p.get("irf_tail_ps", 0.0))
+        else:
+            s = dm.exp_shape(self.edges, p[_COMP_PARAMS[comp][1]] * NS, start, self.period_ps)
+        if kft is None:
+            kft = self._kernel_ft(p)
+        return s if kft is None else dm.circular_convolve(s, kft)
+
+    def shapes(self, p):
+        kft = self._kernel_ft(p)
+        return {c: self.shape(c, p, kft) for c in self.comps}
+
+    def mu(self, p, shapes=None):
+        shapes = self.shapes(p) if shapes is None else shapes
+        out = p["bg_per_bin"] * self.rel_w
+        for c in self.comps:
+            out = out + p[_COMP_PARAMS[c][0]] * shapes[c]
+        return out
+
+    def dmu(self, name, p, shapes):
+        """d mu / d name over all bins (analytic for linear parameters, central differences otherwise)."""
+        if name == "bg_per_bin":
+            return self.rel_w.copy()
+        for c in self.comps:
+            if name == _COMP_PARAMS[c][0]:
+                return shapes[c]
+        v = p[name]
+        h = 1e-5 * abs(v) + (1e-4 if name.endswith("_ns") or name == "alpha_delayed" else 1e-2)
+        affected = [c for c in self.comps if name in _COMP_PARAMS[c]] or list(self.comps)
+        out = np.zeros_like(self.counts)
+        pp, pm = dict(p), dict(p)
+        pp[name], pm[name] = v + h, v - h
+        kp, km = self._kernel_ft(pp), self._kernel_ft(pm)
+        for c in affected:
+            amp = p[_COMP_PARAMS[c][0]]
+            if amp != 0:
+                out += amp * (self.shape(c, pp, kp) - self.shape(c, pm, km)) / (2 * h)
+        return out
+
+
+# ------------------------------------------------------------------------------------ the problem
+def deviance_residuals(counts: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Poisson deviance residuals sign(n - mu) sqrt(2 (mu - n + n ln(n/mu))); their squares sum to D."""
+    n = np.asarray(counts, dtype=np.float64)
+    mu = np.maximum(np.asarray(mu, dtype=np.float64), 1e-300)
+    d = 2.0 * (mu - n + special.xlogy(n, n) - special.xlogy(n, mu))
+    return np.sign(n - mu) * np.sqrt(np.clip(d, 0.0, None))
+
+
+@dataclass(frozen=True)
+class _SolveInfo:
+    success: bool
+    message: str
+    nit: int
+
+
+class _Problem:
+    """Datasets + a global parameter vector (shared or per-dataset names, free or fixed)."""
+
+    def __init__(self, datasets, labels, method):
+        self.ds = datasets
+        self.labels = labels
+        self.method = method
+        self.names: list[str] = []      # global free+fixed parameter names
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+        self.x0: list[float] = []
+        self.maps: list[dict[str, int]] = [dict() for _ in datasets]
+
+    def add(self, gname, x0, lo, hi, users):
+        """Add a global parameter gname used as local name by [(dataset index, local name)]."""
+        self.names.append(gname)
+        self.x0.append(float(x0))
+        self.lo.append(lo)
+        self.hi.append(hi)
+        for d, lname in users:
+            self.maps[d][lname] = len(self.names) - 1
+
+    def local(self, x, d):
+        return {ln: x[i] for ln, i in self.maps[d].items()}
+
+    def _per_dataset(self, x, d):
+        p = self.local(x, d)
+        shapes = self.ds[d].shapes(p)
+        return p, shapes, self.ds[d].mu(p, shapes)
+
+    def residuals(self, x):
+        out = []
+        for d, ds in enumerate(self.ds):
+            _, _, mu = self._per_dataset(x, d)
+            mu = mu[ds.mask]
+            if self.method == "mle":
+                out.append(deviance_residuals(ds.n, mu))
+            else:
+                out.append((ds.n - mu) / np.sqrt(np.maximum(ds.n, 1.0)))
+        return np.concatenate(out)
+
+    def jac_mu(self, x, free):
+        """Per dataset: (mu over the fit range, d mu / d x[free] as (n_fit, n_free))."""
+        res = []
+        for d, ds in enumerate(self.ds):
+            p, shapes, mu = self._per_dataset(x, d)
+            J = np.zeros((int(ds.mask.sum()), len(free)))
+            for j, gi in enumerate(free):
+                for ln, i in self.maps[d].items():
+                    if i == gi:
+                        J[:, j] += ds.dmu(ln, p, shapes)[ds.mask]
+            res.append((mu[ds.mask], J))
+        return res
+
+    def objective(self, x):
+        """Deviance (mle) or Neyman chi-square (lsq) over all fit ranges."""
+        return float(np.sum(self.residuals(x) ** 2))
+
+    def _weights(self, ds, mu):
+        return 1.0 / mu if self.method == "mle" else 1.0 / np.maximum(ds.n, 1.0)
+
+    def gradient_and_information(self, x, free):
+        """Gradient of objective/2 and its Fisher (Gauss-Newton) matrix over x[free]."""
+        g = np.zeros(len(free))
+        H = np.zeros((len(free), len(free)))
+        for ds, (mu, J) in zip(self.ds, self.jac_mu(x, free)):
+            mu = np.maximum(mu, 1e-300)
+            wgt = self._weights(ds, mu)
+            g += J.T @ ((mu - ds.n) * wgt)
+            H += J.T @ (J * wgt[:, None])
+        return g, H
+
+    def solve(self, x0, free, max_iter=200):
+        """Minimise over x[free] (the rest held at x0) by projected Levenberg-Marquardt Fisher scoring.
+
+        Each step solves (H + lam diag H) d = -g with H the Fisher information; parameters at a bound
+        whose gradient pushes outward are held. Returns (x, objective, info) with info.success/message.
+        """
+        x = np.asarray(x0, dtype=np.float64).copy()
+        free = np.asarray(list(free), dtype=np.int64)
+        lo = np.array([self.lo[i] for i in free])
+        hi = np.array([self.hi[i] for i in free])
+        x[free] = np.clip(x[free], lo, hi)
+        F = self.objective(x)
+        lam, success, message, it, stalled = 1e-3, False, "maximum number of iterations reached", 0, 0
+        for it in range(1, max_iter + 1):
+            g, H = self.gradient_and_information(x, free)
+            xf = x[free]
+            act = ~(((xf <= lo) & (g > 0)) | ((xf >= hi) & (g < 0)))
+            ga, Ha = g[act], H[np.ix_(act, act)]
+            dH = np.diag(Ha).copy()
+            dH[dH <= 0] = 1.0
+            try:  # Newton decrement: expected decrease of objective/2 at a full step
+                dec = float(ga @ np.linalg.lstsq(Ha, ga, rcond=1e-12)[0])
+            except np.linalg.LinAlgError:
+                dec = np.inf
+            if dec < 1e-9 * max(1.0, len(free)):
+                success, message = True, "converged (Newton decrement below tolerance)"
+                break
+            improved = False
+            for _ in range(40):
+                A = Ha + lam * np.diag(dH)
+                try:
+                    step = np.linalg.solve(A, -ga)
+                except np.linalg.LinAlgError:
+                    step = np.linalg.lstsq(A, -ga, rcond=1e-12)[0]
+                xn = x.copy()
+                xn[free[act]] = np.clip(xf[act] + step, lo[act], hi[act])
+                Fn = self.objective(xn)
+                if np.isfinite(Fn) and Fn <= F:
+                    improved = True
+                    break
+                lam *= 10.0
+            if not improved:
+                success, message = True, "converged (no further decrease possible)"
+                break
+            tiny = F - Fn < 1e-10 * max(1.0, abs(F))
+            stalled = stalled + 1 if tiny else 0
+            done = (tiny and lam < 1.0) or stalled >= 5  # (a kink in mu, e.g. a delta IRF at a bin edge)
+            x, F = xn, Fn
+            lam = max(lam / 10.0, 1e-9)
+            if done:
+                success, message = True, "converged (objective change below tolerance)"
+                break
+        return x, F, _SolveInfo(success, message, it)
+
+    def covariance(self, x, free):
+        """Inverse Fisher information (mle) or inverse J^T W J (lsq) over x[free]."""
+        _, info = self.gradient_and_information(x, free)
+        try:
+            return np.linalg.inv(info)
+        except np.linalg.LinAlgError:
+            return np.linalg.pinv(info)
+
+
+# ------------------------------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class DecayFit:
+    """Result of one decay fit (or one regime's view of a global fit).
+
+    params / errors: every model parameter (units in names); errors are 1-sigma from the inverse
+    Fisher information (nan for fixed parameters). intervals: profile-likelihood 68 % intervals for
+    the parameters asked for. fractions / fraction_errors: emitted-photon fraction per component.
+    residuals: deviance residuals over the full period (nan outside the fit range).
+    model_counts: expected counts over the full period. reduced_deviance = deviance / dof.
+    """
+
+    model: str
+    components: tuple[str, ...]
+    params: dict[str, float]
+    errors: dict[str, float]
+    fixed: tuple[str, ...]
+    fractions: dict[str, float]
+    fraction_errors: dict[str, float]
+    deviance: float
+    dof: int
+    reduced_deviance: float
+    t_ps: np.ndarray
+    counts: np.ndarray
+    model_counts: np.ndarray
+    fit_mask: np.ndarray
+    residuals: np.ndarray
+    method: str
+    success: bool
+    message: str
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    covariance: np.ndarray | None = None
+    free: tuple[str, ...] = ()
+
+    def lifetimes_ns(self) -> dict[str, float]:
+        """Lifetime per exponential component (ns)."""
+        return {c: self.params[_COMP_PARAMS[c][1]] for c in self.components if c != "delayed"}
+
+    def to_json_dict(self) -> dict:
+        """JSON-serialisable summary (arrays as lists)."""
+        return {
+            "model": self.model, "components": list(self.components), "params": self.params,
+            "errors": {k: (None if not math.isfinite(v) else v) for k, v in self.errors.items()},
+            "fixed": list(self.fixed), "fractions": self.fractions, "fraction_errors": self.fraction_errors,
+            "intervals": {k: list(v) for k, v in self.intervals.items()},
+            "deviance": self.deviance, "dof": self.dof, "reduced_deviance": self.reduced_deviance,
+            "method": self.method, "success": self.success, "message": self.message,
+            "t_ps": self.t_ps.tolist(), "counts": self.counts.tolist(),
+            "model_counts": self.model_counts.tolist(),
+            "residuals": [None if not math.isfinite(v) else v for v in self.residuals.tolist()],
+        }
+
+
+@dataclass(frozen=True)
+class GlobalDecayFit:
+    """Joint fit of several regimes' histograms. fits[label] is each regime's DecayFit (errors from the
+    joint covariance); params/errors use global names: shared names as is, others as 'name[label]'."""
+
+    fits: dict[str, DecayFit]
+    shared: tuple[str, ...]
+    params: dict[str, float]
+    errors: dict[str, float]
+    deviance: float
+    dof: int
+    reduced_deviance: float
+    success: bool
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    covariance: np.ndarray | None = None
+    free: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict:
+        return {"shared": list(self.shared), "params": self.params,
+                "errors": {k: (None if not math.isfinite(v) else v) for k, v in self.errors.items()},
+                "intervals": {k: list(v) for k, v in self.intervals.items()},
+                "deviance": self.deviance, "dof": self.dof, "reduced_deviance": self.reduced_deviance,
+                "success": self.success, "fits": {k: f.to_json_dict() for k, f in self.fits.items()}}
+
+
+def emission_fractions(amplitudes: Sequence[float], taus_ns: Sequence[float],
+                       covariance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fractions of emitted photons f_i = A_i tau_i / sum_j A_j tau_j, with delta-method errors.
+
+    covariance: optional covariance of the parameter vector (A_1..A_m, tau_1..tau_m), in that order.
+    Returns (fractions, errors); errors are nan without a covariance.
+    """
+    A = np.asarray(amplitudes, dtype=np.float64)
+    tau = np.asarray(taus_ns, dtype=np.float64)
+    y = A * tau
+    S = y.sum()
+    f = y / S
+    if covariance is None:
+        return f, np.full_like(f, np.nan)
+    m = A.size
+    G = np.zeros((m, 2 * m))  # d f_i / d (A, tau)
+    for i in range(m):
+        for j in range(m):
+            dfi_dyj = ((i == j) * S - y[i]) / S**2
+            G[i, j] = dfi_dyj * tau[j]
+            G[i, m + j] = dfi_dyj * A[j]
+    var = np.einsum("ij,jk,ik->i", G, np.asarray(covariance, dtype=np.float64), G)
+    return f, np.sqrt(np.clip(var, 0, None))
+
+
+# ------------------------------------------------------------------------------------------ fitting
+_BOUNDS = {
+    "n": (0.0, np.inf), "bg_per_bin": (0.0, np.inf), "alpha_delayed": (1.05, 10.0),
+}
+
+
+def _bounds(name, period_ps, w_ps):
+    if name.startswith("n_") or name == "bg_per_bin":
+        return 0.0, np.inf
+    if name == "alpha_delayed":
+        return 1.05, 10.0
+    if name.endswith("_ns"):
+        return 1e-3 * w_ps / NS, 100.0 * period_ps / NS
+    if name == "irf_shift_ps":
+        return -0.5 * period_ps, 1.5 * period_ps
+    return 1e-2 * w_ps, 0.05 * period_ps  # irf_sigma_ps, irf_tail_ps (<< period)
+
+
+def _rough_guess(ds: _Dataset) -> dict[str, float]:
+    """Heuristic start: background, total signal, pulse time and a mean-delay lifetime."""
+    n = ds.counts
+    k = max(1, n.size // 50)
+    smooth = np.convolve(np.concatenate([n[-k:], n, n[:k]]), np.ones(k) / k, mode="same")[k:-k]
+    sel = smooth[ds.mask]
+    bg = float(np.mean(np.sort(sel)[: max(1, sel.size // 5)]))
+    i_peak = int(np.argmax(np.where(ds.mask, smooth, -np.inf)))
+    above = np.nonzero(smooth[: i_peak + 1] < bg + 0.5 * (smooth[i_peak] - bg))[0]
+    i_rise = int(above[-1] + 1) if above.size else i_peak
+    shift = float(ds.edges[i_rise])
+    if ds.irf.kind == "measured":
+        ik = np.convolve(ds.irf.counts, np.ones(k) / k, mode="same")
+        j = int(np.argmax(ik))
+        below = np.nonzero(ik[: j + 1] < 0.5 * ik[j])[0]
+        shift -= float(ds.edges[int(below[-1] + 1) if below.size else j])
+    t = ds.edges[:-1] - ds.edges[i_peak]
+    t = np.mod(t, ds.period_ps)
+    sig = np.clip(n - bg, 0, None) * ds.mask
+    tau_ps = float(np.sum(sig * t) / max(np.sum(sig), 1e-9))
+    tau_ps = min(max(tau_ps, 2 * ds.w), 0.5 * ds.period_ps)
+    n_sig = max(float(np.sum(np.clip(n - bg * ds.rel_w, 0, None))), 1.0)
+    return {"bg_per_bin": bg, "n_total": n_sig, "irf_shift_ps": shift, "tau_ns": tau_ps / NS}
+
+
+def _fill_initial(ds, model_comps, guess, initial):
+    """Local initial values for a dataset (user `initial` wins)."""
+    tau = guess["tau_ns"]
+    vals = {"bg_per_bin": guess["bg_per_bin"], "irf_shift_ps": guess["irf_shift_ps"],
+            "irf_sigma_ps": ds.irf.sigma_ps, "irf_tail_ps": ds.irf.tail_ps,
+            "tau_ns": tau, "tau_be_ns": 0.8 * tau, "tau_trap_ns": 1.6 * tau,
+            "alpha_delayed": 2.0, "t0_delayed_ns": tau}
+    if ds.irf.shift_ps is not None:
+        vals["irf_shift_ps"] = ds.irf.shift_ps
+    ntot = guess["n_total"]
+    share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1}
+    norm_ = sum(share[c] for c in model_comps)
+    for c in model_comps:
+        vals[_COMP_PARAMS[c][0]] = ntot * share[c] / norm_
+    vals.update(initial or {})
+    return vals
+
+
+def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
+    """Build a DecayFit for one dataset of a solved problem (covariance from the joint problem)."""
+    cov = problem.covariance(x, free)
+    err_global = np.full(len(problem.names), np.nan)
+    err_global[free] = np.sqrt(np.clip(np.diag(cov), 0, None))
+    fits = []
+    for d, ds in enumerate(problem.ds):
+        p = problem.local(x, d)
+        mu = ds.mu(p)
+        res = np.full(mu.shape, np.nan)
+        if problem.method == "mle":
+            res[ds.mask] = deviance_residuals(ds.n, mu[ds.mask])
+        else:
+            res[ds.mask] = (ds.n - mu[ds.mask]) / np.sqrt(np.maximum(ds.n, 1.0))
+        dev = float(np.sum(deviance_residuals(ds.n, mu[ds.mask]) ** 2))
+        local_free = [i for i in problem.maps[d].values() if i in free]
+        dof = int(ds.mask.sum()) - len(local_free)
+        # fractions and their errors through the joint covariance
+        amp_idx = [problem.maps[d].get(_COMP_PARAMS[c][0]) for c in ds.comps]
+        amps = np.array([p[_COMP_PARAMS[c][0]] for c in ds.comps])
+        total = amps.sum()
+        fr = amps / total if total > 0 else np.full(amps.shape, np.nan)
+        G = np.zeros((len(ds.comps), len(free)))
+        pos = {gi: j for j, gi in enumerate(free)}
+        for i in range(len(ds.comps)):
+            for j, gi in enumerate(amp_idx):
+                if gi in pos and total > 0:
+                    G[i, pos[gi]] += ((i == j) * total - amps[i]) / total**2
+        fr_err = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, cov, G), 0, None))
+        fits.append(DecayFit(
+            model=model, components=ds.comps, params={k: float(v) for k, v in p.items()},
+            errors={ln: float(err_global[i]) for ln, i in problem.maps[d].items()},
+            fixed=tuple(ln for ln, i in problem.maps[d].items() if i in fixed_names),
+            fractions={c: float(f) for c, f in zip(ds.comps, fr)},
+            fraction_errors={c: float(e) for c, e in zip(ds.comps, fr_err)},
+            deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), t_ps=ds.t_ps, counts=ds.counts,
+            model_counts=mu, fit_mask=ds.mask, residuals=res, method=problem.method, success=True,
+            message="", covariance=None, free=()))
+    return fits, cov, err_global
+
+
+def _profile(problem: _Problem, x, free, gi, sigma, dev_min, level=1.0):
+    """Profile-likelihood interval of parameter gi: where min over the others of D rises by `level`."""
+    others = [i for i in free if i != gi]
+    lo_b, hi_b = problem.lo[gi], problem.hi[gi]
+
+    def ddev(v):
+        xx = x.copy()
+        xx[gi] = v
+        _, dv, _ = problem.solve(xx, others)
+        return dv - dev_min - level
+
+    out = []
+    for sgn in (-1.0, 1.0):
+        step = sigma if np.isfinite(sigma) and sigma > 0 else 0.1 * abs(x[gi]) + 1e-3
+        a = x[gi]
+        b = a + sgn * step
+        val = np.nan
+        for _ in range(12):
+            b = min(max(b, lo_b), hi_b)
+            fb = ddev(b)
+            if fb > 0:
+                val = optimize.brentq(ddev, min(a, b), max(a, b), xtol=1e-4 * step)
+                break
+            if b in (lo_b, hi_b):
+                val = b
+                break
+            a, b = b, b + sgn * step
+            step *= 2.0
+        out.append(float(val))
+    return tuple(out)
+
+
+def fit_decay(t_ps, counts, period_ps, model: str = "single", *, irf: IRF | None = None,
+              fit_range_ps: tuple[float, float] | None = None, delayed: bool = False,
+              fixed: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
+              method: str = "mle", profile: Sequence[str] = ()) -> DecayFit:
+    """Fit one decay histogram by Poisson maximum likelihood.
+
+    t_ps: int64 left bin edges over one laser period [0, period_ps); counts: int64 per bin.
+    model: "single" (n_photons, tau_ns) or "be_trap" (n_be, tau_be_ns, n_trap, tau_trap_ns);
+    delayed=True adds a power-law component. irf: tagstream.analysis.IRF (default: delta, fitted
+    start). fit_range_ps: (start, stop) of the bins used (left edges), default the whole period.
+    fixed: parameter values held fixed (e.g. {"tau_be_ns": 35.0}); initial: start values.
+    method: "mle" (Poisson deviance, recommended) or "lsq" (Neyman chi-square, biased at low counts;
+    kept for comparison). profile: parameter names to get profile-likelihood 68 % intervals for.
+
+    Example: fit = fit_decay(t_ps, counts, 1_000_000, "be_trap", fixed={"tau_be_ns": 35.0});
+             fit.params["tau_trap_ns"], fit.fractions["trap"], fit.fraction_errors["trap"]
+    """
+    if method not in ("mle", "lsq"):
+        raise AnalysisError(f"unknown fit method {method!r}; use 'mle' or 'lsq'")
+    irf = irf or IRF.delta()
+    comps = _components(model, delayed)
+    ds = _Dataset(t_ps, counts, period_ps, fit_range_ps, irf, comps)
+    fixed = dict(fixed or {})
+    _check_names(fixed, initial, ds.local_names(), profile)
+    guess = _rough_guess(ds)
+    starts = []
+    if model == "be_trap" and not ({"tau_be_ns", "tau_trap_ns"} <= set(initial or {}) | set(fixed)):
+        # start from a single-exponential fit; try two lifetime splits, keep the better one
+        sub_fixed = {k: v for k, v in fixed.items() if k.startswith("irf_") or k == "bg_per_bin"}
+        single = fit_decay(t_ps, counts, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps,
+                           fixed=sub_fixed, method=method)
+        ts = single.params["tau_ns"]
+        base = {"bg_per_bin": single.params["bg_per_bin"], "irf_shift_ps": single.params["irf_shift_ps"]}
+        for k in ("irf_sigma_ps", "irf_tail_ps"):
+            if k in single.params:
+                base[k] = single.params[k]
+        guess["n_total"] = single.params["n_photons"]
+        for lo_f, hi_f in ((0.8, 1.6), (0.5, 1.2), (0.95, 3.0)):
+            st = dict(base, tau_be_ns=fixed.get("tau_be_ns", lo_f * ts),
+                      tau_trap_ns=hi_f * max(ts, fixed.get("tau_be_ns", 0.0)))
+            st.update(initial or {})
+            starts.append(st)
+    else:
+        starts.append(dict(initial or {}))
+    if delayed and not {"alpha_delayed", "t0_delayed_ns"} <= set(fixed):
+        # the power law can mimic an exponential: try a small grid of shapes, keep the best likelihood
+        tau0 = guess["tau_ns"]
+        grid = [{"alpha_delayed": a, "t0_delayed_ns": f * tau0} for a, f in ((1.5, 0.5), (2.2, 0.5), (2.2, 2.0),
+                                                                           (3.0, 2.0))]
+        starts = [{**st, **g} for st in starts for g in ([{}] if initial else []) + grid]
+    best = None
+    for st in starts:
+        prob = _Problem([ds], ["0"], method)
+        vals = _fill_initial(ds, comps, guess, st)
+        fit_flags = irf.fitted()
+        fixed_idx = set()
+        for name in ds.local_names():
+            lo, hi = _bounds(name, ds.period_ps, ds.w)
+            v = fixed.get(name, vals[name])
+            prob.add(name, v, lo, hi, [(0, name)])
+            if name in fixed or (name.startswith("irf_") and not fit_flags[name]):
+                fixed_idx.add(len(prob.names) - 1)
+        free = [i for i in range(len(prob.names)) if i not in fixed_idx]
+        x, dev, sol = prob.solve(np.array(prob.x0), free)
+        if best is None or dev < best[1]:
+            best = (prob, dev, x, free, fixed_idx, sol)
+    prob, dev, x, free, fixed_idx, sol = best
+    fits, cov, err = _finish(prob, x, free, fixed_idx, model)
+    fit = fits[0]
+    intervals = {}
+    for name in profile:
+        gi = prob.names.index(name)
+        if gi in free:
+            intervals[name] = _profile(prob, x, free, gi, err[gi], dev)
+    return DecayFit(**{**fit.__dict__, "success": bool(sol.success), "message": str(sol.message),
+                       "intervals": intervals, "covariance": cov,
+                       "free": tuple(prob.names[i] for i in free)})
+
+
+def _check_names(fixed, initial, allowed, profile=()):
+    for kind, names in (("fixed", fixed or {}), ("initial", initial or {}), ("profile", profile)):
+        bad = [n for n in names if n.split("[")[0] not in allowed]
+        if bad:
+            raise AnalysisError(f"unknown {kind} parameter(s) {bad}; this model has {sorted(allowed)}")
+
+
+def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], period_ps,
+                     model: str = "be_trap", *, shared: Sequence[str] = ("tau_be_ns", "tau_trap_ns"),
+                     single_regimes: Sequence[str] = (), irf: IRF | None = None,
+                     fit_range_ps: tuple[float, float] | None = None, delayed: bool = False,
+                     fixed: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
+                     method: str = "mle", profile: Sequence[str] = ()) -> GlobalDecayFit:
+    """Fit several regimes' histograms jointly (the seed's Fig. 4 f-h analysis).
+
+    histograms: {label: (t_ps, counts)} on the same bins and period. Names in `shared` (lifetimes,
+    and always the IRF parameters) take one value for all regimes; every other parameter (amplitudes
+    n_*, bg_per_bin, and lifetimes not shared) is per regime and called 'name[label]' in the result.
+    single_regimes: regimes fitted with the band-edge component only (n_trap = 0), like the seed's
+    short-lifetime regime. fixed: values by local name (all regimes) or 'name[label]'; e.g.
+    fixed={"tau_be_ns": 35.0} to fix the band edge from a separate single-exponential fit.
+
+    Example: g = fit_decay_global({"short": hs, "mid": hm, "long": hl}, 1_000_000,
+                                  single_regimes=["short"]);  g.params["tau_trap_ns"],
+             g.fits["long"].fractions["trap"]
+    """
+    if model != "be_trap" and single_regimes:
+        raise AnalysisError("single_regimes only applies to model='be_trap'")
+    if not histograms:
+        raise AnalysisError("fit_decay_global needs at least one histogram")
+    irf = irf or IRF.delta()
+    fixed = dict(fixed or {})
+    initial = dict(initial or {})
+    labels = list(histograms)
+    bad = [r for r in single_regimes if r not in histograms]
+    if bad:
+        raise AnalysisError(f"single_regimes {bad} are not among the histograms {labels}")
+    datasets = []
+    for lab in labels:
+        t, c = histograms[lab]
+        comps = _components(model, delayed)
+        if lab in single_regimes:
+            comps = tuple(x for x in comps if x != "trap")
+        datasets.append(_Dataset(t, c, period_ps, fit_range_ps, irf, comps))
+    allowed = set()
+    for ds in datasets:
+        allowed |= set(ds.local_names())
+    _check_names(fixed, initial, allowed, [p.split("[")[0] for p in profile])
+    shared = set(shared) | set(irf.param_names())
+    # start values: a single-exponential fit of the summed histogram, per-regime rough guesses
+    t0 = datasets[0].t_ps
+    if any(ds.t_ps.shape != t0.shape or np.any(ds.t_ps != t0) for ds in datasets):
+        raise AnalysisError("all histograms of a global fit must share the same bins")
+    total = sum(ds.counts for ds in datasets)
+    single = fit_decay(t0, total, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps,
+                       fixed={k: v for k, v in fixed.items() if k.startswith("irf_")}, method=method)
+    ts = single.params["tau_ns"]
+    if single_regimes:
+        sub = sum(datasets[labels.index(r)].counts for r in single_regimes)
+        ts_be = fit_decay(t0, sub, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps,
+                          method=method).params["tau_ns"]
+    else:
+        ts_be = 0.8 * ts
+    best = None
+    for tb, tt in ((ts_be, max(1.6 * ts, 1.3 * ts_be)), (ts_be, max(1.2 * ts, 1.1 * ts_be)),
+                   (0.6 * ts, 1.2 * ts)):
+        prob = _Problem(datasets, labels, method)
+        fixed_idx = set()
+        flags = irf.fitted()
+        added: dict[str, int] = {}
+        for d, (lab, ds) in enumerate(zip(labels, datasets)):
+            g = _rough_guess(ds)
+            vals = _fill_initial(ds, ds.comps, g, {})
+            vals.update({"tau_be_ns": tb, "tau_trap_ns": tt, "irf_shift_ps": single.params["irf_shift_ps"]})
+            for k in ("irf_sigma_ps", "irf_tail_ps"):
+                if k in single.params:
+                    vals[k] = single.params[k]
+            for name in ds.local_names():
+                gname = name if name in shared else f"{name}[{lab}]"
+                v = initial.get(gname, initial.get(name, vals[name]))
+                v = fixed.get(gname, fixed.get(name, v))
+                if gname in added:
+                    prob.maps[d][name] = added[gname]
+                    continue
+                lo, hi = _bounds(name, ds.period_ps, ds.w)
+                prob.add(gname, v, lo, hi, [(d, name)])
+                added[gname] = len(prob.names) - 1
+                if gname in fixed or name in fixed or (name.startswith("irf_") and not flags[name]):
+                    fixed_idx.add(added[gname])
+        free = [i for i in range(len(prob.names)) if i not in fixed_idx]
+        x, dev, sol = prob.solve(np.array(prob.x0), free)
+        if best is None or dev < best[1]:
+            best = (prob, dev, x, free, fixed_idx, sol)
+    prob, dev, x, free, fixed_idx, sol = best
+    fits, cov, err = _finish(prob, x, free, fixed_idx, model)
+    dof = sum(int(ds.mask.sum()) for ds in datasets) - len(free)
+    intervals = {}
+    for name in profile:
+        if name not in prob.names:
+            raise AnalysisError(f"profile parameter {name!r} not in the global fit ({prob.names})")
+        gi = prob.names.index(name)
+        if gi in free:
+            intervals[name] = _profile(prob, x, free, gi, err[gi], dev)
+    return GlobalDecayFit(
+        fits=dict(zip(labels, fits)), shared=tuple(sorted(shared)),
+        params={n: float(v) for n, v in zip(prob.names, x)},
+        errors={n: float(e) for n, e in zip(prob.names, err)},
+        deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), success=bool(sol.success),
+        intervals=intervals, covariance=cov, free=tuple(prob.names[i] for i in free))
+
+
+def decay_model_counts(t_ps, period_ps, params: Mapping[str, float], model: str = "single", *,
+                       irf: IRF | None = None, delayed: bool = False) -> np.ndarray:
+    """Expected counts per bin (float64) of a model with the given parameters (names as in fit_decay).
+
+    Missing bg_per_bin defaults to 0, missing IRF parameters to the IRF's own values. Useful to draw
+    test histograms (rng.poisson(decay_model_counts(...))) and to plot fitted components.
+    """
+    irf = irf or IRF.delta()
+    comps = _components(model, delayed)
+    ds = _Dataset(t_ps, np.ones(np.shape(t_ps)), period_ps, None, irf, comps)
+    p = {"bg_per_bin": 0.0, "irf_shift_ps": irf.shift_ps or 0.0, "irf_sigma_ps": irf.sigma_ps,
+         "irf_tail_ps": irf.tail_ps}
+    p.update(params)
+    missing = [n for n in ds.local_names() if n not in p]
+    if missing:
+        raise AnalysisError(f"decay_model_counts: missing parameter(s) {missing}")
+    return ds.mu(p)
