@@ -244,4 +244,8 @@ def test_real_qutag_g2_equals_brute_force_and_lifetime_works():
     ok2 = d < 1e5 * 12495.6
     ref_micro = np.mod(d[ok2], 12495.6)
     h_ref = np.bincount((ref_micro // r.decay.bin_ps).astype(int), minlength=r.decay.counts.size)
-    assert np.abs(r.decay.counts - h_ref[: r.decay.counts.size]).sum() < 0.03 * ok2.sum()
+    n10 = r.decay.counts.size // 10 * 10  # compare at 100 ps: a few-ps difference moves photons across 10 ps bins
+    diff = (r.decay.counts[:n10] - h_ref[:n10]).reshape(-1, 10).sum(axis=1)
+    assert np.abs(diff).sum() < 0.05 * ok2.sum()  # extrapolations over ~1e4 periods early on differ by a bin
+    centre = lambda h: np.sum(h[800:1100] * np.arange(800, 1100)) / h[800:1100].sum()  # noqa: E731 (10 ps bins)
+    assert abs(centre(r.decay.counts) - centre(h_ref)) < 0.5  # peak centre within 5 ps
