@@ -182,16 +182,20 @@ def truth_per_bin(truth: pl.DataFrame, bin_ps: int, end_ps: int | None = None) -
     end = int(ends[-1]) if end_ps is None else int(end_ps)
     edges = np.arange(0, end, bin_ps, dtype=np.int64)
     edges = np.append(edges, end)
-    bounds = np.append(starts, ends[-1]).astype(np.float64)
-    dur_s = (ends - starts) / 1e12
+    # pieces between every bin edge and segment boundary: each lies in one bin and one segment
+    points = np.union1d(edges, starts[(starts > 0) & (starts < end)])
+    piece_dur_s = np.diff(points) / 1e12
+    piece_seg = np.searchsorted(starts, points[:-1], side="right") - 1
+    piece_bin = np.searchsorted(edges, points[:-1], side="right") - 1
+    n_bins = edges.size - 1
 
     def integral(values) -> np.ndarray:
         """Integral over each bin of the piecewise-constant `values` (per second of the segment)."""
-        cum = np.concatenate([[0.0], np.cumsum(np.asarray(values, np.float64) * dur_s)])
-        return np.diff(np.interp(edges.astype(np.float64), bounds, cum))
+        v = np.asarray(values, np.float64)[piece_seg]
+        return np.bincount(piece_bin, weights=v * piece_dur_s, minlength=n_bins)
 
     code = truth["state_code"].to_numpy()
-    t_bin = integral(np.ones_like(dur_s))
+    t_bin = integral(np.ones(starts.size))
     ra = truth["rate_a_hz"].to_numpy()
     rb = truth["rate_b_hz"].to_numpy()
     em = truth["emitted_rate_hz"].to_numpy()
