@@ -370,3 +370,37 @@ def test_finish_and_misuse():
     assert len(sim.pop_frames()) == 3  # 0-100, 100-200, 200-250 ms (cut short)
     with pytest.raises(RuntimeError):
         sim.advance(0.1)
+
+
+@pytest.mark.slow
+def test_ten_minutes_at_1mhz_in_bounded_memory():
+    import tracemalloc
+
+    p = SimulationParams()
+    sim = Simulation(p, seed=1)
+    tracemalloc.start()
+    n = {1: 0, 2: 0}
+    biggest = 0
+    for chunk in sim.chunks(chunk_s=1.0, duration_s=600):
+        biggest = max(biggest, len(chunk))
+        for c in n:
+            n[c] += int(np.count_nonzero(chunk.channels == c))
+        sim.pop_frames()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert biggest < 30_000 and peak < 100e6
+    tb = truth_per_bin(sim.truth(), 600 * PS_PER_S)
+    for c, col in ((1, "expected_counts_a"), (2, "expected_counts_b")):
+        assert abs(n[c] - tb[col][0]) < 5 * math.sqrt(tb[col][0])
+
+
+def test_80mhz_laser_wraps_microtimes_but_keeps_rates():
+    p = SimulationParams(rep_rate_hz=80e6, sync_divider=1, mean_excitations=0.01, blinking=False,
+                         spectrometer=False)
+    t, ch, _, truth, _ = run(p, 0.05)
+    assert p.period_ps == 12500
+    s = t[ch == 5]
+    assert np.all(np.diff(s) == 12500) and s.size == 4_000_000
+    tb = truth_per_bin(truth, 50_000_000_000)
+    n = int(((ch == 1) | (ch == 2)).sum())
+    assert abs(n - tb["expected_counts"][0]) < 5 * math.sqrt(tb["expected_counts"][0])

@@ -21,7 +21,7 @@ import polars as pl
 
 from tagstream.chunk import TagChunk
 from tagstream.simulate import kernels as K
-from tagstream.simulate.params import HC_EV_NM, SimulationParams
+from tagstream.simulate.params import SimulationParams
 from tagstream.simulate.truth import SlowProcesses, excitation_probabilities, state_constants, truth_table
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
