@@ -56,10 +56,14 @@ the stream is identical for any chunking. Entry points:
 from tagstream.simulate.params import SimulationParams, SimulationParamsError, STATE_NAMES
 from tagstream.simulate.simulation import Frames, Simulation, emccd_readout, pixel_wavelengths_nm
 from tagstream.simulate.truth import segment_expectations, truth_per_bin, truth_table
+from tagstream.simulate.spectra_file import SpectraFile, read_spectra_npz, write_spectra_npz
+from tagstream.simulate.files import OutputExistsError, SimulationFiles, setup_for, simulate_to_files
 
 QDParams = SimulationParams  # alias named in the foundation issue
 
 __all__ = [
     "SimulationParams", "QDParams", "SimulationParamsError", "STATE_NAMES", "Simulation", "Frames",
     "emccd_readout", "pixel_wavelengths_nm", "segment_expectations", "truth_per_bin", "truth_table",
+    "SpectraFile", "read_spectra_npz", "write_spectra_npz", "OutputExistsError", "SimulationFiles", "setup_for",
+    "simulate_to_files",
 ]
