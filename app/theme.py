@@ -1,0 +1,82 @@
+"""Colours and plot styling shared by the app (dark) and the PNG report (light).
+
+One Theme object carries every colour a view needs, so a view draws the same way in the live
+window and in the report; only the background/foreground differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    background: str
+    foreground: str
+    muted: str            # secondary curves (all photons, total decay)
+    spad_a: str
+    spad_b: str
+    total: str
+    threshold: str
+    regimes: tuple[str, ...]
+    colormap: str = "viridis"
+    grid_alpha: float = 0.25
+
+    def regime_color(self, i: int) -> str:
+        return self.regimes[i % len(self.regimes)]
+
+    def pen(self, color: str, width: float = 1.0, dash: bool = False):
+        p = pg.mkPen(color, width=width)
+        if dash:
+            p.setStyle(pg.QtCore.Qt.PenStyle.DashLine)
+        return p
+
+    def brush(self, color: str, alpha: int = 50):
+        c = pg.mkColor(color)
+        c.setAlpha(alpha)
+        return pg.mkBrush(c)
+
+
+# Okabe-Ito-like palette (colour-blind safe), tuned for each background
+DARK = Theme("dark", background="#15181d", foreground="#d8dde6", muted="#7d8590", spad_a="#56b4e9",
+             spad_b="#e69f00", total="#f0f0f0", threshold="#ff5c5c",
+             regimes=("#009e73", "#cc79a7", "#f0e442", "#0072b2", "#d55e00"))
+LIGHT = Theme("light", background="#ffffff", foreground="#1b1f24", muted="#8a929b", spad_a="#0072b2",
+              spad_b="#e69f00", total="#1b1f24", threshold="#d62728",
+              regimes=("#009e73", "#cc79a7", "#b8860b", "#0072b2", "#d55e00"))
+
+
+def style_plot(plot: pg.PlotItem, theme: Theme, *, x: str, y: str, title: str | None = None,
+               legend: bool = False) -> pg.LegendItem | None:
+    """Axis labels (with units), colours, grid and an optional legend for one PlotItem."""
+    for name in ("left", "bottom", "right", "top"):
+        ax = plot.getAxis(name)
+        ax.setPen(theme.foreground)
+        ax.setTextPen(theme.foreground)
+    plot.setLabel("bottom", x, color=theme.foreground)
+    plot.setLabel("left", y, color=theme.foreground)
+    if title:
+        plot.setTitle(title, color=theme.foreground, size="11pt")
+    plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+    if legend:
+        leg = plot.addLegend(offset=(-8, 8), labelTextColor=theme.foreground, labelTextSize="9pt")
+        leg.setBrush(theme.brush(theme.background, 200))
+        leg.setPen(theme.pen(theme.muted))
+        return leg
+    return None
+
+
+def lifetime_axis_max_ns(res) -> float:
+    """A sensible upper end for lifetime axes: twice the highest regime bound, within the FLID range."""
+    top = max((hi for _, hi in (r.range_ns for r in res.regimes)), default=100.0)
+    return float(min(res.flid.lifetime_edges_ns[-1], 2.0 * top))
+
+
+def style_colorbar(bar, theme: Theme, label: str) -> None:
+    ax = bar.getAxis("right")
+    ax.setPen(theme.foreground)
+    ax.setTextPen(theme.foreground)
+    ax.setLabel(label, color=theme.foreground)

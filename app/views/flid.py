@@ -1,0 +1,50 @@
+"""FLID image: trace bins per (average lifetime, counts per bin) cell, log colour scale, with the ON
+threshold (horizontal) and the lifetime regimes (vertical bands) overlaid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from tagstream.app.theme import Theme, lifetime_axis_max_ns, style_colorbar, style_plot
+
+
+class FlidView:
+    def __init__(self, plot: pg.PlotItem, theme: Theme) -> None:
+        self.plot, self.theme = plot, theme
+        style_plot(plot, theme, x="average lifetime (ns)", y="counts per bin", title="FLID")
+        self.image = pg.ImageItem(axisOrder="col-major")
+        plot.addItem(self.image)
+        self.cmap = pg.colormap.get(theme.colormap)
+        self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
+        self.colorbar = pg.ColorBarItem(colorMap=self.cmap, interactive=False,
+                                        width=12)
+        self.colorbar.setImageItem(self.image, insert_in=plot)
+        style_colorbar(self.colorbar, theme, "log₁₀(1 + bins)")
+        self.threshold = pg.InfiniteLine(angle=0, movable=False, pen=theme.pen(theme.threshold, 1.5, dash=True))
+        plot.addItem(self.threshold, ignoreBounds=True)
+        self.bands: list[pg.LinearRegionItem] = []
+        plot.setMenuEnabled(False)
+
+    def update(self, res) -> None:
+        f = res.flid
+        ce, le = f.count_edges, f.lifetime_edges_ns
+        img = np.log10(1.0 + f.hist.T.astype(np.float64))  # x = lifetime, y = counts
+        top = float(img.max()) if img.size else 1.0
+        self.image.setImage(img, autoLevels=False, levels=(0.0, max(top, 1e-3)))
+        self.colorbar.setLevels((0.0, max(top, 1e-3)))
+        self.image.setRect(pg.QtCore.QRectF(float(le[0]), float(ce[0]), float(le[-1] - le[0]),
+                                            float(ce[-1] - ce[0])))
+        self.plot.setLabel("left", f"counts per {res.trace.bin_ms:g} ms bin", color=self.theme.foreground)
+        self.threshold.setValue(float(res.trace.on_threshold))
+        while len(self.bands) < len(res.regimes):
+            col = self.theme.regime_color(len(self.bands))
+            band = pg.LinearRegionItem(movable=False, brush=self.theme.brush(col, 25), pen=self.theme.pen(col, 1))
+            self.plot.addItem(band, ignoreBounds=True)
+            self.bands.append(band)
+        for i, b in enumerate(self.bands):
+            b.setVisible(i < len(res.regimes))
+            if i < len(res.regimes):
+                b.setRegion(res.regimes[i].range_ns)
+        self.plot.setXRange(float(le[0]), lifetime_axis_max_ns(res), padding=0)
+        self.plot.setYRange(float(ce[0]), float(ce[-1]), padding=0)

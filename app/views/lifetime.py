@@ -1,0 +1,129 @@
+"""Average-lifetime trace (per trace bin, coloured where the bin is ON and in a regime) and the
+histogram of ON-bin lifetimes with the regimes as draggable ranges (pg.LinearRegionItem)."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+
+from tagstream.app.theme import Theme, lifetime_axis_max_ns, style_plot
+from tagstream.app.views.trace import closed_bins
+
+
+def regime_label(lo: float, hi: float) -> str:
+    return f"{lo:g}–{hi:g} ns"
+
+
+class LifetimeTraceView:
+    def __init__(self, plot: pg.PlotItem, theme: Theme, *, window_s: float | None = 60.0) -> None:
+        self.plot, self.theme, self.window_s = plot, theme, window_s
+        self.legend = style_plot(plot, theme, x="time (s)", y="average lifetime (ns)", title="Average lifetime",
+                                 legend=True)
+        self.curve_all = plot.plot(name="all bins", pen=theme.pen(theme.muted), connect="finite")
+        self.curves: list[pg.PlotDataItem] = []
+        self.bands: list[pg.LinearRegionItem] = []
+        self._ranged = False  # the y range is set once (noisy OFF bins would blow it up); zoom kept
+
+    def _ensure(self, regimes) -> None:
+        while len(self.curves) < len(regimes):
+            i = len(self.curves)
+            c = self.plot.plot(pen=self.theme.pen(self.theme.regime_color(i), 2), connect="finite",
+                               name=f"regime {i + 1}")
+            band = pg.LinearRegionItem(orientation="horizontal", movable=False,
+                                       brush=self.theme.brush(self.theme.regime_color(i), 28),
+                                       pen=self.theme.pen(self.theme.regime_color(i), 0.5))
+            band.setZValue(-10)
+            self.plot.addItem(band, ignoreBounds=True)
+            self.curves.append(c)
+            self.bands.append(band)
+        for i, (c, b) in enumerate(zip(self.curves, self.bands)):
+            vis = i < len(regimes)
+            c.setVisible(vis)
+            b.setVisible(vis)
+
+    def update(self, res) -> None:
+        tr = res.trace
+        s = closed_bins(tr)
+        t_s = tr.bin_start_ps[s] * 1e-12
+        if self.window_s is not None and t_s.size:
+            first = int(np.searchsorted(t_s, t_s[-1] - self.window_s))
+            s = slice(first, s.stop)
+            t_s = t_s[first:]
+        lt = tr.lifetime_ns[s]
+        reg = tr.regime[s]
+        self.curve_all.setData(t_s, lt)
+        self._ensure(res.regimes)
+        for i, r in enumerate(res.regimes):
+            self.curves[i].setData(t_s, np.where(reg == i, lt, np.nan))
+            self.legend.getLabel(self.curves[i]).setText(f"ON, {regime_label(*r.range_ns)}")
+            self.bands[i].setRegion(r.range_ns)
+        if not self._ranged and t_s.size:
+            self.plot.setYRange(0.0, lifetime_axis_max_ns(res), padding=0)
+            self._ranged = True
+
+
+class LifetimeHistogramView:
+    """Histogram of the average lifetimes of ON bins (FLID marginal) and of all bins; the regime ranges
+    are LinearRegionItems. Dragging one ends in on_regimes(list of (lo_ns, hi_ns)) (None: fixed)."""
+
+    def __init__(self, plot: pg.PlotItem, theme: Theme, *,
+                 on_regimes: Callable[[list[tuple[float, float]]], None] | None = None) -> None:
+        self.plot, self.theme = plot, theme
+        self.legend = style_plot(plot, theme, x="average lifetime (ns)", y="trace bins",
+                                 title="Lifetime histogram · regimes", legend=True)
+        self.curve_all = plot.plot(name="all bins", pen=theme.pen(theme.muted), stepMode="center")
+        self.curve_on = plot.plot(name="ON bins", pen=theme.pen(theme.total, 1.5), stepMode="center",
+                                  fillLevel=0, brush=theme.brush(theme.total, 40))
+        self.regions: list[pg.LinearRegionItem] = []
+        self._labels: list[pg.InfLineLabel] = []
+        self._on_regimes = on_regimes
+        self._dragging = False
+        self._ranged = False
+
+    def _ensure(self, n: int) -> None:
+        while len(self.regions) < n:
+            i = len(self.regions)
+            col = self.theme.regime_color(i)
+            reg = pg.LinearRegionItem(movable=self._on_regimes is not None, brush=self.theme.brush(col, 45),
+                                      hoverBrush=self.theme.brush(col, 80), pen=self.theme.pen(col, 1.5))
+            reg.setZValue(-10)
+            self.plot.addItem(reg, ignoreBounds=True)
+            lab = pg.InfLineLabel(reg.lines[0], text=f"R{i + 1}", position=0.92,
+                                  color=col)
+            self._labels.append(lab)
+            if self._on_regimes is not None:
+                reg.sigRegionChangeStarted.connect(self._drag_started)
+                reg.sigRegionChangeFinished.connect(self._drag_finished)
+            self.regions.append(reg)
+        for i, r in enumerate(self.regions):
+            r.setVisible(i < n)
+
+    def _drag_started(self, *_):
+        self._dragging = True
+
+    def _drag_finished(self, *_):
+        self._dragging = False
+        if self._on_regimes is not None:
+            self._on_regimes(self.current_regimes())
+
+    def current_regimes(self) -> list[tuple[float, float]]:
+        return [tuple(float(v) for v in sorted(r.getRegion())) for r in self.regions if r.isVisible()]
+
+    def set_regimes(self, regimes_ns: Sequence[tuple[float, float]]) -> None:
+        self._ensure(len(regimes_ns))
+        for reg, rng in zip(self.regions, regimes_ns):
+            reg.blockSignals(True)
+            reg.setRegion(rng)
+            reg.blockSignals(False)
+
+    def update(self, res) -> None:
+        f = res.flid
+        self.curve_all.setData(f.lifetime_edges_ns, f.hist.sum(axis=0))
+        self.curve_on.setData(f.lifetime_edges_ns, f.on_lifetime_hist)
+        if not self._dragging:
+            self.set_regimes([r.range_ns for r in res.regimes])
+        if not self._ranged and f.hist.sum():
+            self.plot.setXRange(float(f.lifetime_edges_ns[0]), lifetime_axis_max_ns(res), padding=0)
+            self._ranged = True

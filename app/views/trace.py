@@ -1,0 +1,64 @@
+"""Intensity trace: counts per trace bin for SPAD A, SPAD B and their sum, with the ON threshold as a
+draggable horizontal line (dragging calls on_threshold(value); the pipeline recomputes)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pyqtgraph as pg
+
+from tagstream.app.theme import Theme, style_plot
+
+
+def closed_bins(trace) -> slice:
+    """The trace bins to show: all but the last one, which is still filling (live) or partial (final)."""
+    return slice(0, max(trace.counts.shape[0] - 1, 0))
+
+
+class IntensityTraceView:
+    """window_s: show only the last window_s seconds (scrolling live display); None = everything."""
+
+    def __init__(self, plot: pg.PlotItem, theme: Theme, *, window_s: float | None = 60.0,
+                 on_threshold: Callable[[float], None] | None = None) -> None:
+        self.plot, self.theme, self.window_s = plot, theme, window_s
+        self.legend = style_plot(plot, theme, x="time (s)", y="counts per bin", title="Intensity", legend=True)
+        self.curve_a = plot.plot(name="SPAD A", pen=theme.pen(theme.spad_a))
+        self.curve_b = plot.plot(name="SPAD B", pen=theme.pen(theme.spad_b))
+        self.curve_sum = plot.plot(name="A + B", pen=theme.pen(theme.total, 1.5))
+        self.threshold = pg.InfiniteLine(angle=0, movable=on_threshold is not None,
+                                         pen=theme.pen(theme.threshold, 2, dash=True),
+                                         hoverPen=theme.pen(theme.threshold, 3),
+                                         label="ON > {value:.0f}", labelOpts={"color": theme.threshold,
+                                                                             "position": 0.06})
+        self.threshold.setZValue(10)
+        plot.addItem(self.threshold, ignoreBounds=True)
+        self.legend.addItem(pg.PlotDataItem(pen=theme.pen(theme.threshold, 2, dash=True)), "ON threshold")
+        self._on_threshold = on_threshold
+        self._dragging = False
+        if on_threshold is not None:
+            self.threshold.sigDragged.connect(self._drag_started)
+            self.threshold.sigPositionChangeFinished.connect(self._drag_finished)
+
+    def _drag_started(self, *_):
+        self._dragging = True
+
+    def _drag_finished(self, *_):
+        self._dragging = False
+        if self._on_threshold is not None:
+            self._on_threshold(float(self.threshold.value()))
+
+    def update(self, res) -> None:
+        tr = res.trace
+        s = closed_bins(tr)
+        t_s = tr.bin_start_ps[s] * 1e-12
+        if self.window_s is not None and t_s.size:
+            first = int(np.searchsorted(t_s, t_s[-1] - self.window_s))
+            s = slice(first, s.stop)
+            t_s = t_s[first:]
+        self.plot.setLabel("left", f"counts per {tr.bin_ms:g} ms bin", color=self.theme.foreground)
+        self.curve_a.setData(t_s, tr.counts_a[s])
+        self.curve_b.setData(t_s, tr.counts_b[s])
+        self.curve_sum.setData(t_s, tr.counts[s])
+        if not self._dragging:
+            self.threshold.setValue(float(tr.on_threshold))
