@@ -25,7 +25,7 @@ Blinking
 Detection
     ``collection_efficiency`` then a split: ``hbt_fraction`` (0.5) to the HBT, the rest to the
     spectrograph. HBT: 50/50 onto SPAD A/B, ``spad_efficiency``, arrival = pulse + ``irf_offset_ns``
-    (10 ns: cables/electronics) + emission delay + Gaussian jitter (``irf_sigma_ps``, clipped at
+    (12 ns: cables/electronics) + emission delay + Gaussian jitter (``irf_sigma_ps``, clipped at
     +-irf_offset), uniform dark counts (``dark_count_rate_hz`` per SPAD), non-paralyzable dead time
     (``dead_time_ns``), optional afterpulses (``afterpulse_prob``, delay dead time + Exp(tau)).
     Spectrograph: ``spectrometer_efficiency``, photon energy from the Gaussian of its kind (the XX
@@ -39,10 +39,12 @@ Tags
     SPAD event before the next sync are stored.
 Average lifetime convention
     ``expected_mean_microtime_ns`` in the truth is the mean delay of the detected events after their
-    laser pulse, *including* the 10 ns instrument offset and dark counts (as a seed-style average
-    lifetime computed from microtimes without subtracting t0): ~47 ns for P_trap = 0, ~62 ns for
-    0.65, so ON bins populate all three seed regimes 40-50 / 50-60 / 60-70 ns. ``mean_delay_ns`` is
-    the physical mean emission delay (35 ns ... 49 ns).
+    laser pulse, *including* the 12 ns instrument offset and dark counts (as a seed-style average
+    lifetime computed from microtimes without subtracting t0): 47.5 ns for P_trap = 0 (band edge),
+    58.9 ns for 0.52, 61.7 ns for 0.65, so ON bins populate all three seed regimes 40-50 / 50-60 /
+    60-70 ns. ``mean_delay_ns`` is the physical mean emission delay (35 ns ... 49 ns): with t0
+    subtracted, the seed's regimes cannot all be populated by tau_be = 35 ns, tau_trap = 57 ns and
+    P_trap <= 0.65 (pure band edge would be 35 ns, below 40).
 
 Randomness: one seed; every random process has its own stream (xoshiro256** in numba kernels, numpy
 Generators for the slow processes and the camera) consumed in the time order of its own events, so

@@ -70,9 +70,9 @@ class SimulationParams:
     hbt_fraction: float = 0.5           # fraction of collected light sent to the HBT (rest: spectrograph)
     spad_efficiency: float = 0.5        # SPAD detection efficiency (both SPADs)
     irf_sigma_ps: float = 80.0          # Gaussian timing jitter (clipped at +-irf_offset_ns)
-    irf_offset_ns: float = 10.0         # photon arrival delay after its laser sync tag (cables, electronics)
+    irf_offset_ns: float = 12.0         # photon arrival delay after its laser sync tag (cables, electronics)
     dead_time_ns: float = 30.0          # non-paralyzable dead time of each SPAD
-    dark_count_rate_hz: float = 25.0    # per SPAD: dark counts + stray light, uniform in time
+    dark_count_rate_hz: float = 5.0     # per SPAD: dark counts + stray light (seed: < 5 Hz), uniform in time
     afterpulse_prob: float = 0.0        # probability that a registered detection causes an afterpulse
     afterpulse_tau_ns: float = 100.0    # afterpulse delay after the dead time: exponential mean
 
