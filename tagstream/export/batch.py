@@ -221,7 +221,7 @@ def is_up_to_date(manifest: dict | None, folder: Path, opts_hash: str, inputs: d
     if not manifest or not manifest.get("complete"):
         return False
     if (manifest.get("tagstream_version") != tagstream.__version__ or manifest.get("options_hash") != opts_hash
-            or manifest.get("inputs") != inputs or not isinstance(manifest.get("row"), dict)):
+            or manifest.get("inputs") != inputs or not isinstance(manifest.get("row"), list)):
         return False
     sizes = manifest.get("output_sizes", {})
     for name in manifest.get("outputs", []):
@@ -424,7 +424,8 @@ def _process(job: Job) -> dict:
         "complete": True, "tagstream_version": tagstream.__version__, "options_hash": job.options_hash,
         "recording": job.recording, "spectra": job.spectra, "inputs": job.inputs,
         "outputs": new_outputs, "output_sizes": {n: (folder / n).stat().st_size for n in new_outputs},
-        "setup_toml": job.setup.to_toml(), "config": _jsonable(job.config), "row": _jsonable(row),
+        "setup_toml": job.setup.to_toml(), "config": _jsonable(job.config),
+        "row": [[k, _jsonable(v)] for k, v in row.items()],      # a list: keeps the column order
         "written_unix_s": time.time()})
     return row
 
@@ -548,7 +549,7 @@ def plan(recordings: list[Path], out_dir: Path, setup=None, setup_overrides=None
             continue
         h = options_hash(s, config, fits, report)
         if not force and is_up_to_date(m, folder, h, inputs):
-            ready[i] = m["row"]
+            ready[i] = {"file": str(rec), "name": name, **dict(m["row"])}
             continue
         note = f"no spectra file matches {spectra_pattern!r}" if spectra_pattern and spectra is None else None
         jobs.append((i, Job(str(rec), name, str(folder), s, config, None if spectra is None else str(spectra),
