@@ -50,7 +50,7 @@ LIGHT = Theme("light", background="#ffffff", foreground="#1b1f24", muted="#8a929
 
 
 def style_plot(plot: pg.PlotItem, theme: Theme, *, x: str, y: str, title: str | None = None,
-               legend: bool = False) -> pg.LegendItem | None:
+               legend: bool = False, legend_cols: int = 1) -> pg.LegendItem | None:
     """Axis labels (with units), colours, grid and an optional legend for one PlotItem."""
     for name in ("left", "bottom", "right", "top"):
         ax = plot.getAxis(name)
@@ -62,7 +62,8 @@ def style_plot(plot: pg.PlotItem, theme: Theme, *, x: str, y: str, title: str | 
         plot.setTitle(title, color=theme.foreground, size="11pt")
     plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)
     if legend:
-        leg = plot.addLegend(offset=(-8, 8), labelTextColor=theme.foreground, labelTextSize="9pt")
+        leg = plot.addLegend(offset=(-8, 8), labelTextColor=theme.foreground, labelTextSize="9pt",
+                             colCount=legend_cols)
         leg.setBrush(theme.brush(theme.background, 200))
         leg.setPen(theme.pen(theme.muted))
         return leg
@@ -80,3 +81,14 @@ def style_colorbar(bar, theme: Theme, label: str) -> None:
     ax.setPen(theme.foreground)
     ax.setTextPen(theme.foreground)
     ax.setLabel(label, color=theme.foreground)
+
+
+def legend_show(legend: pg.LegendItem, item, label: str, visible: bool) -> None:
+    """Keep a legend entry only for a visible curve, with an up-to-date label."""
+    lab = legend.getLabel(item)
+    if visible and lab is None:
+        legend.addItem(item, label)
+    elif visible:
+        lab.setText(label)
+    elif lab is not None:
+        legend.removeItem(item)

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, style_plot
+from tagstream.app.theme import Theme, legend_show, style_plot
 from tagstream.app.views.lifetime import regime_label
 
 
@@ -20,10 +20,14 @@ def one_period(res, t_ps: np.ndarray) -> slice:
     return slice(0, min(int(np.ceil(res.laser_period_ps / d)), t_ps.shape[0]))
 
 
-def positive_or_nan(y: np.ndarray) -> np.ndarray:
-    """For a log axis: empty bins are not drawn."""
+def positive_or_nan(y: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """For a log axis: empty bins (and model values below `floor`) are not drawn."""
     y = np.asarray(y, dtype=np.float64)
-    return np.where(y > 0, y, np.nan)
+    return np.where(y > floor, y, np.nan)
+
+
+def short_count(n: int) -> str:
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k" if n >= 1e4 else f"{n}"
 
 
 def decay_axis_max_ns(res) -> float:
@@ -41,9 +45,9 @@ def fit_label(fit) -> str:
     taus = getattr(fit, "lifetimes_ns", None)
     if taus is None:
         return "fit"
-    parts = [f"τ = {v:.1f} ns" for v in taus().values()]
+    parts = [f"τ {v:.1f} ns" for v in taus().values()]
     red = getattr(fit, "reduced_deviance", None)
-    return "fit " + ", ".join(parts) + (f", D/dof {red:.2f}" if red is not None else "")
+    return "fit " + ", ".join(parts) + (f" (D/dof {red:.2f})" if red is not None else "")
 
 
 class DecayView:
@@ -79,6 +83,8 @@ class DecayView:
         for i in range(len(self.curves)):
             self.curves[i].setVisible(i < n)
             if i >= n:
+                legend_show(self.legend, self.curves[i], "", False)
+                legend_show(self.legend, self.fit_curves[i], "", False)
                 self.fit_curves[i].setVisible(False)
                 if self.rplot is not None:
                     self.res_curves[i].setVisible(False)
@@ -95,21 +101,16 @@ class DecayView:
         for i, r in enumerate(regs):
             s = one_period(res, r.t_ps)
             self.curves[i].setData(r.t_ps[s] * 1e-3, positive_or_nan(r.counts[s]))
-            self.legend.getLabel(self.curves[i]).setText(
-                f"{regime_label(*r.range_ns)}: {r.n_bins} bins, {r.n_photons:,} photons")
+            legend_show(self.legend, self.curves[i], f"{regime_label(*r.range_ns)}: {short_count(r.n_photons)} photons",
+                        True)
             fit = fits[i] if fits is not None and i < len(fits) else r.fit
             ok = fit is not None and getattr(fit, "model_counts", None) is not None
             fc = self.fit_curves[i]
             fc.setVisible(ok)
             if ok:
                 fc.setPen(self.theme.pen(self.theme.regime_color(i), 2, dash=True))
-                fc.setData(fit.t_ps * 1e-3, positive_or_nan(fit.model_counts))
-                if self.legend.getLabel(fc) is None:
-                    self.legend.addItem(fc, fit_label(fit))
-                else:
-                    self.legend.getLabel(fc).setText(fit_label(fit))
-            elif self.legend.getLabel(fc) is not None:
-                self.legend.removeItem(fc)
+                fc.setData(fit.t_ps * 1e-3, positive_or_nan(fit.model_counts, 0.3))
+            legend_show(self.legend, fc, fit_label(fit) if ok else "", ok)
             if self.rplot is not None:
                 rc = self.res_curves[i]
                 rc.setVisible(ok)

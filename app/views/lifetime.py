@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, lifetime_axis_max_ns, style_plot
+from tagstream.app.theme import Theme, legend_show, lifetime_axis_max_ns, style_plot
 from tagstream.app.views.trace import closed_bins
 
 
@@ -20,7 +20,7 @@ class LifetimeTraceView:
     def __init__(self, plot: pg.PlotItem, theme: Theme, *, window_s: float | None = 60.0) -> None:
         self.plot, self.theme, self.window_s = plot, theme, window_s
         self.legend = style_plot(plot, theme, x="time (s)", y="average lifetime (ns)", title="Average lifetime",
-                                 legend=True)
+                                 legend=True, legend_cols=4)
         self.curve_all = plot.plot(name="all bins", pen=theme.pen(theme.muted), connect="finite")
         self.curves: list[pg.PlotDataItem] = []
         self.bands: list[pg.LinearRegionItem] = []
@@ -42,6 +42,8 @@ class LifetimeTraceView:
             vis = i < len(regimes)
             c.setVisible(vis)
             b.setVisible(vis)
+            if not vis:
+                legend_show(self.legend, c, "", False)
 
     def update(self, res) -> None:
         tr = res.trace
@@ -57,7 +59,7 @@ class LifetimeTraceView:
         self._ensure(res.regimes)
         for i, r in enumerate(res.regimes):
             self.curves[i].setData(t_s, np.where(reg == i, lt, np.nan))
-            self.legend.getLabel(self.curves[i]).setText(f"ON, {regime_label(*r.range_ns)}")
+            legend_show(self.legend, self.curves[i], f"ON, {regime_label(*r.range_ns)}", True)
             self.bands[i].setRegion(r.range_ns)
         if not self._ranged and t_s.size:
             self.plot.setYRange(0.0, lifetime_axis_max_ns(res), padding=0)
@@ -94,7 +96,7 @@ class LifetimeHistogramView:
                                   color=col)
             self._labels.append(lab)
             if self._on_regimes is not None:
-                reg.sigRegionChangeStarted.connect(self._drag_started)
+                reg.sigRegionChanged.connect(self._drag_started)
                 reg.sigRegionChangeFinished.connect(self._drag_finished)
             self.regions.append(reg)
         for i, r in enumerate(self.regions):

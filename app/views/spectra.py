@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, style_colorbar, style_plot
+from tagstream.app.theme import Theme, legend_show, style_colorbar, style_plot
 from tagstream.app.views.lifetime import regime_label
 
 
@@ -76,7 +76,8 @@ class SpectraViews:
             for i, c in enumerate(self.reg_curves):
                 vis = bool(i < len(snap.regime_ranges_ns) and snap.regime_frames[i] > 0)
                 c.setVisible(vis)
+                label = ""
                 if vis:
                     c.setData(e, snap.regime_spectra[i])
-                    self.legend.getLabel(c).setText(f"{regime_label(*snap.regime_ranges_ns[i])} "
-                                                    f"({snap.regime_frames[i]:.1f} frames)")
+                    label = f"{regime_label(*snap.regime_ranges_ns[i])} ({snap.regime_frames[i]:.1f} frames)"
+                legend_show(self.legend, c, label, vis)

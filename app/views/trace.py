@@ -22,7 +22,8 @@ class IntensityTraceView:
     def __init__(self, plot: pg.PlotItem, theme: Theme, *, window_s: float | None = 60.0,
                  on_threshold: Callable[[float], None] | None = None) -> None:
         self.plot, self.theme, self.window_s = plot, theme, window_s
-        self.legend = style_plot(plot, theme, x="time (s)", y="counts per bin", title="Intensity", legend=True)
+        self.legend = style_plot(plot, theme, x="time (s)", y="counts per bin", title="Intensity", legend=True,
+                                 legend_cols=4)
         self.curve_a = plot.plot(name="SPAD A", pen=theme.pen(theme.spad_a))
         self.curve_b = plot.plot(name="SPAD B", pen=theme.pen(theme.spad_b))
         self.curve_sum = plot.plot(name="A + B", pen=theme.pen(theme.total, 1.5))

@@ -1,0 +1,241 @@
+"""LiveController: wires a LiveSession's snapshots to the views (no widgets of its own).
+
+Threads: the session's acquisition and analysis threads (tagstream.sources.live); a snapshot
+thread here that takes pipeline snapshots (~ms each, growing with the data), regime fits (at most
+every fit_interval_s, tagstream.app.fits) and spectra snapshots, so the GUI thread never waits on
+the analysis; and the GUI thread, whose QTimer (~20 Hz) draws the newest bundle and the status.
+Errors from the worker threads (LiveSession.on_error) are re-emitted as the Qt signal `error`.
+The GUI computes nothing: dragging a threshold or a regime calls pipeline.set_selection() and the
+next snapshot carries the recomputed result.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PyQt6 import QtCore
+
+from tagstream.pipeline import AnalysisConfig, Pipeline
+from tagstream.sources import LiveSession
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What one redraw shows: a Results snapshot, fits per regime (or None) and a spectra snapshot."""
+
+    results: object
+    fits: list | None
+    spectra: object | None
+    taken_s: float          # time.monotonic() when the snapshot was taken
+    seq: int
+
+
+class _SnapshotWorker(threading.Thread):
+    def __init__(self, ctrl: "LiveController") -> None:
+        super().__init__(name="tagstream-snapshots", daemon=True)
+        self.ctrl = ctrl
+        self.wake = threading.Event()
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        c = self.ctrl
+        last_fit = -1e9
+        fits, fit_sel = None, None
+        seen = (-1, None)
+        while not self.halt.is_set():
+            self.wake.wait(c.interval_s)
+            self.wake.clear()
+            if self.halt.is_set():
+                return
+            pipe = c.pipeline
+            if pipe is None:
+                continue
+            try:
+                sel = c._sel_version
+                n = c.session.status().tags_analyzed if c.session is not None else 0
+                if (n, sel) == seen and not c._force:
+                    continue
+                c._force = False
+                t = time.monotonic()
+                res = pipe.snapshot()
+                seen = (res.n_records, sel)
+                if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel):
+                    from tagstream.app.fits import fit_regimes
+
+                    fits, fit_sel, last_fit = fit_regimes(res), sel, time.monotonic()
+                spec = c.spectra.snapshot(res) if c.spectra is not None else None
+                with c._lock:
+                    c._seq += 1
+                    c._bundle = Bundle(res, fits if fit_sel == sel else None, spec, t, c._seq)
+            except Exception as exc:  # keep the display alive; say what happened
+                c._report(f"display snapshot failed: {type(exc).__name__}: {exc}")
+                time.sleep(0.5)
+
+
+class LiveController(QtCore.QObject):
+    """views: objects with update(results) (DecayView: update(results, fits); SpectraViews:
+    update(spectra_snapshot)); keys 'decays' and 'spectra' are treated so."""
+
+    error = QtCore.pyqtSignal(str)        # from any thread -> shown by the window
+    redrawn = QtCore.pyqtSignal(object)   # Bundle just drawn (tests, benchmark)
+    status = QtCore.pyqtSignal(object)    # LiveStatus, every tick while a session exists
+    state = QtCore.pyqtSignal(str)        # "running" | "stopped"
+
+    def __init__(self, views: dict, *, interval_ms: int = 50, fit_interval_s: float | None = 2.0,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.views = views
+        self.interval_s = interval_ms / 1000.0
+        self.fit_interval_s = fit_interval_s
+        self.session: LiveSession | None = None
+        self.pipeline: Pipeline | None = None
+        self.spectra = None
+        self._lock = threading.Lock()
+        self._bundle: Bundle | None = None
+        self._drawn_seq = 0
+        self._seq = 0
+        self._force = False
+        self._sel_version = 0   # bumped by every selection change (fits are redone for a new one)
+        self._worker: _SnapshotWorker | None = None
+        self.last_drawn: Bundle | None = None
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.tick)
+        self._was_running = False
+
+    # -- session -----------------------------------------------------------------------------------
+    def start(self, source, setup, config: AnalysisConfig, *, record_to=None, record_format="qutag-binary",
+              spectra=None) -> None:
+        """Start a new session (stopping any previous one). spectra: a SpectraAccumulator fed by the
+        source (tagstream.app.camera), or None. Raises what LiveSession.start raises (source closed)."""
+        self.stop()
+        if record_to is not None and Path(record_to).exists():
+            source.close()
+            raise FileExistsError(f"recording file {record_to} exists: choose another name")
+        self.pipeline = Pipeline(setup, config)
+        self.spectra = spectra
+        self.session = LiveSession(source, pipeline=self.pipeline, record_to=record_to, record_format=record_format,
+                                   setup=setup, on_error=self._report)
+        with self._lock:
+            self._bundle = None
+        try:
+            self.session.start()
+        except Exception:
+            try:
+                self.session.close()
+            except Exception:
+                pass
+            raise
+        self._worker = _SnapshotWorker(self)
+        self._worker.start()
+        self.timer.start()
+        self._was_running = True
+        self.state.emit("running")
+
+    def stop(self) -> None:
+        """Stop acquiring; the recording is closed and the analysis finishes its backlog. The last
+        snapshot stays on screen and selections can still be changed."""
+        if self.session is None:
+            return
+        try:
+            self.session.close()
+        except RuntimeError as exc:
+            self._report(str(exc))
+        self._force = True
+        self.request_redraw()
+        if self._was_running:
+            self._was_running = False
+            self.state.emit("stopped")
+
+    def shutdown(self) -> None:
+        """stop() and end the snapshot thread (window closing)."""
+        self.stop()
+        self.timer.stop()
+        if self._worker is not None:
+            self._worker.halt.set()
+            self._worker.wake.set()
+            self._worker.join(5)
+            self._worker = None
+
+    @property
+    def running(self) -> bool:
+        return self.session is not None and self.session.status().state == "running"
+
+    # -- selections (the pipeline recomputes) --------------------------------------------------------
+    def set_threshold(self, counts: float | None) -> None:
+        """ON threshold in counts per trace bin; None = automatic (Otsu)."""
+        if self.pipeline is not None:
+            self.pipeline.set_selection(on_threshold=None if counts is None else float(counts))
+            self._sel_version += 1
+            self.request_redraw()
+
+    def set_regimes(self, regimes_ns) -> None:
+        if self.pipeline is not None:
+            self.pipeline.set_selection(regimes_ns=[tuple(r) for r in regimes_ns])
+            self._sel_version += 1
+            self.request_redraw()
+
+    def request_redraw(self) -> None:
+        """Take a snapshot now (after a selection change) instead of waiting for new tags."""
+        self._force = True
+        if self._worker is not None:
+            self._worker.wake.set()
+        if not self.timer.isActive() and self.session is not None:
+            self.timer.start()
+
+    # -- drawing -----------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """GUI thread, every interval: status line, and the newest bundle if there is one."""
+        if self.session is None:
+            return
+        st = self.session.status()
+        self.status.emit(st)
+        if self._was_running and st.state != "running":
+            self._was_running = False
+            self.state.emit("stopped")
+        with self._lock:
+            b = self._bundle
+        if b is None or b.seq == self._drawn_seq:
+            return
+        self.draw(b)
+
+    def draw(self, b: Bundle) -> None:
+        for name, v in self.views.items():
+            if name == "decays":
+                v.update(b.results, b.fits)
+            elif name == "spectra":
+                v.update(b.spectra)
+            else:
+                v.update(b.results)
+        self._drawn_seq = b.seq
+        self.last_drawn = b
+        self.redrawn.emit(b)
+
+    def latest(self) -> Bundle | None:
+        with self._lock:
+            return self._bundle
+
+    # -- errors and export ---------------------------------------------------------------------------
+    def _report(self, message: str) -> None:
+        """Any thread: hand the message to the GUI thread (queued signal)."""
+        self.error.emit(message)
+
+    def export_snapshot(self, directory, *, title: str = "tagstream live snapshot") -> list[Path]:
+        """Parquet tables + PNG report of the current results into a new time-stamped subfolder."""
+        from tagstream.export.parquet import export_results
+        from tagstream.export.report import render_report
+
+        if self.pipeline is None:
+            raise RuntimeError("nothing to export: start a measurement first")
+        b = self.last_drawn
+        res = self.pipeline.snapshot()
+        fits = b.fits if b is not None and b.results.selection == res.selection else None
+        spec = self.spectra.snapshot(res) if self.spectra is not None else None
+        out = Path(directory) / f"snapshot-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+        written = export_results(res, out)
+        written.append(render_report(res, out / "report.png", fits=fits, spectra=spec, title=title))
+        return written

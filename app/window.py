@@ -1,0 +1,513 @@
+"""The main window: docks holding the views, the controls, the status bar and the error banner.
+
+    win = MainWindow(settings=QSettings(path, QSettings.Format.IniFormat))
+    win.show(); win.start()
+
+Everything it shows comes from LiveController bundles (tagstream.app.controller); the window only
+builds sources and configs from its controls and remembers them (QSettings) between sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import tomllib
+from pathlib import Path
+
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from tagstream.app.controller import LiveController
+from tagstream.app.theme import DARK, Theme
+from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LifetimeHistogramView,
+                                 LifetimeTraceView, SpectraViews)
+from tagstream.pipeline import AnalysisConfig
+from tagstream.setup import Setup
+
+SOURCES = ("simulated", "qutag", "replay")
+SOURCE_LABELS = {"simulated": "Simulated QD", "qutag": "quTAG", "replay": "Replay a recording"}
+
+
+def apply_palette(app: QtWidgets.QApplication, theme: Theme) -> None:
+    """Fusion style with the theme's colours, so the controls match the plots."""
+    app.setStyle("Fusion")
+    if theme.name != "dark":
+        return
+    pal = QtGui.QPalette()
+    bg, fg = QtGui.QColor(theme.background), QtGui.QColor(theme.foreground)
+    base = QtGui.QColor("#1e2228")
+    R = QtGui.QPalette.ColorRole
+    for role, col in ((R.Window, bg), (R.WindowText, fg), (R.Base, base), (R.AlternateBase, bg),
+                      (R.Text, fg), (R.Button, QtGui.QColor("#262b33")), (R.ButtonText, fg),
+                      (R.ToolTipBase, base), (R.ToolTipText, fg), (R.Highlight, QtGui.QColor("#2f6db5")),
+                      (R.HighlightedText, QtGui.QColor("#ffffff")), (R.PlaceholderText, QtGui.QColor(theme.muted))):
+        pal.setColor(role, col)
+    pal.setColor(QtGui.QPalette.ColorGroup.Disabled, R.Text, QtGui.QColor(theme.muted))
+    pal.setColor(QtGui.QPalette.ColorGroup.Disabled, R.ButtonText, QtGui.QColor(theme.muted))
+    app.setPalette(pal)
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    return f"{n} B"
+
+
+def human_rate(hz: float) -> str:
+    if hz >= 1e6:
+        return f"{hz / 1e6:.2f} M/s"
+    if hz >= 1e3:
+        return f"{hz / 1e3:.1f} k/s"
+    return f"{hz:.0f} /s"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, settings: QtCore.QSettings | None = None, theme: Theme = DARK,
+                 fit_interval_s: float | None = 2.0, parent=None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self.settings = settings if settings is not None else QtCore.QSettings("tagstream", "tagstream-live")
+        self.setWindowTitle("tagstream live")
+        self.setDockNestingEnabled(True)
+        pg.setConfigOptions(antialias=False, background=theme.background, foreground=theme.foreground)
+        self.views = self._build_views()
+        self.controller = LiveController(self.views, fit_interval_s=fit_interval_s, parent=self)
+        self.controller.error.connect(self.show_error)
+        self.controller.status.connect(self.show_status)
+        self.controller.state.connect(self._state_changed)
+        self._build_controls()
+        self._build_status_bar()
+        self._build_menu()
+        self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resize(1920, 1080)
+        self.resizeDocks([self.docks["g2"], self.docks["controls"]], [470, 300], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["flid"], self.docks["g2"]], [450, 330], QtCore.Qt.Orientation.Vertical)
+        self.load_settings()
+
+    # ------------------------------------------------------------------ layout
+    def _plot_widget(self) -> pg.GraphicsLayoutWidget:
+        w = pg.GraphicsLayoutWidget()
+        w.setBackground(self.theme.background)
+        w.ci.setContentsMargins(4, 4, 8, 4)
+        return w
+
+    def _dock(self, title: str, widget, area, name: str) -> QtWidgets.QDockWidget:
+        d = QtWidgets.QDockWidget(title, self)
+        d.setObjectName(name)
+        d.setWidget(widget)
+        d.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                      | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                      | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, d)
+        self.docks[name] = d
+        return d
+
+    def _build_views(self) -> dict:
+        t = self.theme
+        A = QtCore.Qt.DockWidgetArea
+        self.docks: dict[str, QtWidgets.QDockWidget] = {}
+        traces = self._plot_widget()
+        iv = IntensityTraceView(traces.addPlot(row=0, col=0), t, on_threshold=self._threshold_dragged)
+        lv = LifetimeTraceView(traces.addPlot(row=1, col=0), t)
+        lv.plot.setXLink(iv.plot)
+        self.setCentralWidget(traces)
+        flid_w = self._plot_widget()
+        fv = FlidView(flid_w.addPlot(), t)
+        hist_w = self._plot_widget()
+        hv = LifetimeHistogramView(hist_w.addPlot(), t, on_regimes=self._regimes_dragged)
+        g2_w = self._plot_widget()
+        gv = G2View(g2_w.addPlot(), t)
+        dec_w = self._plot_widget()
+        dv = DecayView(dec_w.addPlot(row=0, col=0), t, residual_plot=dec_w.addPlot(row=1, col=0))
+        dec_w.ci.layout.setRowStretchFactor(0, 3)
+        dec_w.ci.layout.setRowStretchFactor(1, 1)
+        spec_w = self._plot_widget()
+        sv = SpectraViews(t, latest=spec_w.addPlot(row=0, col=0), waterfall=spec_w.addPlot(row=1, col=0),
+                          regimes=spec_w.addPlot(row=2, col=0))
+        spec_w.ci.layout.setRowStretchFactor(1, 2)
+        H = QtCore.Qt.Orientation.Horizontal
+        self._dock("FLID", flid_w, A.BottomDockWidgetArea, "flid")
+        self._dock("Lifetime histogram · regimes (drag the ranges)", hist_w, A.BottomDockWidgetArea, "histogram")
+        self._dock("Decays", dec_w, A.BottomDockWidgetArea, "decays")
+        self.splitDockWidget(self.docks["flid"], self.docks["histogram"], H)
+        self.splitDockWidget(self.docks["histogram"], self.docks["decays"], H)
+        self._dock("g²(τ)", g2_w, A.RightDockWidgetArea, "g2")
+        self._dock("Spectra", spec_w, A.RightDockWidgetArea, "spectra")
+        self.splitDockWidget(self.docks["g2"], self.docks["spectra"], QtCore.Qt.Orientation.Vertical)
+        self.setCorner(QtCore.Qt.Corner.BottomRightCorner, A.RightDockWidgetArea)
+        self.plot_widgets = {"traces": traces, "flid": flid_w, "histogram": hist_w, "g2": g2_w, "decays": dec_w,
+                             "spectra": spec_w}
+        return {"intensity": iv, "lifetime": lv, "flid": fv, "histogram": hv, "g2": gv, "decays": dv,
+                "spectra": sv}
+
+    def _build_controls(self) -> None:
+        w = QtWidgets.QWidget()
+        v = QtWidgets.QVBoxLayout(w)
+        self.banner = QtWidgets.QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel { background: #8b1e1e; color: white; padding: 6px; border-radius: 3px; }")
+        self.banner.hide()
+        v.addWidget(self.banner)
+
+        src = QtWidgets.QGroupBox("Source")
+        f = QtWidgets.QFormLayout(src)
+        self.source_box = QtWidgets.QComboBox()
+        for s in SOURCES:
+            self.source_box.addItem(SOURCE_LABELS[s], s)
+        self.speed = QtWidgets.QDoubleSpinBox(decimals=2, minimum=0.01, maximum=10000.0, value=1.0, suffix=" × real time")
+        self.speed.setToolTip("simulated / replayed seconds per wall-clock second")
+        self.replay_path = QtWidgets.QLineEdit(placeholderText="recording to replay")
+        browse = QtWidgets.QPushButton("…", maximumWidth=30)
+        browse.clicked.connect(self.choose_replay)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.replay_path)
+        row.addWidget(browse)
+        f.addRow("source", self.source_box)
+        f.addRow("speed", self.speed)
+        f.addRow("file", row)
+        v.addWidget(src)
+
+        setup = QtWidgets.QGroupBox("Setup (channel map)")
+        f = QtWidgets.QFormLayout(setup)
+        self.ch = {}
+        for key, label, val in (("sync", "laser sync", 5), ("spad_a", "SPAD A", 1), ("spad_b", "SPAD B", 2),
+                                ("frame", "camera frame (0 = none)", 3)):
+            sb = QtWidgets.QSpinBox(minimum=0, maximum=255, value=val)
+            self.ch[key] = sb
+            f.addRow(label, sb)
+        self.divider = QtWidgets.QSpinBox(minimum=1, maximum=1_000_000, value=1000)
+        self.filtered = QtWidgets.QCheckBox("sync filtered")
+        f.addRow("sync divider", self.divider)
+        f.addRow("", self.filtered)
+        row = QtWidgets.QHBoxLayout()
+        for text, slot in (("Load TOML…", self.load_setup), ("Save TOML…", self.save_setup)):
+            b = QtWidgets.QPushButton(text)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+        f.addRow(row)
+        self._setup_extra = Setup()  # markers / delays from a loaded TOML (no widgets for those)
+        v.addWidget(setup)
+
+        ana = QtWidgets.QGroupBox("Analysis")
+        f = QtWidgets.QFormLayout(ana)
+        self.bin_ms = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=10000.0, value=100.0, suffix=" ms")
+        self.bin_ms.setToolTip("trace bin width; applies at the next Start / Reset")
+        f.addRow("bin width", self.bin_ms)
+        self.auto_thr = QtWidgets.QPushButton("Automatic ON threshold (Otsu)")
+        self.auto_thr.clicked.connect(lambda: self.controller.set_threshold(None))
+        f.addRow(self.auto_thr)
+        v.addWidget(ana)
+
+        rec = QtWidgets.QGroupBox("Recording")
+        f = QtWidgets.QFormLayout(rec)
+        self.record = QtWidgets.QCheckBox("record every tag")
+        self.record_path = QtWidgets.QLineEdit(placeholderText="file.qutag")
+        b = QtWidgets.QPushButton("…", maximumWidth=30)
+        b.clicked.connect(self.choose_record)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.record_path)
+        row.addWidget(b)
+        f.addRow(self.record)
+        f.addRow("file", row)
+        v.addWidget(rec)
+
+        row = QtWidgets.QHBoxLayout()
+        self.start_btn = QtWidgets.QPushButton("Start")
+        self.start_btn.setStyleSheet("QPushButton { font-weight: bold; padding: 6px; }")
+        self.start_btn.clicked.connect(self.toggle)
+        self.reset_btn = QtWidgets.QPushButton("Reset")
+        self.reset_btn.setToolTip("clear the analysis and start again with the current settings")
+        self.reset_btn.clicked.connect(self.reset)
+        row.addWidget(self.start_btn)
+        row.addWidget(self.reset_btn)
+        v.addLayout(row)
+        self.export_btn = QtWidgets.QPushButton("Export snapshot (Parquet + PNG)…")
+        self.export_btn.clicked.connect(self.export_snapshot)
+        v.addWidget(self.export_btn)
+        v.addStretch(1)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(w)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(300)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._dock("Controls", scroll, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, "controls")
+
+        self.log = QtWidgets.QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(2000)
+        self._dock("Messages", self.log, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, "messages")
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.st_state = QtWidgets.QLabel("idle")
+        self.st_rates = QtWidgets.QLabel("")
+        self.st_loss = QtWidgets.QLabel("")
+        self.st_lag = QtWidgets.QLabel("")
+        self.st_rec = QtWidgets.QLabel("not recording")
+        for lab in (self.st_state, self.st_rates, self.st_loss, self.st_lag, self.st_rec):
+            sb.addPermanentWidget(lab)
+
+    def _build_menu(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        act = m.addAction("&Open recording (replay)…")
+        act.triggered.connect(self.open_recording)
+        m.addAction("&Export snapshot…").triggered.connect(self.export_snapshot)
+        m.addSeparator()
+        m.addAction("&Quit").triggered.connect(self.close)
+        vm = self.menuBar().addMenu("&View")
+        for d in self.docks.values():
+            vm.addAction(d.toggleViewAction())
+
+    # ------------------------------------------------------------------ settings
+    def setup_from_controls(self) -> Setup:
+        """The channel map in the controls (markers/delays kept from a loaded TOML)."""
+        return dataclasses.replace(self._setup_extra, sync=self.ch["sync"].value(), spad_a=self.ch["spad_a"].value(),
+                                   spad_b=self.ch["spad_b"].value(), frame=self.ch["frame"].value() or None,
+                                   sync_divider=self.divider.value(), sync_filtered=self.filtered.isChecked())
+
+    def show_setup(self, s: Setup) -> None:
+        self._setup_extra = s
+        self.ch["sync"].setValue(s.sync or 0)
+        self.ch["spad_a"].setValue(s.spad_a)
+        self.ch["spad_b"].setValue(s.spad_b)
+        self.ch["frame"].setValue(s.frame or 0)
+        self.divider.setValue(s.sync_divider)
+        self.filtered.setChecked(bool(s.sync_filtered))
+
+    def config_from_controls(self) -> AnalysisConfig:
+        return AnalysisConfig(trace_bin_ms=self.bin_ms.value(), regimes_ns=tuple(self.regimes_ns))
+
+    def load_settings(self) -> None:
+        s = self.settings
+        src = s.value("source", "simulated")
+        self.source_box.setCurrentIndex(max(0, self.source_box.findData(src)))
+        self.speed.setValue(float(s.value("speed", 1.0)))
+        self.replay_path.setText(str(s.value("replay_path", "")))
+        self.bin_ms.setValue(float(s.value("bin_ms", 100.0)))
+        self.record.setChecked(s.value("record", False, type=bool))
+        self.record_path.setText(str(s.value("record_path", "")))
+        toml = s.value("setup_toml", "")
+        if toml:
+            try:
+                self.show_setup(Setup.from_dict(tomllib.loads(toml), source="saved settings"))
+            except Exception as exc:
+                self.message(f"saved setup ignored: {exc}")
+        reg = s.value("regimes", "40-50,50-60,60-70")
+        try:
+            from tagstream.results import normalize_regimes
+
+            self.regimes_ns = list(normalize_regimes(reg))
+        except ValueError:
+            self.regimes_ns = [(40.0, 50.0), (50.0, 60.0), (60.0, 70.0)]
+        self.views["histogram"].set_regimes(self.regimes_ns)
+        geo = s.value("geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        st = s.value("window_state")
+        if st is not None:
+            self.restoreState(st)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("source", self.source_box.currentData())
+        s.setValue("speed", self.speed.value())
+        s.setValue("replay_path", self.replay_path.text())
+        s.setValue("bin_ms", self.bin_ms.value())
+        s.setValue("record", self.record.isChecked())
+        s.setValue("record_path", self.record_path.text())
+        s.setValue("setup_toml", self.setup_from_controls().to_toml())
+        s.setValue("regimes", ",".join(f"{lo:g}-{hi:g}" for lo, hi in self.regimes_ns))
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("window_state", self.saveState())
+        s.sync()
+
+    # ------------------------------------------------------------------ actions
+    def make_source(self):
+        """(source, spectra accumulator or None) from the controls."""
+        kind = self.source_box.currentData()
+        speed = self.speed.value()
+        if kind == "simulated":
+            from tagstream.app.camera import SimulatedCameraSource
+            from tagstream.app.spectra_model import SpectraAccumulator
+
+            src = SimulatedCameraSource(seed=int(time.time()) % 100000, speed=speed)
+            acc = None
+            if src.has_camera:
+                p = src.params
+                acc = SpectraAccumulator(src.wavelength_nm, p.exposure_s, baseline_adu=p.baseline_adu)
+                src.on_frames = acc.add
+            return src, acc
+        if kind == "qutag":
+            from tagstream.sources import QutagSource
+
+            s = self.setup_from_controls()
+            chans = sorted({c for c in (s.sync, s.spad_a, s.spad_b, s.frame) if c})
+            return QutagSource(channels=tuple(chans), sync_divider=s.sync_divider), None
+        from tagstream.sources import ReplaySource
+
+        path = self.replay_path.text().strip()
+        if not path:
+            raise ValueError("choose a recording to replay (File ▸ Open recording)")
+        return ReplaySource(path, speed=speed), None
+
+    def start(self) -> None:
+        try:
+            src, acc = self.make_source()
+            rec = self.record_path.text().strip() if self.record.isChecked() else None
+            if self.record.isChecked() and not rec:
+                raise ValueError("recording is on but no file name is given")
+            self.controller.start(src, self.setup_from_controls(), self.config_from_controls(), record_to=rec,
+                                  spectra=acc)
+        except Exception as exc:
+            self.show_error(f"could not start: {exc}")
+            return
+        self.banner.hide()
+        self.docks["spectra"].setVisible(acc is not None)
+        self.message(f"started: {self.source_box.currentText()}" + (f", recording to {rec}" if rec else ""))
+        self.save_settings()
+
+    def stop(self) -> None:
+        self.controller.stop()
+        st = self.controller.session.status() if self.controller.session else None
+        if st is not None and st.recording_path:
+            self.message(f"recording closed: {st.recording_path} ({st.recording_tags:,} tags, "
+                         f"{human_bytes(st.recording_bytes)})")
+        if self.record.isChecked():  # never record twice into one file
+            self.record.setChecked(False)
+
+    def toggle(self) -> None:
+        if self.controller.running:
+            self.stop()
+        else:
+            self.start()
+
+    def reset(self) -> None:
+        was = self.controller.running
+        self.controller.stop()
+        if was:
+            self.start()
+
+    def open_recording(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Replay a recording", self.replay_path.text())
+        if path:
+            self.replay(path)
+
+    def replay(self, path: str, speed: float | None = None) -> None:
+        """Replay a recorded file through the same pipeline (its setup from the recording's sidecar or
+        <stem>.setup.toml when present)."""
+        self.replay_path.setText(str(path))
+        self.source_box.setCurrentIndex(self.source_box.findData("replay"))
+        if speed is not None:
+            self.speed.setValue(speed)
+        s = self._setup_for(Path(path))
+        if s is not None:
+            self.show_setup(s)
+        self.controller.stop()
+        self.start()
+
+    def _setup_for(self, p: Path) -> Setup | None:
+        from tagstream.sources import read_meta
+
+        try:
+            meta = read_meta(p)
+            if meta.get("setup_toml"):
+                return Setup.from_dict(tomllib.loads(meta["setup_toml"]), source=f"{p}.meta.json")
+        except (OSError, ValueError):
+            pass
+        toml = p.with_name(p.name.split(".")[0] + ".setup.toml")
+        if toml.is_file():
+            return Setup.from_toml(toml)
+        return None
+
+    def choose_replay(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Recording to replay", self.replay_path.text())
+        if path:
+            self.replay_path.setText(path)
+
+    def choose_record(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record to", self.record_path.text(),
+                                                        "quTAG binary (*.qutag);;all files (*)")
+        if path:
+            self.record_path.setText(path)
+            self.record.setChecked(True)
+
+    def load_setup(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load setup", "", "setup TOML (*.toml)")
+        if path:
+            try:
+                self.show_setup(Setup.from_toml(path))
+                self.message(f"setup loaded from {path} (applies at the next Start / Reset)")
+            except Exception as exc:
+                self.show_error(f"setup not loaded: {exc}")
+
+    def save_setup(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save setup", "setup.toml", "setup TOML (*.toml)")
+        if path:
+            Path(path).write_text(self.setup_from_controls().to_toml())
+            self.message(f"setup saved to {path}")
+
+    def export_snapshot(self, directory: str | None = None) -> list:
+        if not directory:
+            directory = QtWidgets.QFileDialog.getExistingDirectory(self, "Export snapshot to",
+                                                                   str(self.settings.value("export_dir", "")))
+            if not directory:
+                return []
+            self.settings.setValue("export_dir", directory)
+        try:
+            written = self.controller.export_snapshot(directory)
+        except Exception as exc:
+            self.show_error(f"export failed: {exc}")
+            return []
+        self.message(f"exported {len(written)} files to {Path(written[0]).parent}")
+        return written
+
+    # ------------------------------------------------------------------ drag callbacks
+    def _threshold_dragged(self, value: float) -> None:
+        self.controller.set_threshold(max(0.0, value))
+        self.message(f"ON threshold set to {value:.0f} counts per bin")
+
+    def _regimes_dragged(self, regimes) -> None:
+        self.regimes_ns = [tuple(r) for r in regimes]
+        self.controller.set_regimes(self.regimes_ns)
+        self.settings.setValue("regimes", ",".join(f"{lo:g}-{hi:g}" for lo, hi in self.regimes_ns))
+
+    # ------------------------------------------------------------------ feedback
+    def message(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def show_error(self, text: str) -> None:
+        """Errors (also from worker threads, via the controller's signal): banner + log; display goes on."""
+        self.banner.setText(f"⚠ {text}")
+        self.banner.show()
+        self.message(f"ERROR: {text}")
+        self.statusBar().showMessage(f"error: {text}", 15000)
+
+    def show_status(self, st) -> None:
+        self.st_state.setText(f"{st.state} · {st.elapsed_s:.0f} s · {st.tags_acquired:,} tags")
+        names = {v: k for k, v in self.setup_from_controls().roles.items()}
+        self.st_rates.setText("  ".join(f"ch{ch} {names.get(ch, '')}: {human_rate(hz)}"
+                                        for ch, hz in sorted(st.rate_hz.items())))
+        lost = st.data_lost or st.data_loss_events or st.overflow_count
+        self.st_loss.setText("DATA LOST" if lost else "no data loss")
+        self.st_loss.setStyleSheet("color: #ff5c5c; font-weight: bold;" if lost else "")
+        lag = f"lag {st.analysis_lag_s * 1e3:.0f} ms tag time · {st.analysis_delay_s * 1e3:.0f} ms wall"
+        if st.analysis_stopped:
+            lag = "ANALYSIS STOPPED"
+        self.st_lag.setText(lag)
+        self.st_lag.setStyleSheet("color: #ff5c5c; font-weight: bold;" if st.analysis_stopped else "")
+        if st.recording_path:
+            self.st_rec.setText(f"● REC {Path(st.recording_path).name} · {human_bytes(st.recording_bytes)}"
+                                + (" · FAILED" if st.recording_error else ""))
+            self.st_rec.setStyleSheet("color: #ff5c5c;")
+        else:
+            self.st_rec.setText("not recording")
+            self.st_rec.setStyleSheet("")
+
+    def _state_changed(self, state: str) -> None:
+        self.start_btn.setText("Stop" if state == "running" else "Start")
+
+    def closeEvent(self, ev) -> None:  # noqa: N802 (Qt)
+        self.save_settings()
+        self.controller.shutdown()
+        super().closeEvent(ev)
