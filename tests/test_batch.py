@@ -82,6 +82,10 @@ def test_find_recordings_skips_sidecars_and_output(src, tmp_path):
     (rec / "out" / "summary.csv").write_text("1,2\n")             # inside the output folder: excluded
     (rec / "sub").mkdir()
     shutil.copy(rec / "qd1.qutag", rec / "sub" / "qd1.qutag")       # same stem in a sub-folder
+    (rec / "notes.txt").write_text("QD 7 looked bright\n")           # .txt is also an ASCII tag extension
+    (rec / "old_export").mkdir()                                      # an earlier export's output
+    (rec / "old_export" / "summary.csv").write_text("file,name\n1,2\n")
+    (rec / "old_export" / batch.BATCH_MANIFEST).write_text("{}")
     found = find_recordings([rec], exclude=[rec / "out"])
     names = sorted(p.relative_to(rec).as_posix() for p in found)
     assert names == ["garbage.qutag", "qd1.qutag", "qd2.sstt", "qd3.qutag", "sub/qd1.qutag", "trunc.qutag"]

@@ -13,9 +13,10 @@ optional spectra per regime (tagstream.spectra) -> the Parquet tables of `analyz
 Across recordings: OUT/summary.parquet and OUT/summary.csv.
 
 Discovery: files named on the command line, and every file under the folders named (recursively,
-hidden entries skipped) that tagstream.io.detect_format accepts (magic bytes or a registered extension),
-except sidecars: *.meta.json, *.truth.*, *.spectra.npz, *.setup.toml, SSTT channel files *.cNN, and the
-output folder itself. A recording's setup is --setup if given, else its `<stem>.setup.toml` sidecar if
+hidden entries skipped) that tagstream.io.detect_format accepts (magic bytes or a registered extension;
+for generic extensions .txt/.csv/.asc/.dat/.bin/.raw the first records must also read), except sidecars:
+*.meta.json, *.truth.*, *.spectra.npz, *.setup.toml, SSTT channel files *.cNN, the output folder and
+earlier export folders (holding a tagstream manifest). A recording's setup is --setup if given, else its `<stem>.setup.toml` sidecar if
 present (simulate_to_files writes one), else the default Setup; CLI channel flags apply on top.
 
 Spectra pattern: a path relative to the recording's folder (or absolute) in which `{stem}` is the
@@ -100,17 +101,14 @@ def find_recordings(paths: Iterable, exclude: Iterable = ()) -> list[Path]:
             found = []
             for root, dirs, files in os.walk(given):
                 rp = Path(root).resolve()
+                if MANIFEST in files or BATCH_MANIFEST in files:      # an earlier export's output
+                    dirs[:] = []
+                    continue
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (rp / d) not in excl)
                 for f in sorted(files):
                     p = rp / f
-                    if f.startswith(".") or is_sidecar(f):
-                        continue
-                    try:
-                        detect_format(p)
-                    except TagstreamError as exc:
-                        if type(exc).__name__ != "EmptyFileError":
-                            continue
-                    found.append(p)
+                    if not f.startswith(".") and not is_sidecar(f) and _looks_like_recording(p, detect_format):
+                        found.append(p)
             for p in sorted(found):
                 add(p)
         elif given.exists():
@@ -119,6 +117,27 @@ def find_recordings(paths: Iterable, exclude: Iterable = ()) -> list[Path]:
         else:
             raise BatchError(f"{given}: no such file or folder")
     return out
+
+
+# Extensions also used for other things (notes, tables): such a file counts as a recording in a folder
+# scan only if its first records can be read.
+GENERIC_EXTENSIONS = {".txt", ".csv", ".asc", ".dat", ".bin", ".raw"}
+
+
+def _looks_like_recording(p: Path, detect_format) -> bool:
+    try:
+        detect_format(p)
+    except TagstreamError:
+        return False
+    if p.suffix.lower() not in GENERIC_EXTENSIONS:
+        return True          # magic bytes or a tag-file extension: a (possibly damaged) recording
+    from tagstream.io import open_tags
+
+    try:
+        next(iter(open_tags(p).chunks(chunk_records=16)), None)
+        return True
+    except (TagstreamError, OSError, ValueError):
+        return False
 
 
 def output_names(recordings: list[Path]) -> list[str]:
