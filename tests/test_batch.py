@@ -252,7 +252,7 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
     assert not is_temp_name("trace.parquet") and not is_temp_name("report.png")
 
 
-def test_interrupt_mid_write_leaves_no_complete_looking_output(src, tmp_path, monkeypatch):
+def test_interrupt_mid_write_leaves_no_complete_looking_output(src, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     orig = pl.DataFrame.write_parquet
     state = {"n": 0}
@@ -277,8 +277,12 @@ def test_interrupt_mid_write_leaves_no_complete_looking_output(src, tmp_path, mo
         if f.endswith(".parquet"):
             pl.read_parquet(d / f)
     assert not (out / "summary.parquet").exists()
-    res = run_batch([src / "qd1.qutag"], out, config=CFG, workers=1, report=False, log=lambda m: None)
+    res = run_batch([src / "qd1.qutag", src / "garbage.qutag"], out, config=CFG, workers=1, report=False,
+                    progress=True)
     assert res.n_done == 1 and json.loads((d / batch.MANIFEST).read_text())["complete"] is True
+    err = capsys.readouterr().err
+    assert "2/2" in err and "file" in err                               # the tqdm bar: files done
+    assert err.count("FAILED") == 1 and "garbage.qutag" in err          # one line per failed file
 
 
 def test_killed_worker_then_resume(src, tmp_path):
