@@ -351,9 +351,11 @@ class MainWindow(QtWidgets.QMainWindow):
             raise ValueError("choose a recording to replay (File ▸ Open recording)")
         return ReplaySource(path, speed=speed), None
 
-    def start(self) -> None:
+    def start(self, source=None, spectra=None) -> None:
+        """Start with the controls' source, or with `source` (+ its SpectraAccumulator) if given
+        (scripts, tests, the benchmark)."""
         try:
-            src, acc = self.make_source()
+            src, acc = (source, spectra) if source is not None else self.make_source()
             rec = self.record_path.text().strip() if self.record.isChecked() else None
             if self.record.isChecked() and not rec:
                 raise ValueError("recording is on but no file name is given")
