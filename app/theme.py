@@ -81,6 +81,7 @@ def style_colorbar(bar, theme: Theme, label: str) -> None:
     ax.setPen(theme.foreground)
     ax.setTextPen(theme.foreground)
     ax.setLabel(label, color=theme.foreground)
+    ax.enableAutoSIPrefix(False)
 
 
 def legend_show(legend: pg.LegendItem, item, label: str, visible: bool) -> None:

@@ -70,6 +70,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.theme = theme
         self.settings = settings if settings is not None else QtCore.QSettings("tagstream", "tagstream-live")
         self.setWindowTitle("tagstream live")
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            apply_palette(app, theme)
         self.setDockNestingEnabled(True)
         pg.setConfigOptions(antialias=False, background=theme.background, foreground=theme.foreground)
         self.views = self._build_views()
@@ -486,7 +489,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"error: {text}", 15000)
 
     def show_status(self, st) -> None:
-        self.st_state.setText(f"{st.state} · {st.elapsed_s:.0f} s · {st.tags_acquired:,} tags")
+        state = "finished" if st.source_finished and st.state == "running" else st.state
+        self.st_state.setText(f"{state} · {st.elapsed_s:.0f} s · {st.tags_acquired:,} tags")
         names = {v: k for k, v in self.setup_from_controls().roles.items()}
         self.st_rates.setText("  ".join(f"ch{ch} {names.get(ch, '')}: {human_rate(hz)}"
                                         for ch, hz in sorted(st.rate_hz.items())))
