@@ -662,7 +662,10 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         comps = _components(model, delayed)
         if lab in single_regimes:
             comps = tuple(x for x in comps if x != "trap")
-        datasets.append(_Dataset(t, c, period_ps, fit_range_ps, irf, comps))
+        try:
+            datasets.append(_Dataset(t, c, period_ps, fit_range_ps, irf, comps))
+        except AnalysisError as exc:
+            raise AnalysisError(f"regime {lab!r}: {exc}") from None
     allowed = set()
     for ds in datasets:
         allowed |= set(ds.local_names())
