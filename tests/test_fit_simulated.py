@@ -75,3 +75,18 @@ def test_regime_spectra_redshift_and_trap_spectrum(demo):
     roi = np.abs(e - 2.05) < 0.08
     chi2, dof, p = compare_spectra(*traps["mid"], *traps["long"], mask=roi)
     assert p > 1e-3
+
+
+def test_analyze_command_fit_and_spectra(capsys):
+    if not (FIX / "qd_demo.qutag").is_file():
+        pytest.skip("fixtures/qd_demo.qutag absent")
+    from tagstream.cli import main
+    rc = main(["analyze", str(FIX / "qd_demo.qutag"), "--setup", str(FIX / "qd_demo.setup.toml"), "--bin-ms", "100",
+               "--t0-ps", "0", "--no-background", "--fit", "global", "--spectra", str(FIX / "qd_demo.spectra.npz")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "global fit: tau_BE 35." in out and "trap 5" in out
+    assert out.count("spectrum:") == 3 and "spectra: 250 frames (triggers)" in out
+    rc = main(["analyze", str(FIX / "qd_demo.qutag"), "--setup", str(FIX / "qd_demo.setup.toml"),
+               "--spectra", str(FIX / "missing.sif")])
+    assert rc == 2 and "missing.sif" in capsys.readouterr().err

@@ -43,6 +43,8 @@ def add_arguments(p) -> None:
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    p.add_argument("--fit", choices=["global", "single", "be_trap"], help="Poisson-MLE decay fit per regime")
+    p.add_argument("--spectra", metavar="FILE", help="EMCCD spectra (.sif / .spectra.npz): mean spectrum per regime")
 
 
 def build(args) -> tuple[Setup, AnalysisConfig]:
@@ -90,6 +92,16 @@ def run(args) -> int:
     setup, cfg = build(args)
     progress = sys.stdout.isatty() and not args.json
     res = analyze_file(args.recording, setup, cfg, progress=progress)
+    extra = []
+    if args.fit:
+        from tagstream.analysis.regimes import fit_results
+
+        fits, _, fit_lines = fit_results(res, args.fit)
+        res, extra = res.with_regime_fits(fits), extra + fit_lines
+    if args.spectra:
+        from tagstream.analysis.regimes import spectra_results
+
+        extra += spectra_results(res, args.spectra)[1]
     written = []
     if args.export:
         from tagstream.export.parquet import export_results
@@ -102,7 +114,7 @@ def run(args) -> int:
         json.dump(d, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(summary(res, args.recording))
+        print("\n".join([summary(res, args.recording)] + extra))
         for p in written:
             print(f"wrote {p}")
     return 0
