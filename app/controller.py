@@ -46,8 +46,9 @@ class _SnapshotWorker(threading.Thread):
         last_fit = -1e9
         fits, fit_sel = None, None
         seen = (-1, None)
+        t_last = 0.0
         while not self.halt.is_set():
-            self.wake.wait(c.interval_s)
+            self.wake.wait(max(0.0, c.interval_s - (time.monotonic() - t_last)))
             self.wake.clear()
             if self.halt.is_set():
                 return
@@ -60,7 +61,7 @@ class _SnapshotWorker(threading.Thread):
                 if (n, sel) == seen and not c._force:
                     continue
                 c._force = False
-                t = time.monotonic()
+                t = t_last = time.monotonic()
                 res = pipe.snapshot()
                 seen = (res.n_records, sel)
                 if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel):
@@ -71,6 +72,7 @@ class _SnapshotWorker(threading.Thread):
                 with c._lock:
                     c._seq += 1
                     c._bundle = Bundle(res, fits if fit_sel == sel else None, spec, t, c._seq)
+                c._ready.emit()  # queued to the GUI thread: draw now rather than at the next tick
             except Exception as exc:  # keep the display alive; say what happened
                 c._report(f"display snapshot failed: {type(exc).__name__}: {exc}")
                 time.sleep(0.5)
@@ -84,6 +86,7 @@ class LiveController(QtCore.QObject):
     redrawn = QtCore.pyqtSignal(object)   # Bundle just drawn (tests, benchmark)
     status = QtCore.pyqtSignal(object)    # LiveStatus, every tick while a session exists
     state = QtCore.pyqtSignal(str)        # "running" | "stopped"
+    _ready = QtCore.pyqtSignal()          # snapshot thread -> GUI thread: a new bundle is waiting
 
     def __init__(self, views: dict, *, interval_ms: int = 50, fit_interval_s: float | None = 2.0,
                  parent=None) -> None:
@@ -105,6 +108,7 @@ class LiveController(QtCore.QObject):
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.tick)
+        self._ready.connect(self.draw_latest, QtCore.Qt.ConnectionType.QueuedConnection)
         self._was_running = False
 
     # -- session -----------------------------------------------------------------------------------
@@ -197,6 +201,10 @@ class LiveController(QtCore.QObject):
         if self._was_running and st.state != "running":
             self._was_running = False
             self.state.emit("stopped")
+        self.draw_latest()
+
+    def draw_latest(self) -> None:
+        """Draw the newest bundle unless it is already on screen (GUI thread)."""
         with self._lock:
             b = self._bundle
         if b is None or b.seq == self._drawn_seq:

@@ -93,3 +93,11 @@ def legend_show(legend: pg.LegendItem, item, label: str, visible: bool) -> None:
         lab.setText(label)
     elif lab is not None:
         legend.removeItem(item)
+
+
+def fast(curve: pg.PlotDataItem) -> pg.PlotDataItem:
+    """Long line curves: draw only the visible part, peak-downsampled to ~2 points per pixel column
+    (the envelope is kept). Not for stepMode curves."""
+    curve.setDownsampling(auto=True, method="peak")
+    curve.setClipToView(True)
+    return curve

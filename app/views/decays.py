@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, legend_show, style_plot
+from tagstream.app.theme import Theme, fast, legend_show, style_plot
 from tagstream.app.views.lifetime import regime_label
 
 
@@ -60,7 +60,8 @@ class DecayView:
         self.legend = style_plot(plot, theme, x="time after the laser pulse (ns)", y="counts per bin",
                                  title="Decays per regime", legend=True)
         plot.setLogMode(y=True)
-        self.total = plot.plot(name="all photons", pen=theme.pen(theme.muted), connect="finite") if show_total else None
+        self.total = fast(plot.plot(name="all photons", pen=theme.pen(theme.muted), connect="finite")) if show_total \
+            else None
         self.curves: list[pg.PlotDataItem] = []
         self.fit_curves: list[pg.PlotDataItem] = []
         self.res_curves: list[pg.PlotDataItem] = []
@@ -74,12 +75,13 @@ class DecayView:
         while len(self.curves) < n:
             i = len(self.curves)
             col = self.theme.regime_color(i)
-            self.curves.append(self.plot.plot(pen=self.theme.pen(col, 1.3), connect="finite", name=f"regime {i + 1}"))
+            self.curves.append(fast(self.plot.plot(pen=self.theme.pen(col, 1.3), connect="finite",
+                                                   name=f"regime {i + 1}")))
             self.fit_curves.append(self.plot.plot(pen=self.theme.pen(self.theme.foreground, 1.5, dash=True),
                                                   connect="finite", name=f"fit {i + 1}"))
             self.legend.removeItem(self.fit_curves[-1])
             if self.rplot is not None:
-                self.res_curves.append(self.rplot.plot(pen=self.theme.pen(col, 1), connect="finite"))
+                self.res_curves.append(fast(self.rplot.plot(pen=self.theme.pen(col, 1), connect="finite")))
         for i in range(len(self.curves)):
             self.curves[i].setVisible(i < n)
             if i >= n:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, style_plot
+from tagstream.app.theme import Theme, fast, style_plot
 
 
 def g2_zero_text(g2) -> str:
@@ -20,8 +20,7 @@ class G2View:
     def __init__(self, plot: pg.PlotItem, theme: Theme) -> None:
         self.plot, self.theme = plot, theme
         style_plot(plot, theme, x="delay τ = t_B − t_A (ns)", y="g²(τ) (normalised)", title="g²(τ)")
-        self.curve = plot.plot(pen=theme.pen(theme.spad_a, 1.0), stepMode="center", fillLevel=0,
-                               brush=theme.brush(theme.spad_a, 90))
+        self.curve = fast(plot.plot(pen=theme.pen(theme.spad_a, 1.0)))  # at bin centres
         self.readout = pg.TextItem("", color=theme.foreground, anchor=(0, 0), fill=theme.brush(theme.background, 200))
         self.readout.setParentItem(plot.vb)
         self.readout.setPos(8, 6)
@@ -38,5 +37,4 @@ class G2View:
         if g is None:
             self.curve.setData([], [])
             return
-        edges_ns = (list(g.tau_ps * 1e-3) + [float(g.tau_ps[-1] + g.bin_ps) * 1e-3]) if g.tau_ps.size else []
-        self.curve.setData(edges_ns, g.normalized if g.tau_ps.size else [])
+        self.curve.setData((g.tau_ps + g.bin_ps / 2) * 1e-3, g.normalized)

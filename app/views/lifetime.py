@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, legend_show, lifetime_axis_max_ns, style_plot
+from tagstream.app.theme import Theme, fast, legend_show, lifetime_axis_max_ns, style_plot
 from tagstream.app.views.trace import closed_bins
 
 
@@ -21,7 +21,7 @@ class LifetimeTraceView:
         self.plot, self.theme, self.window_s = plot, theme, window_s
         self.legend = style_plot(plot, theme, x="time (s)", y="average lifetime (ns)", title="Average lifetime",
                                  legend=True, legend_cols=4)
-        self.curve_all = plot.plot(name="all bins", pen=theme.pen(theme.muted), connect="finite")
+        self.curve_all = fast(plot.plot(name="all bins", pen=theme.pen(theme.muted), connect="finite"))
         self.curves: list[pg.PlotDataItem] = []
         self.bands: list[pg.LinearRegionItem] = []
         self._ranged = False  # the y range is set once (noisy OFF bins would blow it up); zoom kept
@@ -29,8 +29,8 @@ class LifetimeTraceView:
     def _ensure(self, regimes) -> None:
         while len(self.curves) < len(regimes):
             i = len(self.curves)
-            c = self.plot.plot(pen=self.theme.pen(self.theme.regime_color(i), 2), connect="finite",
-                               name=f"regime {i + 1}")
+            c = fast(self.plot.plot(pen=self.theme.pen(self.theme.regime_color(i), 2), connect="finite",
+                                    name=f"regime {i + 1}"))
             band = pg.LinearRegionItem(orientation="horizontal", movable=False,
                                        brush=self.theme.brush(self.theme.regime_color(i), 28),
                                        pen=self.theme.pen(self.theme.regime_color(i), 0.5))

@@ -46,10 +46,15 @@ class SpectraViews:
             self.reg_curves: list[pg.PlotDataItem] = []
 
         self._ranged = False
+        self._shown = None
 
     def update(self, snap) -> None:
         if snap is None:
             return
+        key = (snap.n_frames, snap.regime_ranges_ns, snap.regime_frames.tobytes())
+        if key == self._shown:
+            return  # no new frame and the same regimes: nothing to redraw
+        self._shown = key
         e = snap.energy_ev
         if not self._ranged and len(snap.frame_start_s):
             lo, hi = emission_range_ev(snap)
@@ -61,7 +66,7 @@ class SpectraViews:
             self.latest.setData(e, snap.latest)
         if self.p_water is not None and len(snap.frame_start_s):
             img = snap.density_per_ev
-            lo, hi = np.percentile(img, [1, 99.8]) if img.size else (0, 1)
+            lo, hi = np.percentile(img[-200:, ::4], [1, 99.8]) if img.size else (0, 1)  # recent frames
             self.image.setImage(img, autoLevels=False, levels=(float(lo), float(max(hi, lo + 1e-9))))
             self.colorbar.setLevels((float(lo), float(max(hi, lo + 1e-9))))
             t0 = float(snap.frame_start_s[0])

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, style_plot
+from tagstream.app.theme import Theme, fast, style_plot
 
 
 def closed_bins(trace) -> slice:
@@ -24,9 +24,9 @@ class IntensityTraceView:
         self.plot, self.theme, self.window_s = plot, theme, window_s
         self.legend = style_plot(plot, theme, x="time (s)", y="counts per bin", title="Intensity", legend=True,
                                  legend_cols=4)
-        self.curve_a = plot.plot(name="SPAD A", pen=theme.pen(theme.spad_a))
-        self.curve_b = plot.plot(name="SPAD B", pen=theme.pen(theme.spad_b))
-        self.curve_sum = plot.plot(name="A + B", pen=theme.pen(theme.total, 1.5))
+        self.curve_a = fast(plot.plot(name="SPAD A", pen=theme.pen(theme.spad_a)))
+        self.curve_b = fast(plot.plot(name="SPAD B", pen=theme.pen(theme.spad_b)))
+        self.curve_sum = fast(plot.plot(name="A + B", pen=theme.pen(theme.total, 1.5)))
         self.threshold = pg.InfiniteLine(angle=0, movable=on_threshold is not None,
                                          pen=theme.pen(theme.threshold, 2, dash=True),
                                          hoverPen=theme.pen(theme.threshold, 3),
