@@ -22,7 +22,7 @@ from tagstream.app.theme import DARK, Theme
 from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LifetimeHistogramView,
                                  LifetimeTraceView, SpectraViews)
 from tagstream.pipeline import AnalysisConfig
-from tagstream.setup import Setup
+from tagstream.setup import Setup, sidecar_setup
 
 SOURCES = ("simulated", "qutag", "replay")
 SOURCE_LABELS = {"simulated": "Simulated QD", "qutag": "quTAG", "replay": "Replay a recording"}
@@ -412,18 +412,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.start()
 
     def _setup_for(self, p: Path) -> Setup | None:
-        from tagstream.sources import read_meta
-
-        try:
-            meta = read_meta(p)
-            if meta.get("setup_toml"):
-                return Setup.from_dict(tomllib.loads(meta["setup_toml"]), source=f"{p}.meta.json")
-        except (OSError, ValueError):
-            pass
-        toml = p.with_name(p.name.split(".")[0] + ".setup.toml")
-        if toml.is_file():
-            return Setup.from_toml(toml)
-        return None
+        found = sidecar_setup(p)
+        return None if found is None else found[0]
 
     def choose_replay(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Recording to replay", self.replay_path.text())

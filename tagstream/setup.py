@@ -125,3 +125,44 @@ class Setup:
         if self.delays_ps:
             lines += ["", "[delays_ps]"] + [f"{k} = {v}" for k, v in sorted(self.delays_ps.items())]
         return "\n".join(lines) + "\n"
+
+
+def sidecar_setup(recording: str | Path) -> tuple[Setup, Path] | None:
+    """The setup saved next to a recording, with the file it came from, or None.
+
+    Looked for in this order: ``<stem>.setup.toml`` (written by `tagstream simulate` and by hand),
+    then the ``setup_toml`` key of ``<recording>.meta.json`` (written by the live recorder). A sync
+    divider cannot be seen in the tags themselves, so this is how a recording carries it.
+    """
+    p = Path(recording)
+    toml = p.with_name(p.name.split(".")[0] + ".setup.toml")
+    if toml.is_file():
+        return Setup.from_toml(toml), toml
+    meta = p.with_name(p.name + ".meta.json")
+    if meta.is_file():
+        import json
+
+        try:
+            text = json.loads(meta.read_text()).get("setup_toml")
+        except (OSError, ValueError):
+            return None
+        if text:
+            try:
+                return Setup.from_dict(tomllib.loads(text), source=str(meta)), meta
+            except tomllib.TOMLDecodeError as exc:
+                raise SetupError(f"{meta}: setup_toml is not valid TOML: {exc}") from None
+    return None
+
+
+def setup_for_recording(recording: str | Path, setup_file: str | Path | None = None) -> tuple[Setup, str]:
+    """The setup to analyse `recording` with, and where it came from (for messages).
+
+    An explicit setup file wins; otherwise the recording's sidecar (see sidecar_setup); otherwise the
+    defaults (SPAD A = 1, SPAD B = 2, sync = 5, no divider).
+    """
+    if setup_file is not None:
+        return Setup.from_toml(setup_file), str(setup_file)
+    found = sidecar_setup(recording)
+    if found is not None:
+        return found[0], str(found[1])
+    return Setup(), "defaults"

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from tagstream.export import batch
-from tagstream.export.atomic import atomic_path, is_temp_name, write_json_atomic
+from tagstream.atomic import atomic_path, is_temp_name, write_json_atomic
 from tagstream.export.batch import BatchError, find_recordings, find_spectra, output_names, run_batch
 from tagstream.export.parquet import results_frames
 from tagstream.pipeline import AnalysisConfig, analyze_file

@@ -15,7 +15,7 @@ import sys
 from tagstream.errors import SetupError
 from tagstream.pipeline import AnalysisConfig, analyze_file
 from tagstream.results import normalize_regimes
-from tagstream.setup import Setup
+from tagstream.setup import Setup, setup_for_recording
 
 NAME = "analyze"
 HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
@@ -23,7 +23,8 @@ HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
 
 def add_arguments(p) -> None:
     p.add_argument("recording", help="time-tag file (quTAG, SSTT, ...)")
-    p.add_argument("--setup", help="setup TOML (channel map, sync divider/filter, delays)")
+    p.add_argument("--setup", help="setup TOML (channel map, sync divider/filter, delays); default: the "
+                   "recording's <stem>.setup.toml or .meta.json sidecar if present, else SPAD A=1, B=2, sync=5")
     p.add_argument("--sync", type=int, help="laser sync channel")
     p.add_argument("--spad-a", type=int, help="SPAD A channel")
     p.add_argument("--spad-b", type=int, help="SPAD B channel")
@@ -47,8 +48,9 @@ def add_arguments(p) -> None:
     p.add_argument("--spectra", metavar="FILE", help="EMCCD spectra (.sif / .spectra.npz): mean spectrum per regime")
 
 
-def build(args) -> tuple[Setup, AnalysisConfig]:
-    setup = Setup.from_toml(args.setup) if args.setup else Setup()
+def build(args) -> tuple[Setup, AnalysisConfig, str]:
+    """Setup (with CLI overrides), analysis config, and where the setup came from."""
+    setup, setup_source = setup_for_recording(args.recording, args.setup)
     setup = setup.replace(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
                           sync_divider=args.sync_divider, sync_filtered=args.sync_filtered)
     period = args.laser_period_ps
@@ -64,7 +66,7 @@ def build(args) -> tuple[Setup, AnalysisConfig]:
                          on_threshold=args.on_threshold, regimes_ns=regimes, t0_ps=args.t0_ps,
                          subtract_background=not args.no_background, g2_window_ps=args.g2_window_ps,
                          g2_bin_ps=args.g2_bin_ps)
-    return setup, cfg
+    return setup, cfg, setup_source
 
 
 def summary(res, path) -> str:
@@ -89,7 +91,7 @@ def summary(res, path) -> str:
 
 
 def run(args) -> int:
-    setup, cfg = build(args)
+    setup, cfg, setup_source = build(args)
     progress = sys.stdout.isatty() and not args.json
     res = analyze_file(args.recording, setup, cfg, progress=progress)
     extra = []
@@ -114,7 +116,7 @@ def run(args) -> int:
         json.dump(d, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print("\n".join([summary(res, args.recording)] + extra))
+        print("\n".join([summary(res, args.recording), f"setup: {setup_source}"] + extra))
         for p in written:
             print(f"wrote {p}")
     return 0

@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
     p.add_argument("--sync-channel", type=int, help="laser sync channel (default: the SSTT pulses "
                    "channel, else 5)")
     p.add_argument("--sync-divider", type=int, help="sync divider applied before recording (default: "
-                   "SSTT TotalSyncDivider, else 1)")
+                   "SSTT TotalSyncDivider, else the recording's setup sidecar, else 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -68,15 +68,18 @@ def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_ch
                  sync_channel=None, sync_divider=None) -> dict:
     """Stream the recording once and return the summary as a JSON-serialisable dict."""
     from tagstream.io import open_tags
+    from tagstream.setup import sidecar_setup
 
     reader = open_tags(path, format=format, reorder_window_ps=reorder_window_ps,
                        skip_missing_channels=skip_missing_channels, allow_truncated=True)
     md = reader.metadata
+    side = sidecar_setup(path)
     if sync_channel is None:
         pulses = [int(ch) for ch, s in md.get("sync_dividers", {}).items() if s.get("IsPulsesChannel")]
-        sync_channel = pulses[0] if pulses else 5
+        sync_channel = pulses[0] if pulses else (side[0].sync if side and side[0].sync is not None else 5)
     if sync_divider is None:
-        sync_divider = int(md.get("sync_dividers", {}).get(str(sync_channel), {}).get("TotalSyncDivider", 1))
+        sync_divider = int(md.get("sync_dividers", {}).get(str(sync_channel), {}).get("TotalSyncDivider", 0))
+        sync_divider = sync_divider or (side[0].sync_divider if side else 1)
     counts = np.zeros(1 << 16, np.int64)
     first = last = None
     n = 0

@@ -28,7 +28,7 @@ Resume: each OUT/<name>/ holds tagstream-manifest.json, written last and atomica
 BLAKE2 hash of its first and last 64 KiB (and of the spectra file), the options hash (analysis config,
 setup, fits/report flags), the tagstream version, the outputs written and the summary row. A recording
 whose manifest matches is not recomputed (its row is taken from the manifest); force=True recomputes.
-Failed recordings are retried at every run. Every file is written atomically (tagstream.export.atomic):
+Failed recordings are retried at every run. Every file is written atomically (tagstream.atomic):
 an interrupted batch leaves complete files or none, and the manifest is marked incomplete before any
 output is replaced. A file in the output folder that no manifest lists is a user's file: the batch
 refuses to start (BatchError, nothing written) unless force=True.
@@ -53,7 +53,7 @@ import polars as pl
 
 import tagstream
 from tagstream.errors import TagstreamError
-from tagstream.export.atomic import atomic_path, is_temp_name, remove_leftovers, write_json_atomic
+from tagstream.atomic import atomic_path, is_temp_name, remove_leftovers, write_json_atomic
 
 MANIFEST = "tagstream-manifest.json"
 BATCH_MANIFEST = "tagstream-batch.json"
@@ -532,11 +532,10 @@ class BatchResult:
 
 
 def _resolve_setup(recording: Path, setup, overrides: dict):
-    from tagstream.setup import Setup
+    from tagstream.setup import setup_for_recording
 
     if setup is None:
-        side = recording.with_name(recording.stem + ".setup.toml")
-        setup = Setup.from_toml(side) if side.is_file() else Setup()
+        setup = setup_for_recording(recording)[0]
     return setup.replace(**overrides) if overrides else setup
 
 

@@ -6,13 +6,12 @@ overwrite an existing file unless overwrite=True.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from tagstream.atomic import atomic_path
 from tagstream.errors import TagstreamError
 
 
@@ -59,13 +58,7 @@ def export_results(res, directory, overwrite: bool = False) -> list[Path]:
         raise ExportError(f"{d} already holds {', '.join(existing)}; use --force to overwrite")
     written = []
     for name, df in frames.items():
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=d)
-        os.close(fd)
-        try:
+        with atomic_path(d / name) as tmp:
             df.write_parquet(tmp)
-            os.replace(tmp, d / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         written.append(d / name)
     return written

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from tagstream.atomic import atomic_path
 from tagstream.export.parquet import ExportError
 
 PAGE_PX = (1500, 2000)
@@ -134,14 +134,7 @@ def render_report(results, path, *, fits: Sequence | None = None, spectra=None, 
     image = w.grab()
     w.close()
     w.deleteLater()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        if not image.save(tmp, "PNG"):
+    with atomic_path(path) as tmp:
+        if not image.save(str(tmp), "PNG"):
             raise ExportError(f"could not write the report image to {path} (disk full or not writable?)")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path

@@ -45,4 +45,5 @@ register_format("photon-hdf5", (".h5", ".hdf5"), sniff_hdf5, lambda p, **o: Phot
 
 __all__ = ["open_tags", "register_format", "detect_format", "formats", "TagReader", "QutagBinaryWriter",
            "write_qutag_binary", "SsttV2Writer", "write_sstt_v2", "QutagBinaryReader", "QutagRawReader",
-           "QutagCompressedReader", "QutagAsciiReader", "SsttReader"]
+           "QutagCompressedReader", "QutagAsciiReader", "SsttReader", "PtuReader", "PhotonHdf5Reader",
+           "write_photon_hdf5"]

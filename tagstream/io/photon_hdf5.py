@@ -15,13 +15,13 @@ measurement_specs/measurement_type, setup, identity, provenance) with TITLE attr
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from tagstream.atomic import atomic_path
 from tagstream.chunk import TagChunk
 from tagstream.errors import BadMagicError, CorruptRecordError, EmptyFileError, HeaderError, TagFileError
 from tagstream.io.base import DEFAULT_CHUNK_RECORDS, DEFAULT_REORDER_WINDOW_PS, TagReader
@@ -216,12 +216,11 @@ def write_photon_hdf5(path, chunks: Iterable[TagChunk] | TagChunk, *, descriptio
     if isinstance(chunks, TagChunk):
         chunks = [chunks]
     unit_ps = timestamps_unit_s * 1e12
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     n = 0
     first_t = last_t = None
     has_micro = None
     counts: dict[int, int] = {}
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h:
             h.attrs["format_name"] = np.bytes_("Photon-HDF5")
             h.attrs["format_version"] = np.bytes_(FORMAT_VERSION)
@@ -315,9 +314,4 @@ def write_photon_hdf5(path, chunks: Iterable[TagChunk] | TagChunk, *, descriptio
             for key, title in _TITLES.items():
                 if key in h:
                     h[key].attrs["TITLE"] = np.bytes_(title)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
     return path

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError,
                               MissingChannelFilesError, TruncatedFileError)
+from tagstream.atomic import atomic_path
 from tagstream.io.base import RawBlock, TagReader, map_window
 
 SSTT2_MAGIC = b"SSTT2\x00"
@@ -314,15 +314,8 @@ class SsttReader(TagReader):
 # writer
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, newline="\n")
 
 
 class SsttV2Writer:

@@ -11,14 +11,13 @@ Keys (format_version 1):
 
 from __future__ import annotations
 
-import os
-import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tagstream.atomic import atomic_path
 from tagstream.errors import SpectraFileError
 
 FORMAT_VERSION = 1
@@ -69,15 +68,8 @@ def write_spectra_npz(path, frames_adu, wavelength_coeffs_nm, frame_start_ps, ex
         "baseline_adu": np.float64(baseline_adu), "em_gain": np.float64(em_gain),
         "read_noise_adu": np.float64(read_noise_adu), "adu_per_electron": np.float64(adu_per_electron),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:  # (not mkstemp: keep the user's umask permissions)
-            np.savez_compressed(f, **data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **data)
     return path
 
 

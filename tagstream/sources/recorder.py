@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from tagstream.atomic import atomic_path
 from tagstream.chunk import TagChunk
 
 FORMATS = ("qutag-binary", "sstt-v2")
@@ -37,17 +38,9 @@ def meta_path_for(path: str | os.PathLike) -> Path:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON via a temporary file in the same folder and os.replace (never a half file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write JSON via a temporary file in the same folder and os.replace, fsynced (never a half file)."""
+    with atomic_path(path, fsync=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str))
 
 
 def _now_iso() -> str:

@@ -20,15 +20,14 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-# ours: .<name>.<random>.tmp; the report renderer's: .<name>.<random 8>.png
+# every atomic writer in tagstream uses this module, so leftovers are always .<name>.<random>.tmp
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)      # read once at import (os.umask can only be read by setting it)
-_TEMP_RE = re.compile(r"^\..+\.(tmp|[a-z0-9_]{8}\.png)$")
+_TEMP_RE = re.compile(r"^\..+\.tmp$")
 
 
 def is_temp_name(name: str) -> bool:
-    """True for the temporary names tagstream's atomic writers use (``.<name>.<random>.tmp``, and the
-    report renderer's ``.<name>.<random>.png``)."""
+    """True for the temporary names tagstream's atomic writers use (``.<name>.<random>.tmp``)."""
     return bool(_TEMP_RE.match(name))
 
 
