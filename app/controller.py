@@ -2,7 +2,7 @@
 
 Threads: the session's acquisition and analysis threads (tagstream.sources.live); a snapshot
 thread here that takes pipeline snapshots (~ms each, growing with the data), regime fits (at most
-every fit_interval_s, tagstream.app.fits) and spectra snapshots, so the GUI thread never waits on
+every fit_interval_s, tagstream.analysis.regimes.fit_regimes) and spectra snapshots, so the GUI thread never waits on
 the analysis; and the GUI thread, whose QTimer (~20 Hz) draws the newest bundle and the status.
 Errors from the worker threads (LiveSession.on_error) are re-emitted as the Qt signal `error`.
 The GUI computes nothing: dragging a threshold or a regime calls pipeline.set_selection() and the
@@ -65,7 +65,7 @@ class _SnapshotWorker(threading.Thread):
                 res = pipe.snapshot()
                 seen = (res.n_records, sel)
                 if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel):
-                    from tagstream.app.fits import fit_regimes
+                    from tagstream.analysis.regimes import fit_regimes
 
                     fits, fit_sel, last_fit = fit_regimes(res), sel, time.monotonic()
                 spec = c.spectra.snapshot(res) if c.spectra is not None else None

@@ -37,7 +37,7 @@ def y(item):
 def test_report_png_written_atomically_and_not_overwritten(measured, tmp_path, qapp):
     from PyQt6 import QtGui
 
-    from tagstream.app.fits import fit_regimes
+    from tagstream.analysis.regimes import fit_regimes
     from tagstream.export.report import render_report
 
     res, series = measured
@@ -57,7 +57,7 @@ def test_report_png_written_atomically_and_not_overwritten(measured, tmp_path, q
 
 
 def test_report_page_draws_the_results_arrays(measured, qapp):
-    from tagstream.app.fits import fit_regimes
+    from tagstream.analysis.regimes import fit_regimes
     from tagstream.export.report import build_page, summary_html
 
     res, series = measured
@@ -109,7 +109,7 @@ def test_regime_spectra_equal_a_brute_force_weighted_mean(measured):
 
 def test_fit_regimes_are_fit_decay_over_one_period(measured):
     from tagstream.analysis import fit_decay
-    from tagstream.app.fits import fit_regimes
+    from tagstream.analysis.regimes import fit_regimes
 
     res, _ = measured
     fits = fit_regimes(res, min_photons=500)

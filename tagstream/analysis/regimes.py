@@ -1,13 +1,29 @@
-"""Fits and spectra for an engine Results' lifetime regimes (what `tagstream analyze --fit/--spectra` runs)."""
+"""Fits and spectra of an engine Results' lifetime regimes: the ONE implementation behind
+`tagstream analyze --fit/--spectra`, the live app's fit curves, the batch export and the PNG report.
+
+    rf = fit_results(res, "global")          # RegimeFits: DecayFit or None per regime (+ why not)
+    fits = fit_regimes(res)                  # just the list (live display / batch; never raises)
+    sp = spectra_results(res, "qd.spectra.npz", rf)   # RegimeSpectra: mean spectrum per regime and
+                                             # the trap-emission spectrum reconstructed across regimes
+    regime_fields(rf, sp, i)                 # the flat per-regime numbers of --json / regime_fits.parquet
+
+Decay histograms are cropped to one laser period (the engine's last bin may pass it). A regime that
+cannot be fitted (too few photons, no laser period, optimiser error) gets None and a message; it never
+raises.
+"""
 
 from __future__ import annotations
 
 import math
-import warnings
+from dataclasses import dataclass
 
-from tagstream.analysis.decay_fit import fit_decay, fit_decay_global
+import numpy as np
+
+from tagstream.analysis.decay_fit import DecayFit, GlobalDecayFit, fit_decay, fit_decay_global
 from tagstream.analysis.irf import IRF
 from tagstream.errors import AnalysisError
+
+FIT_MODES = ("global", "single", "be_trap")
 
 
 def regime_label(r) -> str:
@@ -27,63 +43,260 @@ def regime_histograms(res, min_photons: int = 200) -> dict:
     return out
 
 
-def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: int = 200):
-    """Decay fits of every regime of a Results.
+@dataclass(frozen=True)
+class RegimeFits:
+    """fits: one DecayFit or None per regime (res.regimes order); messages: None where fitted, else why
+    not; global_fit: the joint fit (mode "global"); lines: a human summary."""
 
-    mode "global" (the seed's Fig. 4): the shortest-lifetime regime is band edge only, band-edge and
-    trap lifetimes shared; "single" / "be_trap": each regime on its own. Returns (fits: list with one
-    DecayFit or None per regime, the GlobalDecayFit or None, summary lines).
+    mode: str
+    fits: tuple
+    messages: tuple
+    global_fit: GlobalDecayFit | None
+    lines: tuple
+
+
+def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: int = 200) -> RegimeFits:
+    """Poisson-MLE decay fits of every regime of a Results.
+
+    mode "global" (the seed's Fig. 4): the shortest-lifetime fitted regime is band edge only, the
+    band-edge and trap lifetimes are shared by all regimes; with fewer than two fittable regimes it
+    falls back to "single". "single" / "be_trap": each regime on its own with that model.
     """
-    hists = regime_histograms(res, min_photons)
-    P = res.laser_period_ps
+    if mode not in FIT_MODES:
+        raise AnalysisError(f"unknown fit mode {mode!r}; use one of {', '.join(FIT_MODES)}")
     labels = [regime_label(r) for r in res.regimes]
     fits: dict = {}
+    why: dict = {}
     g = None
     lines = []
-    if mode == "global" and len(hists) >= 2:
-        g = fit_decay_global(hists, P, single_regimes=[next(iter(hists))], irf=irf)
-        fits = dict(g.fits)
-        lines.append(f"global fit: tau_BE {g.params['tau_be_ns']:.2f} +- {g.errors['tau_be_ns']:.2f} ns, "
-                     f"tau_trap {g.params['tau_trap_ns']:.2f} +- {g.errors['tau_trap_ns']:.2f} ns, "
-                     f"reduced deviance {g.reduced_deviance:.3f}")
-    elif mode in ("global", "single", "be_trap"):
+    try:
+        hists = regime_histograms(res, min_photons)
+    except AnalysisError as exc:
+        hists = {}
+        why = {lab: str(exc) for lab in labels}
+    for r, lab in zip(res.regimes, labels):
+        if lab not in hists and lab not in why:
+            why[lab] = f"not fitted: {r.n_photons} photons < {min_photons}"
+    P = res.laser_period_ps
+    if mode == "global" and len(hists) == 1:
+        lines.append("global fit needs >= 2 regimes with enough photons: single-exponential fit instead")
+        mode = "single"
+    if mode == "global" and hists:
+        try:
+            g = fit_decay_global(hists, P, single_regimes=[next(iter(hists))], irf=irf)
+        except AnalysisError as exc:
+            why.update({lab: f"global fit failed: {exc}" for lab in hists})
+        else:
+            fits = dict(g.fits)
+            lines.append(f"global fit: tau_BE {g.params['tau_be_ns']:.2f} +- {g.errors['tau_be_ns']:.2f} ns, "
+                         f"tau_trap {g.params['tau_trap_ns']:.2f} +- {g.errors['tau_trap_ns']:.2f} ns, "
+                         f"reduced deviance {g.reduced_deviance:.3f}" + ("" if g.success else " (NOT CONVERGED)"))
+    elif mode != "global":
         model = "be_trap" if mode == "be_trap" else "single"
         for lab, (t, c) in hists.items():
             try:
                 fits[lab] = fit_decay(t, c, P, model, irf=irf)
             except AnalysisError as exc:
-                warnings.warn(f"regime {lab} ns: {exc}", stacklevel=2)
-    else:
-        raise AnalysisError(f"unknown fit mode {mode!r}; use global, single or be_trap")
+                why[lab] = f"fit failed: {exc}"
     for lab in labels:
         f = fits.get(lab)
         if f is None:
-            lines.append(f"regime {lab} ns: not fitted (< {min_photons} photons)")
+            lines.append(f"regime {lab} ns: {why.get(lab, 'not fitted')}")
             continue
         taus = ", ".join(f"{c} {f.params[n]:.2f} ns" for c, n in
                          (("tau", "tau_ns"), ("BE", "tau_be_ns"), ("trap", "tau_trap_ns")) if n in f.params)
         fr = ", ".join(f"{c} {100 * v:.1f} +- {100 * f.fraction_errors[c]:.1f} %" for c, v in f.fractions.items())
-        lines.append(f"regime {lab} ns: {taus}; emission {fr}; reduced deviance {f.reduced_deviance:.3f}")
-    return [fits.get(lab) for lab in labels], g, lines
+        lines.append(f"regime {lab} ns: {taus}; emission {fr}; reduced deviance {f.reduced_deviance:.3f}"
+                     + ("" if f.success else f" (NOT CONVERGED: {f.message})"))
+    return RegimeFits(mode, tuple(fits.get(lab) for lab in labels),
+                      tuple(None if lab in fits else why.get(lab, "not fitted") for lab in labels), g, tuple(lines))
 
 
-def spectra_results(res, spectra_path, min_weight: float = 0.5):
-    """Per-regime mean spectra (RegimeSpectrum per regime) of a spectra file aligned by the recording's
-    frame triggers (else by cycle time, with a warning). Returns (list of RegimeSpectrum, summary lines)."""
-    from tagstream.spectra import (align_frames, overlap_weights, read_spectra, regime_spectrum,
+def fit_regimes(res, model: str = "single", min_photons: int = 200) -> list:
+    """One DecayFit (or None) per regime: fit_results(...).fits as a list (the live display, batch)."""
+    return list(fit_results(res, model, min_photons=min_photons).fits)
+
+
+# ------------------------------------------------------------------------------------------ spectra
+@dataclass(frozen=True)
+class TrapSpectrum:
+    """Trap-emission spectrum (unit area, per eV) reconstructed from each trap-containing regime i as
+    (S_i - (1 - f_i) S_band_edge) / f_i (tagstream.spectra.trap_spectrum), combined by an inverse-variance
+    mean. Consistency between regimes: chi2 = sum_i sum_px (T_i - T)^2 / err_i^2 over `mask` (the emission
+    region), dof = (n_regimes - 1) * n_px, p_value (for two regimes: tagstream.spectra.compare_spectra)."""
+
+    energy_ev: np.ndarray
+    density: np.ndarray
+    density_err: np.ndarray
+    per_regime: dict          # label -> (density, err)
+    band_edge: str            # label of the band-edge (reference) regime
+    peak: object              # tagstream.spectra PeakFit | None
+    chi2: float
+    dof: int
+    p_value: float
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class RegimeSpectra:
+    """Per-regime mean spectra of an EMCCD series placed on the photon clock."""
+
+    energy_ev: np.ndarray
+    spectra: tuple            # RegimeSpectrum per regime
+    n_frames: int
+    timing_source: str        # "triggers" | "cycle_time"
+    trap: TrapSpectrum | None
+    trap_message: str | None  # why there is no trap spectrum
+    lines: tuple
+
+
+def emission_mask(energy_ev: np.ndarray, regime_spectra, n_fwhm: float = 2.0) -> np.ndarray:
+    """Pixels within n_fwhm FWHM of any regime's fitted peak (where the spectra carry signal)."""
+    m = np.zeros(energy_ev.size, bool)
+    for rs in regime_spectra:
+        if rs is not None and rs.peak is not None and rs.peak.success:
+            m |= np.abs(energy_ev - rs.peak.peak_ev) < n_fwhm * rs.peak.fwhm_ev
+    return m
+
+
+def trap_spectrum_across(energy_ev, regime_spectra, fits, labels) -> TrapSpectrum:
+    """Trap spectrum from every regime with a trap fraction > 0, relative to the band-edge regime (a
+    fitted regime whose fit has no trap component: the global fit's band-edge-only regime)."""
+    from scipy import stats
+
+    from tagstream.spectra import fit_peak, trap_spectrum
+
+    ok = [i for i, (f, rs) in enumerate(zip(fits, regime_spectra))
+          if f is not None and rs is not None and rs.n_frames >= 2]
+    ref = [i for i in ok if "trap" not in fits[i].fractions and "be" in fits[i].fractions]
+    if not ref:
+        raise AnalysisError("needs a band-edge-only regime with spectra (the global fit, --fit global)")
+    b = ref[0]
+    per = {}
+    for i in ok:
+        f = fits[i].fractions.get("trap", 0.0)
+        if i != b and f > 0:
+            per[labels[i]] = trap_spectrum(energy_ev, regime_spectra[i].density, regime_spectra[b].density, f,
+                                           fits[i].fraction_errors.get("trap", 0.0),
+                                           regime_spectra[i].density_err, regime_spectra[b].density_err)
+    if not per:
+        raise AnalysisError("no regime with a trap fraction > 0 and >= 2 spectra frames")
+    T = np.array([t for t, _ in per.values()])
+    E = np.array([e for _, e in per.values()])
+    w = np.where(np.isfinite(E) & (E > 0), 1.0 / np.where(E > 0, E, 1.0) ** 2, 0.0)
+    W = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(W > 0, (w * np.nan_to_num(T)).sum(axis=0) / np.where(W > 0, W, 1.0), np.nan)
+        err = np.where(W > 0, 1.0 / np.sqrt(np.where(W > 0, W, 1.0)), np.nan)
+    mask = emission_mask(energy_ev, regime_spectra) & (W > 0) & np.all(w > 0, axis=0)
+    chi2 = float(np.sum(((T - mean) ** 2 * w)[:, mask]))
+    dof = int((len(per) - 1) * mask.sum())
+    p = float(stats.chi2.sf(chi2, dof)) if dof else float("nan")
+    peak = fit_peak(energy_ev, mean, err)
+    return TrapSpectrum(np.asarray(energy_ev, float), mean, err, per, labels[b], peak, chi2, dof, p, mask)
+
+
+def spectra_results(res, spectra, fits: RegimeFits | None = None, min_weight: float = 0.5) -> RegimeSpectra:
+    """Per-regime mean spectra of `spectra` (a .sif / .spectra.npz path or a tagstream.spectra
+    SpectralSeries) aligned by the recording's frame triggers (else the series' own frame starts, else
+    by cycle time, with a warning), and, given the regime fits, the trap spectrum across regimes."""
+    from tagstream.spectra import (SpectralSeries, align_frames, overlap_weights, read_spectra, regime_spectrum,
                                    subtract_baseline, to_energy)
 
-    s = read_spectra(spectra_path)
-    trig = res.frames.frame_start_ps if res.frames is not None and len(res.frames.frame_start_ps) else None
+    s = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
+    trig = res.frames.frame_start_ps if res.frames is not None and len(res.frames.frame_start_ps) else s.frame_start_ps
     timing = align_frames(s.n_frames, s.exposure_s, s.cycle_time_s, trig)
     e, dens = to_energy(s.wavelength_nm, subtract_baseline(s.counts, s.baseline_adu))
+    labels = [regime_label(r) for r in res.regimes]
     out, lines = [], [f"spectra: {s.n_frames} frames ({timing.source})"]
-    for r in res.regimes:
+    for r, lab in zip(res.regimes, labels):
         rs = regime_spectrum(e, dens, overlap_weights(timing, r.intervals_ps), min_weight=min_weight)
         out.append(rs)
         if rs.peak is None or not rs.peak.success:
-            lines.append(f"regime {regime_label(r)} ns spectrum: {rs.n_frames} frames, no peak")
+            lines.append(f"regime {lab} ns spectrum: {rs.n_frames} frames, no peak")
         else:
-            lines.append(f"regime {regime_label(r)} ns spectrum: {rs.n_frames} frames, peak "
+            lines.append(f"regime {lab} ns spectrum: {rs.n_frames} frames, peak "
                          f"{rs.peak.peak_ev:.4f} +- {rs.peak.peak_err_ev:.4f} eV, FWHM {1e3 * rs.peak.fwhm_ev:.1f} meV")
-    return out, lines
+    trap, why = None, None
+    if fits is None:
+        why = "no decay fits"
+    else:
+        try:
+            trap = trap_spectrum_across(e, out, fits.fits, labels)
+        except AnalysisError as exc:
+            why = str(exc)
+    if trap is None:
+        lines.append(f"trap spectrum: not reconstructed ({why})")
+    else:
+        pk = trap.peak
+        pk_s = (f"peak {pk.peak_ev:.4f} +- {pk.peak_err_ev:.4f} eV, FWHM {1e3 * pk.fwhm_ev:.1f} meV"
+                if pk is not None and pk.success else "no peak")
+        lines.append(f"trap spectrum (from {', '.join(trap.per_regime)} ns vs band edge {trap.band_edge} ns): {pk_s}; "
+                     f"between regimes chi2 {trap.chi2:.1f} / {trap.dof} dof, p = {trap.p_value:.3g}")
+    return RegimeSpectra(e, tuple(out), s.n_frames, timing.source, trap, why, tuple(lines))
+
+
+# -------------------------------------------------------------------------------- flat numbers (JSON)
+def _num(x) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def regime_fields(fits: RegimeFits | None, spectra: RegimeSpectra | None, i: int) -> dict:
+    """The flat numbers of regime i (JSON `regimes[i]` and regime_fits.parquet): lifetimes and trap
+    fraction with 1-sigma errors, reduced deviance; with spectra peak_ev, fwhm_mev. None = not available
+    (fit_message says why). In the global fit the band-edge regime's trap_fraction is 0 by construction
+    and tau_* are the shared lifetimes."""
+    d = dict.fromkeys(("tau_be_ns", "tau_be_err_ns", "tau_trap_ns", "tau_trap_err_ns", "trap_fraction",
+                       "trap_fraction_err", "reduced_deviance"))
+    f: DecayFit | None = None if fits is None else fits.fits[i]
+    if fits is not None:
+        d.update(fit_mode=fits.mode, fit_success=None if f is None else bool(f.success), fit_message=fits.messages[i])
+    if f is not None:
+        g = fits.global_fit
+        for name in ("tau_be_ns", "tau_trap_ns"):
+            src = f if name in f.params else (g if g is not None and name in g.params else None)
+            if src is not None:
+                d[name] = _num(src.params[name])
+                d[name.replace("_ns", "_err_ns")] = _num(src.errors.get(name, float("nan")))
+        if "tau_ns" in f.params:
+            d["tau_ns"] = _num(f.params["tau_ns"])
+            d["tau_err_ns"] = _num(f.errors.get("tau_ns", float("nan")))
+        if "trap" in f.fractions:
+            d["trap_fraction"] = _num(f.fractions["trap"])
+            d["trap_fraction_err"] = _num(f.fraction_errors["trap"])
+        elif "be" in f.fractions:  # band edge only
+            d["trap_fraction"], d["trap_fraction_err"] = 0.0, 0.0
+        d["reduced_deviance"] = _num(f.reduced_deviance)
+    if spectra is not None:
+        rs = spectra.spectra[i]
+        ok = rs is not None and rs.peak is not None and rs.peak.success
+        d.update(peak_ev=_num(rs.peak.peak_ev) if ok else None, peak_err_ev=_num(rs.peak.peak_err_ev) if ok else None,
+                 fwhm_mev=_num(1e3 * rs.peak.fwhm_ev) if ok else None,
+                 spectrum_frames=0 if rs is None else int(rs.n_frames))
+    return d
+
+
+def trap_spectrum_fields(spectra: RegimeSpectra | None) -> dict | None:
+    """JSON `trap_spectrum`: peak_ev, fwhm_mev (+ errors) and the between-regime consistency."""
+    if spectra is None:
+        return None
+    t = spectra.trap
+    if t is None:
+        return {"peak_ev": None, "fwhm_mev": None, "message": spectra.trap_message}
+    ok = t.peak is not None and t.peak.success
+    return {"peak_ev": _num(t.peak.peak_ev) if ok else None, "peak_err_ev": _num(t.peak.peak_err_ev) if ok else None,
+            "fwhm_mev": _num(1e3 * t.peak.fwhm_ev) if ok else None,
+            "fwhm_err_mev": _num(1e3 * t.peak.fwhm_err_ev) if ok else None,
+            "band_edge_regime": t.band_edge, "regimes": list(t.per_regime),
+            "consistency": {"chi2": _num(t.chi2), "dof": t.dof, "p_value": _num(t.p_value)}}
+
+
+def global_fit_fields(fits: RegimeFits | None) -> dict | None:
+    """JSON `fit`: the mode and the shared global-fit numbers (None outside mode "global")."""
+    if fits is None:
+        return None
+    g = fits.global_fit
+    return {"mode": fits.mode, "global": None if g is None else {
+        "tau_be_ns": _num(g.params["tau_be_ns"]), "tau_be_err_ns": _num(g.errors["tau_be_ns"]),
+        "tau_trap_ns": _num(g.params["tau_trap_ns"]), "tau_trap_err_ns": _num(g.errors["tau_trap_ns"]),
+        "reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success)}}

@@ -1,18 +1,47 @@
-"""Analyse a recording: g2 antibunching, intensity and average-lifetime traces, ON state, FLID and
-lifetime regimes (the seed paper's single-QD analysis).
+"""Analyse a recording: g2 antibunching, intensity and average-lifetime traces, ON state, FLID,
+lifetime regimes, Poisson-MLE decay fits per regime and, with EMCCD spectra, the spectrum of each
+regime and the trap-emission spectrum (the seed paper's single-QD analysis, its Fig. 4).
 
 Examples:
-  tagstream analyze qd.qutag --bin-ms 100 --on-threshold 400 --regimes 40-50,50-60,60-70
-  tagstream analyze hbt.qutag --sync-filtered --laser-mhz 80 --json
-  tagstream analyze qd.sstt --setup setup.toml --export out/ --force
+  quick look (text summary; Otsu ON threshold, 10 ms bins, global fit of the default regimes):
+    tagstream analyze qd.qutag
+  seed reproduction (100 ms bins, ON > 400 counts, average lifetime measured from the laser sync):
+    tagstream analyze fixtures/qd_demo.qutag --bin-ms 100 --on-threshold 400 \
+        --regimes 40-50,50-60,60-70 --t0-ps 0 --json
+  export tables + one-page PNG report (never overwrites without --force):
+    tagstream analyze fixtures/qd_demo.qutag --bin-ms 100 --on-threshold 400 --t0-ps 0 --export out/
+  other setups:
+    tagstream analyze hbt.qutag --sync-filtered --laser-mhz 80 --no-fit
+    tagstream analyze qd.sstt --setup setup.toml --spectra qd.sif --fit be_trap
+
+Lifetime convention: by default t0 is the decay's rise (textbook average lifetime); the seed's regimes
+40-50 / 50-60 / 60-70 ns are delays from the laser sync: use --t0-ps 0.
+
+Fits (on by default when regimes are given; --no-fit skips them): --fit global (default) fits all
+regimes at once with shared band-edge and trap lifetimes, the shortest regime band edge only;
+--fit single / be_trap fit each regime alone. A regime with too few photons (< 200) or a failed fit
+gets null fields and a message. --json regimes[i] then has tau_be_ns, tau_be_err_ns, tau_trap_ns,
+tau_trap_err_ns, trap_fraction, trap_fraction_err, reduced_deviance (and fit_message).
+
+Spectra: --spectra FILE (.sif or .spectra.npz); without it the recording's sidecar <stem>.spectra.npz
+is used if present (the output says so; --no-spectra to skip). Frames are placed on the photon clock
+by the frame-trigger channel. Adds peak_ev, fwhm_mev per regime and a top-level trap_spectrum
+{peak_ev, fwhm_mev, consistency: chi2/dof/p between the regimes' reconstructions}.
+
+--export DIR writes g2, trace, FLID, decay_<regime>, regime_fits, spectra_<regime>, trap_spectrum
+(.parquet) and report.png, each atomically.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from tagstream.errors import SetupError
+from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, spectra_results,
+                                        trap_spectrum_fields)
+from tagstream.errors import SetupError, TagstreamError
+from tagstream.export.parquet import ExportError
 from tagstream.pipeline import AnalysisConfig, analyze_file
 from tagstream.results import normalize_regimes
 from tagstream.setup import Setup, setup_for_recording
@@ -44,8 +73,15 @@ def add_arguments(p) -> None:
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
-    p.add_argument("--fit", choices=["global", "single", "be_trap"], help="Poisson-MLE decay fit per regime")
-    p.add_argument("--spectra", metavar="FILE", help="EMCCD spectra (.sif / .spectra.npz): mean spectrum per regime")
+    fit = p.add_mutually_exclusive_group()
+    fit.add_argument("--fit", nargs="?", const="global", default="global", choices=["global", "single", "be_trap"],
+                     metavar="MODEL", help="Poisson-MLE decay fit per regime, on by default: global (default; shared "
+                     "band-edge/trap lifetimes, seed Fig. 4), single or be_trap (each regime alone)")
+    fit.add_argument("--no-fit", dest="fit", action="store_const", const=None, help="skip the decay fits")
+    spec = p.add_mutually_exclusive_group()
+    spec.add_argument("--spectra", metavar="FILE", help="EMCCD spectra (.sif / .spectra.npz): mean spectrum per "
+                      "regime and trap spectrum; default: the recording's <stem>.spectra.npz sidecar if present")
+    spec.add_argument("--no-spectra", action="store_true", help="do not use the <stem>.spectra.npz sidecar")
 
 
 def build(args) -> tuple[Setup, AnalysisConfig, str]:
@@ -90,27 +126,67 @@ def summary(res, path) -> str:
     return "\n".join(lines)
 
 
+def sidecar_spectra(recording) -> Path | None:
+    """The recording's <stem>.spectra.npz (as `tagstream simulate` writes it), if present."""
+    p = Path(recording)
+    c = p.with_name(p.stem + ".spectra.npz")
+    return c if c.is_file() else None
+
+
+def spectra_file(args) -> tuple[Path | None, str | None]:
+    """(spectra file or None, how it was chosen): --spectra FILE, else the sidecar unless --no-spectra."""
+    if args.spectra:
+        return Path(args.spectra), "--spectra"
+    side = None if args.no_spectra else sidecar_spectra(args.recording)
+    return (side, "sidecar") if side is not None else (None, None)
+
+
 def run(args) -> int:
     setup, cfg, setup_source = build(args)
+    spectra_path, spectra_source = spectra_file(args)
+    report_path = Path(args.export) / "report.png" if args.export else None
+    if report_path is not None and report_path.exists() and not args.force:
+        raise ExportError(f"{report_path} exists; use --force to overwrite")
     progress = sys.stdout.isatty() and not args.json
     res = analyze_file(args.recording, setup, cfg, progress=progress)
     extra = []
-    if args.fit:
-        from tagstream.analysis.regimes import fit_results
+    fits = sp = series = None
+    if args.fit and res.regimes:
+        fits = fit_results(res, args.fit)
+        res = res.with_regime_fits(list(fits.fits))
+        extra += fits.lines
+    if spectra_path is not None:
+        from tagstream.spectra import read_spectra
 
-        fits, _, fit_lines = fit_results(res, args.fit)
-        res, extra = res.with_regime_fits(fits), extra + fit_lines
-    if args.spectra:
-        from tagstream.analysis.regimes import spectra_results
-
-        extra += spectra_results(res, args.spectra)[1]
+        note = f"spectra: using the sidecar {spectra_path} (--spectra FILE for another, --no-spectra to skip)"
+        if spectra_source == "sidecar":
+            extra.append(note)
+            if args.json:
+                print(note, file=sys.stderr)
+        try:
+            series = read_spectra(spectra_path)
+            sp = spectra_results(res, series, fits)
+        except TagstreamError as exc:
+            if spectra_source != "sidecar":
+                raise
+            raise TagstreamError(f"sidecar spectra {spectra_path}: {exc} (--no-spectra to skip)") from None
+        extra += sp.lines
     written = []
     if args.export:
         from tagstream.export.parquet import export_results
+        from tagstream.export.report import render_report
 
-        written = export_results(res, args.export, overwrite=args.force)
+        written = export_results(res, args.export, overwrite=args.force, fits=fits, spectra=sp)
+        written.append(render_report(res, report_path, fits=None if fits is None else list(fits.fits),
+                                     spectra=series, title=Path(args.recording).name, overwrite=args.force))
     if args.json:
         d = res.to_json_dict()
+        for i, r in enumerate(d["regimes"]):
+            r.update(regime_fields(fits, sp, i))
+        d["fit"] = global_fit_fields(fits)
+        d["spectra"] = None if sp is None else {"file": str(spectra_path), "source": spectra_source,
+                                                "n_frames": sp.n_frames, "timing": sp.timing_source}
+        d["trap_spectrum"] = trap_spectrum_fields(sp)
         if written:
             d["exported"] = [str(p) for p in written]
         json.dump(d, sys.stdout, indent=1)

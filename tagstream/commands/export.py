@@ -32,7 +32,7 @@ from tagstream.commands import analyze
 NAME = "export"
 HELP = "analyse many recordings in parallel (local processes or a Dask cluster) into one summary table"
 
-_NOT_SHARED = {"recording", "export", "json", "force", "help"}
+_NOT_SHARED = {"recording", "export", "json", "force", "help", "fit", "spectra", "no_spectra"}  # own options below
 
 
 def add_arguments(p) -> None:
@@ -66,7 +66,7 @@ def run(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise SetupError("--workers must be >= 1")
-    _, cfg = analyze.build(args)
+    _, cfg, _ = analyze.build(args)
     setup = Setup.from_toml(args.setup) if args.setup else None
     overrides = {k: v for k, v in dict(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
                                        sync_divider=args.sync_divider, sync_filtered=args.sync_filtered).items()

@@ -7,7 +7,7 @@
 
 Per recording (the job, `process_recording`, a top-level function so that spawned processes and Dask
 workers can import it): tagstream.pipeline.analyze_file (streaming: memory bounded whatever the file
-size) -> a single-exponential Poisson-MLE fit per lifetime regime (tagstream.app.fits.fit_regimes) ->
+size) -> a single-exponential Poisson-MLE fit per lifetime regime (tagstream.analysis.regimes.fit_regimes) ->
 optional spectra per regime (tagstream.spectra) -> the Parquet tables of `analyze --export`
 (tagstream.export.parquet) and the one-page PNG report (tagstream.export.report) in OUT/<name>/.
 Across recordings: OUT/summary.parquet and OUT/summary.csv.
@@ -410,7 +410,7 @@ def _process(job: Job) -> dict:
     res = analyze_file(job.recording, job.setup, job.config)
     fits = None
     if job.fits:
-        from tagstream.app.fits import fit_regimes   # the fit layer's Results -> regime fits (no Qt)
+        from tagstream.analysis.regimes import fit_regimes   # the fit layer's Results -> regime fits
 
         fits = fit_regimes(res)
         res = res.with_regime_fits(fits)

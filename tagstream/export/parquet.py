@@ -1,4 +1,5 @@
-"""Parquet export of analysis Results (polars): g2, trace, FLID and one decay file per regime.
+"""Parquet export of analysis Results (polars): g2, trace, FLID and one decay file per regime; with the
+regime fits / spectra also regime_fits, spectra_<regime> and trap_spectrum.
 
 Files are written atomically (temporary file in the same directory, then os.replace) and never
 overwrite an existing file unless overwrite=True.
@@ -48,11 +49,44 @@ def results_frames(res) -> dict[str, pl.DataFrame]:
     return out
 
 
-def export_results(res, directory, overwrite: bool = False) -> list[Path]:
-    """Write the tables to `directory` (created if needed); returns the paths written."""
+def regime_analysis_frames(res, fits=None, spectra=None) -> dict[str, pl.DataFrame]:
+    """Tables of the regime fits and spectra (tagstream.analysis.regimes RegimeFits / RegimeSpectra):
+    regime_fits.parquet (one row per regime, the numbers of `analyze --json`, null where not fitted),
+    spectra_<regime>.parquet and trap_spectrum.parquet (energy_ev, intensity, error; the trap spectrum
+    also has each regime's reconstruction as intensity_<regime> / error_<regime>)."""
+    from tagstream.analysis.regimes import regime_fields, regime_label
+
+    out: dict[str, pl.DataFrame] = {}
+    if fits is None and spectra is None:
+        return out
+    rows = [{"regime": regime_name(*r.range_ns), "range_lo_ns": float(r.range_ns[0]),
+             "range_hi_ns": float(r.range_ns[1]), "n_bins": int(r.n_bins), "n_photons": int(r.n_photons),
+             **regime_fields(fits, spectra, i)} for i, r in enumerate(res.regimes)]
+    schema = {k: (pl.Utf8 if k in ("regime", "fit_mode", "fit_message") else pl.Boolean if k == "fit_success"
+                  else pl.Int64 if k in ("n_bins", "n_photons", "spectrum_frames") else pl.Float64)
+              for k in dict.fromkeys(k for row in rows for k in row)}
+    out["regime_fits.parquet"] = pl.DataFrame(rows, schema=schema)
+    if spectra is not None:
+        for r, rs in zip(res.regimes, spectra.spectra):
+            out[f"spectra_{regime_name(*r.range_ns)}.parquet"] = pl.DataFrame(
+                {"energy_ev": spectra.energy_ev, "intensity": rs.density, "error": rs.density_err})
+        t = spectra.trap
+        if t is not None:
+            cols = {"energy_ev": t.energy_ev, "intensity": t.density, "error": t.density_err}
+            names = {regime_label(r): regime_name(*r.range_ns) for r in res.regimes}
+            for lab, (dens, err) in t.per_regime.items():
+                cols[f"intensity_{names[lab]}"] = dens
+                cols[f"error_{names[lab]}"] = err
+            out["trap_spectrum.parquet"] = pl.DataFrame(cols)
+    return out
+
+
+def export_results(res, directory, overwrite: bool = False, fits=None, spectra=None) -> list[Path]:
+    """Write the tables to `directory` (created if needed); returns the paths written. fits / spectra:
+    tagstream.analysis.regimes RegimeFits / RegimeSpectra, adding regime_analysis_frames."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    frames = results_frames(res)
+    frames = {**results_frames(res), **regime_analysis_frames(res, fits, spectra)}
     existing = [n for n in frames if (d / n).exists()]
     if existing and not overwrite:
         raise ExportError(f"{d} already holds {', '.join(existing)}; use --force to overwrite")

@@ -114,7 +114,7 @@ def render_report(results, path, *, fits: Sequence | None = None, spectra=None, 
                   overwrite: bool = False, size: tuple[int, int] = PAGE_PX) -> Path:
     """Write the one-page PNG report of `results` to `path`; returns the path.
 
-    fits: one tagstream.analysis.DecayFit (or None) per regime, e.g. tagstream.app.fits.fit_regimes(results);
+    fits: one tagstream.analysis.DecayFit (or None) per regime, e.g. tagstream.analysis.regimes.fit_regimes(results);
     default: the fits attached with results.with_regime_fits, if any. spectra: a tagstream.spectra
     SpectralSeries (placed on the photon clock by its frame_start_ps or the frame triggers in results) or
     a tagstream.app.spectra_model.SpectraSnapshot; None: no spectra row. size: page in pixels.
