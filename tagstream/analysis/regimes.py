@@ -135,6 +135,13 @@ class TrapSpectrum:
     dof: int
     p_value: float
     mask: np.ndarray
+    band_edge_area: float     # band-edge regime spectrum's area (counts per frame)
+
+    @property
+    def density_per_frame(self) -> np.ndarray:
+        """The trap spectrum in the regime spectra's units (counts per eV per frame), as bright as the
+        band-edge regime: for drawing it over them."""
+        return self.density * self.band_edge_area
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,7 @@ def trap_spectrum_across(energy_ev, regime_spectra, fits, labels) -> TrapSpectru
     fitted regime whose fit has no trap component: the global fit's band-edge-only regime)."""
     from scipy import stats
 
-    from tagstream.spectra import fit_peak, trap_spectrum
+    from tagstream.spectra import energy_bin_widths_ev, fit_peak, trap_spectrum
 
     ok = [i for i, (f, rs) in enumerate(zip(fits, regime_spectra))
           if f is not None and rs is not None and rs.n_frames >= 2]
@@ -193,7 +200,8 @@ def trap_spectrum_across(energy_ev, regime_spectra, fits, labels) -> TrapSpectru
     dof = int((len(per) - 1) * mask.sum())
     p = float(stats.chi2.sf(chi2, dof)) if dof else float("nan")
     peak = fit_peak(energy_ev, mean, err)
-    return TrapSpectrum(np.asarray(energy_ev, float), mean, err, per, labels[b], peak, chi2, dof, p, mask)
+    area = float(np.nansum(regime_spectra[b].density * energy_bin_widths_ev(energy_ev)))
+    return TrapSpectrum(np.asarray(energy_ev, float), mean, err, per, labels[b], peak, chi2, dof, p, mask, area)
 
 
 def spectra_results(res, spectra, fits: RegimeFits | None = None, min_weight: float = 0.5) -> RegimeSpectra:
@@ -300,3 +308,32 @@ def global_fit_fields(fits: RegimeFits | None) -> dict | None:
         "tau_be_ns": _num(g.params["tau_be_ns"]), "tau_be_err_ns": _num(g.errors["tau_be_ns"]),
         "tau_trap_ns": _num(g.params["tau_trap_ns"]), "tau_trap_err_ns": _num(g.errors["tau_trap_ns"]),
         "reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success)}}
+
+
+def report_notes(fits: RegimeFits | None, spectra: RegimeSpectra | None) -> list[str]:
+    """Header lines for the PNG report: the global lifetimes, trap fraction per regime, spectral peaks
+    per regime and of the reconstructed trap spectrum (the seed's Fig. 4 numbers)."""
+    out = []
+    g = None if fits is None else fits.global_fit
+    if g is not None:
+        fr = []
+        for i in range(len(fits.fits)):
+            d = regime_fields(fits, None, i)
+            if d["trap_fraction"] is not None:
+                err = f" ± {100 * d['trap_fraction_err']:.0f}" if d["trap_fraction_err"] else ""
+                fr.append(f"{100 * d['trap_fraction']:.0f}{err} %")
+            else:
+                fr.append("n/a")
+        out.append(f"<b>global fit</b>: τ_BE {g.params['tau_be_ns']:.1f} ± {g.errors['tau_be_ns']:.1f} ns, "
+                   f"τ_trap {g.params['tau_trap_ns']:.1f} ± {g.errors['tau_trap_ns']:.1f} ns · trap emission "
+                   f"fraction per regime: {' / '.join(fr)} · reduced deviance {g.reduced_deviance:.2f}")
+    if spectra is not None:
+        pk = [f"{rs.peak.peak_ev:.4f} eV ({1e3 * rs.peak.fwhm_ev:.0f} meV)" if rs.peak is not None and rs.peak.success
+              else "n/a" for rs in spectra.spectra]
+        s = "<b>spectral peaks</b> per regime: " + " / ".join(pk)
+        t = spectra.trap
+        if t is not None and t.peak is not None and t.peak.success:
+            s += (f" · <b>trap spectrum</b> (dashed) {t.peak.peak_ev:.4f} eV ({1e3 * t.peak.fwhm_ev:.0f} meV), "
+                  f"regimes agree: χ² {t.chi2:.0f}/{t.dof}, p {t.p_value:.2g}")
+        out.append(s)
+    return out

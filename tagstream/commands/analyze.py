@@ -38,8 +38,8 @@ import json
 import sys
 from pathlib import Path
 
-from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, spectra_results,
-                                        trap_spectrum_fields)
+from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
+                                        spectra_results, trap_spectrum_fields)
 from tagstream.errors import SetupError, TagstreamError
 from tagstream.export.parquet import ExportError
 from tagstream.pipeline import AnalysisConfig, analyze_file
@@ -70,6 +70,8 @@ def add_arguments(p) -> None:
     p.add_argument("--no-background", action="store_true", help="do not subtract the uniform background")
     p.add_argument("--g2-window-ps", type=int, help="g2 half-window (default 3.5 laser periods)")
     p.add_argument("--g2-bin-ps", type=int, help="g2 bin (default from the IRF)")
+    p.add_argument("--g2-on", action="store_true", help="also g2 of the ON state only (pairs with both photons "
+                   "in ON trace bins; in --json as g2_on)")
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
@@ -101,7 +103,7 @@ def build(args) -> tuple[Setup, AnalysisConfig, str]:
     cfg = AnalysisConfig(trace_bin_ms=args.bin_ms, laser_period_ps=period, microtime_offset_ps=args.microtime_offset_ps,
                          on_threshold=args.on_threshold, regimes_ns=regimes, t0_ps=args.t0_ps,
                          subtract_background=not args.no_background, g2_window_ps=args.g2_window_ps,
-                         g2_bin_ps=args.g2_bin_ps)
+                         g2_bin_ps=args.g2_bin_ps, g2_per_state=getattr(args, "g2_on", False))
     return setup, cfg, setup_source
 
 
@@ -119,6 +121,10 @@ def summary(res, path) -> str:
     if g is not None:
         g0 = "n/a" if g.g2_zero is None else f"{g.g2_zero:.4f} +- {g.g2_zero_err:.4f}"
         lines.append(f"g2: window +-{g.window_ps} ps, bin {g.bin_ps} ps, {int(g.counts.sum())} pairs, g2(0) = {g0}")
+    if getattr(res, "g2_on", None) is not None:
+        g = res.g2_on
+        g0 = "n/a" if g.g2_zero is None else f"{g.g2_zero:.4f} +- {g.g2_zero_err:.4f}"
+        lines.append(f"g2 ON state: {int(g.counts.sum())} pairs in {g.duration_s:.2f} s ON, g2(0) = {g0}")
     lines.append(f"trace: {tr.counts.size} bins of {tr.bin_ms:g} ms, ON threshold {tr.on_threshold:g} "
                  f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
     for r in res.regimes:
@@ -178,7 +184,8 @@ def run(args) -> int:
 
         written = export_results(res, args.export, overwrite=args.force, fits=fits, spectra=sp)
         written.append(render_report(res, report_path, fits=None if fits is None else list(fits.fits),
-                                     spectra=series, title=Path(args.recording).name, overwrite=args.force))
+                                     spectra=series, title=Path(args.recording).name, overwrite=args.force,
+                                     notes=report_notes(fits, sp), trap_spectrum=None if sp is None else sp.trap))
     if args.json:
         d = res.to_json_dict()
         for i, r in enumerate(d["regimes"]):

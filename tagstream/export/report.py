@@ -35,7 +35,7 @@ def ensure_qapp():
     return app
 
 
-def summary_html(res, fits: Sequence | None, title: str, spectra=None) -> str:
+def summary_html(res, fits: Sequence | None, title: str, spectra=None, notes: Sequence[str] = ()) -> str:
     """The report's text block: what was measured and the headline numbers."""
     g = res.g2
     tr = res.trace
@@ -52,18 +52,20 @@ def summary_html(res, fits: Sequence | None, title: str, spectra=None) -> str:
         fit = fits[i] if fits is not None and i < len(fits) else r.fit
         s = f"{r.range_ns[0]:g}–{r.range_ns[1]:g} ns: {r.n_bins} bins, {r.n_photons:,} photons"
         if fit is not None and hasattr(fit, "lifetimes_ns"):
-            s += " (fit " + ", ".join(f"τ {v:.1f} ns" for v in fit.lifetimes_ns().values()) + ")"
+            s += " (fit " + ", ".join(f"τ {v:.1f} ns" for v in fit.lifetimes_ns().values())
+            s += (f", trap {100 * fit.fractions['trap']:.0f} %" if "trap" in getattr(fit, "fractions", {}) else "") + ")"
         parts.append(s)
     if parts:
         rows.append("regimes: " + " · ".join(parts))
     if spectra is not None:
         rows.append(f"spectra: {spectra.n_frames} EMCCD frames")
+    rows += list(notes)
     body = "<br>".join(html.escape(r).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>") for r in rows)
     return f"<span style='font-size:15pt'><b>{html.escape(title)}</b></span><br><span style='font-size:10pt'>{body}</span>"
 
 
 def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = "tagstream report",
-               theme=None, size: tuple[int, int] = PAGE_PX):
+               theme=None, size: tuple[int, int] = PAGE_PX, notes: Sequence[str] = (), trap_spectrum=None):
     """The page as a pyqtgraph GraphicsLayoutWidget (not shown); returns (widget, views dict)."""
     import pyqtgraph as pg
 
@@ -81,9 +83,9 @@ def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = 
     lay = w.ci
     lay.setContentsMargins(18, 14, 18, 14)
     lay.setSpacing(10)
-    header = lay.addLabel(summary_html(res, fits, title, spectra), row=0, col=0, colspan=2, color=theme.foreground,
+    header = lay.addLabel(summary_html(res, fits, title, spectra, notes), row=0, col=0, colspan=2, color=theme.foreground,
                           justify="left")
-    header.setMaximumHeight(110)
+    header.setMaximumHeight(110 + 18 * len(notes))
     views = {}
     views["intensity"] = IntensityTraceView(lay.addPlot(row=1, col=0, colspan=2), theme, window_s=None)
     views["lifetime"] = LifetimeTraceView(lay.addPlot(row=2, col=0, colspan=2), theme, window_s=None)
@@ -107,17 +109,23 @@ def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = 
             v.update(res, fits)
         else:
             v.update(res)
+    if trap_spectrum is not None and "spectra" in views:  # tagstream.analysis.regimes.TrapSpectrum
+        views["spectra"].p_reg.plot(trap_spectrum.energy_ev, trap_spectrum.density_per_frame,
+                                    pen=theme.pen(theme.foreground, 2.0, dash=True), name="trap (reconstructed)")
     return w, views
 
 
 def render_report(results, path, *, fits: Sequence | None = None, spectra=None, title: str = "tagstream report",
-                  overwrite: bool = False, size: tuple[int, int] = PAGE_PX) -> Path:
+                  overwrite: bool = False, size: tuple[int, int] = PAGE_PX, notes: Sequence[str] = (),
+                  trap_spectrum=None) -> Path:
     """Write the one-page PNG report of `results` to `path`; returns the path.
 
     fits: one tagstream.analysis.DecayFit (or None) per regime, e.g. tagstream.analysis.regimes.fit_regimes(results);
     default: the fits attached with results.with_regime_fits, if any. spectra: a tagstream.spectra
     SpectralSeries (placed on the photon clock by its frame_start_ps or the frame triggers in results) or
     a tagstream.app.spectra_model.SpectraSnapshot; None: no spectra row. size: page in pixels.
+    notes: extra header lines (e.g. tagstream.analysis.regimes.report_notes). trap_spectrum: a
+    tagstream.analysis.regimes.TrapSpectrum, drawn dashed over the spectra per regime.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -127,7 +135,8 @@ def render_report(results, path, *, fits: Sequence | None = None, spectra=None, 
     app = ensure_qapp()
     from PyQt6 import QtCore
 
-    w, _ = build_page(results, fits=fits, spectra=spectra, title=title, size=size)
+    w, _ = build_page(results, fits=fits, spectra=spectra, title=title, size=size, notes=notes,
+                      trap_spectrum=trap_spectrum)
     w.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
     w.show()
     app.processEvents()
@@ -138,3 +147,48 @@ def render_report(results, path, *, fits: Sequence | None = None, spectra=None, 
         if not image.save(str(tmp), "PNG"):
             raise ExportError(f"could not write the report image to {path} (disk full or not writable?)")
     return path
+
+
+def render_report_anywhere(results, path, **kwargs) -> Path:
+    """render_report from any thread. Qt widgets may only live on a process's main thread; from another
+    thread (a Dask worker's task thread, a thread pool) the page is rendered by a fresh Python process
+    that receives the arguments pickled in a temporary file."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        return render_report(results, path, **kwargs)
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="tagstream-report-") as d:
+        args_file = Path(d) / "args.pickle"
+        args_file.write_bytes(pickle.dumps((results, str(path), kwargs), protocol=pickle.HIGHEST_PROTOCOL))
+        env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+        proc = subprocess.run([sys.executable, "-m", "tagstream.export.report", str(args_file)],
+                              capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ExportError(f"could not render the report {path}: {last}")
+    return path
+
+
+def _main(argv: Sequence[str]) -> int:
+    """Child-process entry of render_report_anywhere: python -m tagstream.export.report ARGS_PICKLE."""
+    import pickle
+
+    results, path, kwargs = pickle.loads(Path(argv[0]).read_bytes())
+    try:
+        render_report(results, path, **kwargs)
+    except ExportError as exc:
+        print(exc, file=__import__("sys").stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))
