@@ -29,6 +29,7 @@ from tagstream.kernels.trace import nice_bin_ps
 from tagstream.results import RawStats, Results, Selection, derive, normalize_regimes
 from tagstream.stages.frames import FrameStage
 from tagstream.stages.g2 import G2Stage
+from tagstream.stages.levels import LevelsStage
 from tagstream.stages.microtime import MicrotimeStage, PhotonBatch
 from tagstream.stages.trace import TraceStage
 
@@ -57,6 +58,9 @@ class AnalysisConfig:
     subtract_background: remove the uniform background (pre-pulse region) from average lifetimes.
     lifetime_mle: also compute a per-bin maximum-likelihood single-exponential lifetime.
     flid_count_edges, flid_lifetime_edges_ns: FLID histogram edges.
+    levels_confidence: change-point levels of the summed SPADs at this confidence (0.69, 0.90, 0.95,
+        0.99; tagstream.stages.levels); None = no levels.
+    on_from_levels: ON = trace bins entirely inside levels of the brightest grouped state (needs levels).
     """
 
     trace_bin_ms: float = 10.0
@@ -75,6 +79,8 @@ class AnalysisConfig:
     lifetime_mle: bool = False
     flid_count_edges: tuple[float, ...] | None = None
     flid_lifetime_edges_ns: tuple[float, ...] | None = None
+    levels_confidence: float | None = None
+    on_from_levels: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regimes_ns", normalize_regimes(self.regimes_ns))
@@ -87,6 +93,10 @@ class AnalysisConfig:
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise SetupError(f"{name} must be > 0, got {v}")
+        if self.levels_confidence is not None and self.levels_confidence not in (0.69, 0.90, 0.95, 0.99):
+            raise SetupError(f"levels confidence must be 0.69, 0.90, 0.95 or 0.99, got {self.levels_confidence}")
+        if self.on_from_levels and self.levels_confidence is None:
+            raise SetupError("ON from levels needs levels (levels_confidence / --levels)")
 
     @property
     def trace_bin_ps(self) -> int:
@@ -94,7 +104,7 @@ class AnalysisConfig:
 
     def selection(self) -> Selection:
         return Selection(self.on_threshold, self.regimes_ns, self.t0_ps, self.subtract_background,
-                         self.flid_count_edges, self.flid_lifetime_edges_ns)
+                         self.flid_count_edges, self.flid_lifetime_edges_ns, self.on_from_levels)
 
 
 class Pipeline:
@@ -110,6 +120,7 @@ class Pipeline:
         self._trace = TraceStage(c.trace_bin_ps, c.decay_bin_ps)
         self._frames = FrameStage() if setup.frame is not None else None
         self._g2: G2Stage | None = None
+        self._levels = None if c.levels_confidence is None else LevelsStage(c.levels_confidence)
         self._pending_t: list[np.ndarray] = []
         self._pending_w: list[np.ndarray] = []
         self._n_records = 0
@@ -148,6 +159,8 @@ class Pipeline:
             if self._frames is not None:
                 self._frames.update(batch)
             self._update_g2(batch)
+            if self._levels is not None:
+                self._levels.update(batch)
 
     def _update_g2(self, batch: PhotonBatch) -> None:
         if not self.config.g2:
@@ -170,12 +183,15 @@ class Pipeline:
     def _raw(self, final: bool) -> RawStats:
         si_counts = self._micro.ch_counts
         nz = np.flatnonzero(si_counts)
+        if final and self._levels is not None:
+            self._levels.finalize()
         return RawStats(
             final=final, config=self.config, setup=self.setup, first_time_ps=self._first_time,
             last_time_ps=self._last_time, n_records=self._n_records, period_ps=self._micro.period_ps,
             ch_counts={int(c): int(si_counts[c]) for c in nz}, unreferenced=self._micro.unreferenced,
             trace=self._trace.stats_copy(), g2=None if self._g2 is None else self._g2.stats_copy(),
-            frames=None if self._frames is None else self._frames.stats_copy())
+            frames=None if self._frames is None else self._frames.stats_copy(),
+            levels=None if self._levels is None else self._levels.stats_copy())
 
     def snapshot(self, **selection) -> Results:
         """Results so far (copies; safe from another thread). Keyword args override the selection

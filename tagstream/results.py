@@ -44,6 +44,7 @@ class Selection:
     subtract_background: bool = True
     flid_count_edges: tuple[float, ...] | None = None
     flid_lifetime_edges_ns: tuple[float, ...] | None = None
+    on_from_levels: bool = False               # ON = bins inside brightest-state levels (tagstream.levels.result)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class Results:
     frames: FrameTrace | None
     selection: Selection
     _raw: Any = field(default=None, repr=False, compare=False)
+    levels: Any = None           # tagstream.levels.result.LevelsResult when AnalysisConfig.levels_confidence is set
 
     def reselect(self, **changes) -> "Results":
         """The same results with a different Selection (on_threshold, regimes_ns, t0_ps, ...),
@@ -181,6 +183,7 @@ class Results:
             "trace": {"bin_ms": tr.bin_ms, "n_bins": int(tr.counts.shape[0]), "on_threshold": tr.on_threshold,
                       "on_threshold_method": tr.on_threshold_method, "on_fraction": tr.on_fraction},
             "regimes": [r.to_json_dict() for r in self.regimes],
+            **({} if self.levels is None else {"levels": self.levels.to_json_dict()}),
         }
 
 
@@ -338,6 +341,7 @@ class RawStats:
     trace: dict
     g2: dict | None
     frames: dict | None
+    levels: dict | None = None   # tagstream.stages.levels boundaries
 
 
 def _merge_intervals(bins: np.ndarray, origin: int, bin_ps: int) -> np.ndarray:
@@ -401,15 +405,27 @@ def derive(raw: RawStats, sel: Selection) -> Results:
             mean = on_s / on_n - t0
         mle = mle_truncated_exp_ns(on_n, mean, P - t0)
 
-    # --- ON state --------------------------------------------------------------------------------
+    # --- levels (change points of the summed SPADs), ON from levels -----------------------------------
+    lev = None
+    if raw.levels is not None:
+        from tagstream.levels.result import derive_levels, equivalent_threshold
+
+        lev = derive_levels(raw.levels, tr["store"], t0, P, dbin,
+                            bg_total / duration_ps if (sel.subtract_background and bg_ok and duration_ps > 0) else 0.0,
+                            _flid_lifetime_edges(sel, P))
     closed = np.ones(nb, bool)
     if nb:
         closed[-1] = False  # the bin holding the last tag is still filling (live) or partial (final)
-    if sel.on_threshold is None:
+    if sel.on_from_levels:
+        if lev is None:
+            raise ValueError("on_from_levels needs levels: AnalysisConfig(levels_confidence=...)")
+        thr, method = equivalent_threshold(lev, bin_ps), "levels"
+    elif sel.on_threshold is None:
         thr, method = otsu_threshold(counts[closed]), "otsu"
     else:
         thr, method = float(sel.on_threshold), "fixed"
-    on = (counts > thr) & closed
+    on = ((lev.on_bins(tr["origin_ps"] + np.arange(nb, dtype=np.int64) * bin_ps, bin_ps) if sel.on_from_levels
+           else counts > thr) & closed)
     on_fraction = float(on.sum() / closed.sum()) if closed.any() else 0.0
 
     # --- FLID --------------------------------------------------------------------------------------
@@ -418,11 +434,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     else:
         cmax = int(counts.max()) if nb else 0
         cedges = np.linspace(0, cmax + 1, min(cmax + 2, 101))
-    if sel.flid_lifetime_edges_ns is not None:
-        ledges = np.asarray(sel.flid_lifetime_edges_ns, float)
-    else:
-        lmax = 200.0 if (P is None or P >= 400e3) else P / 2e3
-        ledges = np.linspace(0.0, lmax, 101)
+    ledges = _flid_lifetime_edges(sel, P)
     fin = closed & np.isfinite(lifetime)
     flid_h, _, _ = np.histogram2d(counts[fin], lifetime[fin], bins=(cedges, ledges))
     on_lt, _ = np.histogram(lifetime[on & np.isfinite(lifetime)], bins=ledges)
@@ -458,7 +470,14 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     frames = None if raw.frames is None else FrameTrace(**raw.frames)
     unref = dict(raw.unreferenced)
     return Results(raw.final, duration_ps / 1e12, raw.n_records, P, cnt, dict(chc), int(sum(unref.values())),
-                   unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw)
+                   unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw, levels=lev)
+
+
+def _flid_lifetime_edges(sel: Selection, P: float | None) -> np.ndarray:
+    if sel.flid_lifetime_edges_ns is not None:
+        return np.asarray(sel.flid_lifetime_edges_ns, float)
+    lmax = 200.0 if (P is None or P >= 400e3) else P / 2e3
+    return np.linspace(0.0, lmax, 101)
 
 
 def derive_g2(g: dict, cfg, rise_ps: float | None, period_ps: float | None) -> G2Result:

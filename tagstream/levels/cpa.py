@@ -161,6 +161,17 @@ class ChangePointDetector:
             self._finalized = True
         return np.asarray(self._kept, dtype=np.int64)
 
+    @property
+    def kept(self) -> list[int]:
+        """Change points accepted so far (global photon indices, increasing; read-only by convention).
+        Later change points are always > `base`."""
+        return self._kept
+
+    @property
+    def base(self) -> int:
+        """Global index of the oldest photon still held: no later change point can be at or before it."""
+        return self._base
+
     # -- internals ---------------------------------------------------------------------------------
     def _run(self, final: bool) -> None:
         m = self.max_segment
