@@ -362,7 +362,7 @@ def report_available() -> bool:
 
 def _render_report(res, path: Path, job: "Job") -> None:
     """The one-page PNG report (tagstream.export.report.render_report writes it atomically)."""
-    from tagstream.export.report import render_report
+    from tagstream.export.report import render_report_anywhere
 
     spectra = None
     if job.spectra:
@@ -372,7 +372,7 @@ def _render_report(res, path: Path, job: "Job") -> None:
             spectra = read_spectra(job.spectra)
         except TagstreamError:
             spectra = None          # reported in the summary row's spectra_error
-    render_report(res, path, fits=[r.fit for r in res.regimes] if job.fits else None, spectra=spectra,
+    render_report_anywhere(res, path, fits=[r.fit for r in res.regimes] if job.fits else None, spectra=spectra,
                   title=Path(job.recording).name, overwrite=True)
 
 
