@@ -58,6 +58,10 @@ class AnalysisConfig:
     subtract_background: remove the uniform background (pre-pulse region) from average lifetimes.
     lifetime_mle: also compute a per-bin maximum-likelihood single-exponential lifetime.
     flid_count_edges, flid_lifetime_edges_ns: FLID histogram edges.
+    g2_per_state: also keep every g2 pair with its trace bin, so Results.g2_on (the g2 of the pairs
+        whose BOTH photons lie in ON trace bins) is exact for any ON threshold, also after
+        reselect(). Costs 2 B per counted pair (tagstream.stages.g2); needs the g2 reach (window +
+        channel delay difference) shorter than the trace bin.
     levels_confidence: change-point levels of the summed SPADs at this confidence (0.69, 0.90, 0.95,
         0.99; tagstream.stages.levels); None = no levels.
     on_from_levels: ON = trace bins entirely inside levels of the brightest grouped state (needs levels).
@@ -79,6 +83,7 @@ class AnalysisConfig:
     lifetime_mle: bool = False
     flid_count_edges: tuple[float, ...] | None = None
     flid_lifetime_edges_ns: tuple[float, ...] | None = None
+    g2_per_state: bool = False
     levels_confidence: float | None = None
     on_from_levels: bool = False
 
@@ -130,16 +135,21 @@ class Pipeline:
         self._final: Results | None = None
         d = {int(k): int(v) for k, v in dict(setup.delays_ps).items()}
         self._g2_delta = d.get(setup.spad_b, 0) - d.get(setup.spad_a, 0)
-        if c.g2 and c.g2_window_ps is not None and c.g2_bin_ps is not None:
-            self._g2 = G2Stage(c.g2_window_ps, c.g2_bin_ps, self._g2_delta)
-        elif c.g2 and c.laser_period_ps is not None:
-            self._make_g2(float(c.laser_period_ps), -np.inf)
+        if c.g2_per_state and not c.g2:
+            raise SetupError("g2_per_state needs g2=True")
+        if c.g2_per_state and c.g2_window_ps is not None and c.g2_window_ps + abs(self._g2_delta) >= c.trace_bin_ps:
+            raise SetupError(f"per-state g2 needs a g2 window ({c.g2_window_ps} ps) shorter than the trace bin")
+        # the g2 stage is made at the first chunk (the per-state pair store needs the trace origin)
 
-    def _make_g2(self, period_ps: float, t_from: float) -> None:
+    def _make_g2(self, period_ps: float | None, t_from: float) -> None:
         c = self.config
         window = c.g2_window_ps or int(np.ceil(3.5 * period_ps))
         base = c.g2_bin_ps or nice_bin_ps(period_ps / 1024)
-        self._g2 = G2Stage(window, base, self._g2_delta, t_from)
+        per_bin = dict(trace_origin_ps=self._trace.origin_ps, trace_bin_ps=c.trace_bin_ps) if c.g2_per_state else {}
+        try:
+            self._g2 = G2Stage(window, base, self._g2_delta, t_from, **per_bin)
+        except ValueError as exc:
+            raise SetupError(str(exc)) from None
 
     # --- feeding -----------------------------------------------------------------------------
     def feed(self, chunk: TagChunk) -> None:
@@ -152,6 +162,11 @@ class Pipeline:
             if self._first_time is None:
                 self._first_time = int(chunk.timestamps_ps[0])
                 self._trace.start(self._first_time)
+                c = self.config
+                if c.g2 and c.g2_window_ps is not None and c.g2_bin_ps is not None:
+                    self._make_g2(None, -np.inf)
+                elif c.g2 and c.laser_period_ps is not None:
+                    self._make_g2(float(c.laser_period_ps), -np.inf)
             batch = self._micro.update(chunk)
             self._n_records += len(chunk)
             self._last_time = batch.last_time_ps

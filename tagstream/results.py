@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tagstream.kernels.g2 import sum_pairs_in_state
 from tagstream.kernels.trace import sum_selected_decays, sums_from
 
 
@@ -147,6 +148,7 @@ class Results:
     frames: FrameTrace | None
     selection: Selection
     _raw: Any = field(default=None, repr=False, compare=False)
+    g2_on: G2Result | None = None  # pairs with both photons in ON bins (AnalysisConfig.g2_per_state)
     levels: Any = None           # tagstream.levels.result.LevelsResult when AnalysisConfig.levels_confidence is set
 
     def reselect(self, **changes) -> "Results":
@@ -183,6 +185,10 @@ class Results:
             "trace": {"bin_ms": tr.bin_ms, "n_bins": int(tr.counts.shape[0]), "on_threshold": tr.on_threshold,
                       "on_threshold_method": tr.on_threshold_method, "on_fraction": tr.on_fraction},
             "regimes": [r.to_json_dict() for r in self.regimes],
+            **({} if self.g2_on is None else {"g2_on": {
+                "g2_zero": _f(self.g2_on.g2_zero), "g2_zero_err": _f(self.g2_on.g2_zero_err),
+                "n_a": self.g2_on.n_a, "n_b": self.g2_on.n_b, "duration_s": self.g2_on.duration_s,
+                "peak_areas": [int(a) for a in self.g2_on.peak_areas]}}),
             **({} if self.levels is None else {"levels": self.levels.to_json_dict()}),
         }
 
@@ -461,6 +467,9 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     g2 = None
     if raw.g2 is not None:
         g2 = derive_g2(raw.g2, cfg, rise, P)
+    g2_on = None
+    if raw.g2 is not None and raw.g2.get("per_state") is not None:
+        g2_on = derive_g2_in_state(raw.g2, on, tr, cfg, rise, P)
 
     # --- counts ----------------------------------------------------------------------------------
     chc = raw.ch_counts
@@ -470,7 +479,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     frames = None if raw.frames is None else FrameTrace(**raw.frames)
     unref = dict(raw.unreferenced)
     return Results(raw.final, duration_ps / 1e12, raw.n_records, P, cnt, dict(chc), int(sum(unref.values())),
-                   unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw, levels=lev)
+                   unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw, g2_on=g2_on, levels=lev)
 
 
 def _flid_lifetime_edges(sel: Selection, P: float | None) -> np.ndarray:
@@ -478,6 +487,25 @@ def _flid_lifetime_edges(sel: Selection, P: float | None) -> np.ndarray:
         return np.asarray(sel.flid_lifetime_edges_ns, float)
     lmax = 200.0 if (P is None or P >= 400e3) else P / 2e3
     return np.linspace(0.0, lmax, 101)
+
+
+def derive_g2_in_state(g: dict, state: np.ndarray, tr: dict, cfg, rise_ps: float | None,
+                      period_ps: float | None) -> G2Result:
+    """g2 of the pairs whose both photons lie in trace bins with state[b] true (e.g. ON), exactly,
+    from the per-pair store (tagstream.stages.g2). Normalisation: N_A, N_B = photons of those bins,
+    T = their total width (pairs across a boundary to an unselected bin are left out, so near-edge
+    pairs are slightly under-counted in `normalized`; g2_zero is a ratio of peak areas, unaffected)."""
+    ps = g["per_state"]
+    nb = state.shape[0]
+    per_bin = np.zeros(nb, np.int64)
+    m = min(nb, ps["pairs_per_bin"].shape[0])
+    per_bin[:m] = ps["pairs_per_bin"][:m]
+    offsets = np.concatenate(([0], np.cumsum(per_bin))).astype(np.int64)
+    hist = np.zeros_like(g["hist"])
+    sum_pairs_in_state(ps["store"], offsets, state.astype(np.bool_), ps["cross_flag"], hist)
+    sub = dict(g, hist=hist, n_a=int(tr["counts_a"][state].sum()), n_b=int(tr["counts_b"][state].sum()),
+               first_ps=0, last_ps=int(state.sum()) * int(tr["bin_ps"]), t_from_ps=None)
+    return derive_g2(sub, cfg, rise_ps, period_ps)
 
 
 def derive_g2(g: dict, cfg, rise_ps: float | None, period_ps: float | None) -> G2Result:

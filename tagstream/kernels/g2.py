@@ -39,3 +39,69 @@ def g2_pairs(t, which, start, t_from, lo, hi, bin_ps, hist):
                     added += 1
             j -= 1
     return added
+
+
+@njit(nogil=True, cache=True)
+def g2_pairs_binned(t, which, start, t_from, lo, hi, bin_ps, hist, origin_ps, trace_bin_ps,
+                    cross_flag, store, m, pairs_per_bin):
+    """g2_pairs that also records every counted pair for the per-state (ON-only) g2.
+
+    Each pair is appended to store (from index m) as its g2 base-bin index, OR cross_flag when the
+    earlier photon lies in the trace bin before the later photon's one (the reach must be shorter
+    than a trace bin, so a pair spans at most two bins); pairs_per_bin[b] counts the pairs whose
+    later photon is in trace bin b = (t - origin) // trace_bin_ps. Pairs come in stream order, so
+    bin b's pairs are the slice [cumsum(pairs_per_bin)[b-1], cumsum(pairs_per_bin)[b]) of the store.
+
+    Stops before a photon whose pairs do not fit in the store: returns (next photon index, m);
+    the caller grows the store and calls again from there. hist is only updated for whole photons.
+    """
+    reach = hi if hi > -lo else -lo
+    n = t.shape[0]
+    cap = store.shape[0]
+    for i in range(start, n):
+        ti = t[i]
+        if ti < t_from:
+            continue
+        wi = which[i]
+        bi = (ti - origin_ps) // trace_bin_ps
+        m0 = m
+        j = i - 1
+        full = False
+        while j >= 0:
+            dt = ti - t[j]
+            if dt > reach:
+                break
+            if which[j] != wi:
+                tau = dt if wi == 1 else -dt
+                if tau >= lo and tau < hi:
+                    if m >= cap:
+                        full = True
+                        break
+                    code = (tau - lo) // bin_ps
+                    if (t[j] - origin_ps) // trace_bin_ps != bi:
+                        code |= cross_flag
+                    store[m] = code
+                    m += 1
+            j -= 1
+        if full:
+            return i, m0
+        mask = cross_flag - 1
+        for p in range(m0, m):
+            hist[store[p] & mask] += 1
+        pairs_per_bin[bi] += m - m0
+    return n, m
+
+
+@njit(nogil=True, cache=True)
+def sum_pairs_in_state(store, offsets, state, cross_flag, hist):
+    """hist[k] += pairs with base-bin index k whose photons both lie in bins with state[b] true:
+    a pair of bin b (its later photon's) counts if state[b], and for a cross pair also state[b-1]."""
+    mask = cross_flag - 1
+    for b in range(offsets.shape[0] - 1):
+        if not state[b]:
+            continue
+        prev_ok = b > 0 and state[b - 1]
+        for p in range(offsets[b], offsets[b + 1]):
+            code = store[p]
+            if (code & cross_flag) == 0 or prev_ok:
+                hist[code & mask] += 1

@@ -3,21 +3,33 @@ tail of the photons within reach of the last one (bounded by rate x window).
 
 The histogram is accumulated at a base bin width; tagstream.results re-bins it for display and
 integrates the peaks. The setup's per-channel delays shift tau: tau = (tB + dB) - (tA + dA).
+
+Per-state g2 (optional, ``trace_bin_ps`` given): the ON state is only known per trace bin, and the
+threshold can change after the run, so every counted pair is also kept (append-only store, 2 B per
+pair: its base-bin index and a flag "earlier photon in the previous trace bin"), grouped by the trace
+bin of its later photon. Any selection of bins (e.g. ON) is then summed exactly, at derive time, over
+the pairs whose BOTH photons lie in selected bins. Memory: 2 B x pairs ~ 2 B x N x r_other x 2W
+(N photons, r_other the other detector's rate, W the half-window): at 5 kcounts/s per detector and
+W = 3.5 us that is 0.07 B per photon (a few % of the lifetime store's 2 B), but it grows with the
+rate squared: 14 B per photon at 1 Mcounts/s per detector.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tagstream.kernels.g2 import g2_pairs
+from tagstream.kernels.g2 import g2_pairs, g2_pairs_binned
 from tagstream.stages.microtime import PhotonBatch
+from tagstream.stages.trace import _grow
 
 
 class G2Stage:
-    def __init__(self, window_ps: int, bin_ps: int, delta_ps: int = 0, t_from_ps: float = -np.inf) -> None:
+    def __init__(self, window_ps: int, bin_ps: int, delta_ps: int = 0, t_from_ps: float = -np.inf,
+                 trace_origin_ps: int | None = None, trace_bin_ps: int | None = None) -> None:
         """window_ps: half-width W, rounded up to a whole number of bins; bin_ps: base bin width;
         delta_ps = dB - dA (per-channel delays); pairs whose later photon is before t_from_ps are
-        not counted (used when the window is only known once the laser period is)."""
+        not counted (used when the window is only known once the laser period is).
+        trace_origin_ps/trace_bin_ps: keep the pair store for the per-state g2 (see module doc)."""
         if bin_ps <= 0 or window_ps <= 0:
             raise ValueError("g2 window and bin must be > 0 ps")
         self.bin_ps = int(bin_ps)
@@ -35,6 +47,20 @@ class G2Stage:
         self.n_b = 0
         self.first_ps: int | None = None
         self.last_ps: int | None = None
+        self.per_bin = trace_bin_ps is not None
+        if self.per_bin:
+            if trace_origin_ps is None:
+                raise ValueError("per-state g2 needs the trace origin")
+            if self.reach >= trace_bin_ps:
+                raise ValueError(f"per-state g2 needs a g2 reach ({self.reach} ps) shorter than the trace "
+                                 f"bin ({trace_bin_ps} ps)")
+            wide = 2 * self.half_bins >= (1 << 15)
+            self.cross_flag = (1 << 31) if wide else (1 << 15)
+            self.store = np.zeros(1 << 12, np.uint32 if wide else np.uint16)
+            self.n_store = 0
+            self.trace_origin_ps = int(trace_origin_ps)
+            self.trace_bin_ps = int(trace_bin_ps)
+            self.pairs_per_bin = np.zeros(0, np.int64)
 
     def update(self, batch: PhotonBatch) -> None:
         n = batch.t_ps.shape[0]
@@ -49,12 +75,32 @@ class G2Stage:
         self.last_ps = int(batch.t_ps[-1])
         t = np.concatenate((self.tail_t, batch.t_ps))
         w = np.concatenate((self.tail_w, batch.which))
-        g2_pairs(t, w, self.tail_t.shape[0], self.t_from, self.lo, self.hi, self.bin_ps, self.hist)
+        if self.per_bin:
+            self._pairs_binned(t, w)
+        else:
+            g2_pairs(t, w, self.tail_t.shape[0], self.t_from, self.lo, self.hi, self.bin_ps, self.hist)
         keep = np.searchsorted(t, t[-1] - self.reach, side="left")
         self.tail_t, self.tail_w = t[keep:].copy(), w[keep:].copy()
 
+    def _pairs_binned(self, t: np.ndarray, w: np.ndarray) -> None:
+        nb = int((t[-1] - self.trace_origin_ps) // self.trace_bin_ps) + 1
+        self.pairs_per_bin = _grow(self.pairs_per_bin, nb)
+        i = self.tail_t.shape[0]
+        while i < t.shape[0]:
+            if self.store.shape[0] - self.n_store < 1024:
+                self.store = _grow(self.store, self.store.shape[0] + 1024)
+            i, self.n_store = g2_pairs_binned(
+                t, w, i, self.t_from, self.lo, self.hi, self.bin_ps, self.hist, self.trace_origin_ps,
+                self.trace_bin_ps, self.cross_flag, self.store, self.n_store, self.pairs_per_bin)
+            if i < t.shape[0]:
+                self.store = _grow(self.store, 2 * self.store.shape[0])
+
     def stats_copy(self) -> dict:
-        return dict(base_bin_ps=self.bin_ps, window_ps=self.window_ps, delta_ps=self.delta_ps,
+        per_state = None
+        if self.per_bin:
+            per_state = dict(store=self.store[: self.n_store], pairs_per_bin=self.pairs_per_bin.copy(),
+                             cross_flag=self.cross_flag)
+        return dict(per_state=per_state, base_bin_ps=self.bin_ps, window_ps=self.window_ps, delta_ps=self.delta_ps,
                     hist=self.hist.copy(), n_a=self.n_a, n_b=self.n_b,
                     first_ps=self.first_ps, last_ps=self.last_ps,
                     t_from_ps=None if self.t_from == np.iinfo(np.int64).min else self.t_from)
