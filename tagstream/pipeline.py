@@ -65,6 +65,8 @@ class AnalysisConfig:
     levels_confidence: change-point levels of the summed SPADs at this confidence (0.69, 0.90, 0.95,
         0.99; tagstream.stages.levels); None = no levels.
     on_from_levels: ON = trace bins entirely inside levels of the brightest grouped state (needs levels).
+    level_states: group the levels into this many states (None = the BIC's choice, which tends to split a
+        state whose levels contain unresolved short blinks; 3 = ON/grey/OFF).
     """
 
     trace_bin_ms: float = 10.0
@@ -86,6 +88,7 @@ class AnalysisConfig:
     g2_per_state: bool = False
     levels_confidence: float | None = None
     on_from_levels: bool = False
+    level_states: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regimes_ns", normalize_regimes(self.regimes_ns))
@@ -109,7 +112,8 @@ class AnalysisConfig:
 
     def selection(self) -> Selection:
         return Selection(self.on_threshold, self.regimes_ns, self.t0_ps, self.subtract_background,
-                         self.flid_count_edges, self.flid_lifetime_edges_ns, self.on_from_levels)
+                         self.flid_count_edges, self.flid_lifetime_edges_ns, self.on_from_levels,
+                         self.level_states)
 
 
 class Pipeline:

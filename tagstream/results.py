@@ -46,6 +46,7 @@ class Selection:
     flid_count_edges: tuple[float, ...] | None = None
     flid_lifetime_edges_ns: tuple[float, ...] | None = None
     on_from_levels: bool = False               # ON = bins inside brightest-state levels (tagstream.levels.result)
+    level_states: int | None = None            # number of grouped level states; None = BIC's choice
 
 
 @dataclass(frozen=True)
@@ -418,7 +419,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
 
         lev = derive_levels(raw.levels, tr["store"], t0, P, dbin,
                             bg_total / duration_ps if (sel.subtract_background and bg_ok and duration_ps > 0) else 0.0,
-                            _flid_lifetime_edges(sel, P))
+                            _flid_lifetime_edges(sel, P), sel.level_states)
     closed = np.ones(nb, bool)
     if nb:
         closed[-1] = False  # the bin holding the last tag is still filling (live) or partial (final)

@@ -208,3 +208,54 @@ def test_qd_demo_fixture_levels():
     json.dumps(d, allow_nan=False)
     assert d["n_levels"] == lev.n_levels and d["n_states"] == len(d["states"]) == lev.grouping.n_states
     assert abs(sum(s["occupancy"] for s in d["states"]) - 1) < 1e-9
+
+
+def test_level_states_three_on_fixture_matches_truth_occupancy():
+    path = FIX / "qd_demo.qutag"
+    setup, _ = setup_for_recording(path)
+    res = analyze_file(path, setup, AnalysisConfig(trace_bin_ms=100, t0_ps=0, levels_confidence=0.99, level_states=3))
+    lev = res.levels
+    truth = pl.read_parquet(FIX / "qd_demo.truth.parquet")
+    dur = (truth["end_ps"] - truth["start_ps"]).to_numpy().astype(float)
+    st_ = truth["state"].to_numpy()
+    true_occ = np.array([dur[st_ == s].sum() for s in ("off", "grey", "on")]) / dur.sum()
+    assert lev.grouping.n_states == 3
+    np.testing.assert_allclose(lev.state_occupancy, true_occ, atol=0.03)
+    # the cut grouping is the AHC's own 3-group assignment; BIC's choice is kept in .bic
+    np.testing.assert_array_equal(lev.state, lev.grouping.all_labels[2])
+    # reselect to the BIC's choice and back without re-reading
+    bic = res.reselect(level_states=None).levels
+    assert bic.grouping.n_states == int(np.argmax(bic.grouping.bic)) + 1
+    np.testing.assert_array_equal(bic.levels.start_ps, lev.levels.start_ps)
+
+
+def test_cli_levels_json_and_export(tmp_path, capsys):
+    from tagstream.cli import main
+
+    rec = FIX / "qd_demo.qutag"
+    out = tmp_path / "exp"
+    rc = main(["analyze", str(rec), "--bin-ms", "100", "--t0-ps", "0", "--levels", "--on-from-levels",
+               "--level-states", "3", "--no-fit", "--no-spectra", "--json", "--export", str(out)])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    lv = d["levels"]
+    assert lv["confidence"] == 0.99 and lv["n_states"] == 3 == len(lv["states"])
+    assert set(lv["states"][0]) == {"intensity_cps", "lifetime_ns", "occupancy"}
+    assert d["trace"]["on_threshold_method"] == "levels"
+    setup, _ = setup_for_recording(rec)
+    res = analyze_file(rec, setup, AnalysisConfig(trace_bin_ms=100, t0_ps=0, levels_confidence=0.99,
+                                                  on_from_levels=True, level_states=3))
+    assert lv["n_levels"] == res.levels.n_levels
+    t = pl.read_parquet(out / "levels.parquet")
+    assert t.columns[:7] == ["start_ps", "end_ps", "n_photons", "intensity_cps", "mean_lifetime_ns",
+                             "mle_lifetime_ns", "state"]
+    np.testing.assert_array_equal(t["start_ps"].to_numpy(), res.levels.levels.start_ps)
+    np.testing.assert_array_equal(t["state"].to_numpy(), res.levels.state)
+    np.testing.assert_allclose(t["mle_lifetime_ns"].to_numpy(), res.levels.mle_lifetime_ns)
+    f = pl.read_parquet(out / "level_flid.parquet")
+    np.testing.assert_allclose(f["duration_s"].sum(), res.levels.flid_hist_s.sum())
+    assert f.height == res.levels.flid_hist_s.size
+    trace = pl.read_parquet(out / "trace.parquet")
+    np.testing.assert_array_equal(trace["on"].to_numpy(), res.trace.on)
+    # bad confidence: one clear error line, exit 2
+    assert main(["analyze", str(rec), "--levels", "0.5", "--no-fit", "--no-spectra"]) == 2

@@ -72,6 +72,13 @@ def add_arguments(p) -> None:
     p.add_argument("--g2-bin-ps", type=int, help="g2 bin (default from the IRF)")
     p.add_argument("--g2-on", action="store_true", help="also g2 of the ON state only (pairs with both photons "
                    "in ON trace bins; in --json as g2_on)")
+    p.add_argument("--levels", nargs="?", type=float, const=0.99, metavar="CONF", help="change-point intensity "
+                   "levels of A+B at confidence CONF (0.69, 0.90, 0.95, 0.99; default 0.99): states in --json, "
+                   "levels.parquet and level_flid.parquet in --export")
+    p.add_argument("--on-from-levels", action="store_true", help="ON = trace bins entirely inside levels of the "
+                   "brightest grouped state (implies --levels); the regimes then use those bins")
+    p.add_argument("--level-states", type=int, metavar="N", help="group the levels into N states (default: "
+                   "by BIC; 3 = ON/grey/OFF)")
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
@@ -103,8 +110,15 @@ def build(args) -> tuple[Setup, AnalysisConfig, str]:
     cfg = AnalysisConfig(trace_bin_ms=args.bin_ms, laser_period_ps=period, microtime_offset_ps=args.microtime_offset_ps,
                          on_threshold=args.on_threshold, regimes_ns=regimes, t0_ps=args.t0_ps,
                          subtract_background=not args.no_background, g2_window_ps=args.g2_window_ps,
-                         g2_bin_ps=args.g2_bin_ps, g2_per_state=getattr(args, "g2_on", False))
+                         g2_bin_ps=args.g2_bin_ps, g2_per_state=getattr(args, "g2_on", False),
+                         levels_confidence=_levels_confidence(args), on_from_levels=getattr(args, "on_from_levels", False),
+                         level_states=getattr(args, "level_states", None))
     return setup, cfg, setup_source
+
+
+def _levels_confidence(args) -> float | None:
+    conf = getattr(args, "levels", None)
+    return 0.99 if conf is None and getattr(args, "on_from_levels", False) else conf
 
 
 def summary(res, path) -> str:
@@ -129,6 +143,11 @@ def summary(res, path) -> str:
                  f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
     for r in res.regimes:
         lines.append(f"regime {r.range_ns[0]:g}-{r.range_ns[1]:g} ns: {r.n_bins} bins, {r.n_photons} photons")
+    lev = getattr(res, "levels", None)
+    if lev is not None:
+        lines.append(f"levels (confidence {lev.confidence:g}): {lev.n_levels} levels, {lev.grouping.n_states} states")
+        for i, lt, o in zip(lev.grouping.state_intensity_cps, lev.state_lifetime_ns, lev.state_occupancy):
+            lines.append(f"  state {i:.0f} cps, lifetime {lt:.2f} ns, occupancy {100 * o:.1f} %")
     return "\n".join(lines)
 
 

@@ -46,6 +46,10 @@ def results_frames(res) -> dict[str, pl.DataFrame]:
         "n_bins": f.hist.ravel()})
     for r in res.regimes:
         out[f"decay_{regime_name(*r.range_ns)}.parquet"] = pl.DataFrame({"t_ps": r.t_ps, "count": r.counts})
+    if getattr(res, "levels", None) is not None:              # analyze --levels: levels.parquet, level_flid.parquet
+        from tagstream.levels.result import level_frames
+
+        out.update(level_frames(res.levels))
     return out
 
 

@@ -85,9 +85,10 @@ def _f(x):
 
 def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: float | None,
                   decay_bin_ps: int | None, bg_per_ps: float, lifetime_edges_ns: np.ndarray,
-                  max_states: int = 10) -> LevelsResult:
+                  n_states: int | None = None, max_states: int = 10) -> LevelsResult:
     """LevelsResult from the stage's boundaries. bg_per_ps: uniform background of referenced photons per ps
-    (0 = no subtraction); store: the trace stage's decay-bin index per referenced photon."""
+    (0 = no subtraction); store: the trace stage's decay-bin index per referenced photon; n_states: use
+    the AHC grouping with this many states instead of the BIC's choice (capped at the number of levels)."""
     from tagstream.results import mle_truncated_exp_ns
 
     first = raw["first_photon"]
@@ -117,7 +118,9 @@ def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: 
                 mle_ns = mle_truncated_exp_ns(on_n, on_s / on_n - t0_ps, period_ps - t0_ps)
     lv = Levels(start.astype(np.int64), end, first.astype(np.int64), n_ph.astype(np.int64), n_int.astype(np.int64),
                 intensity, mean_ns * 1e3, mle_ns * 1e3)
-    grp = group_levels(n_int.clip(min=1), dur_ps * 1e-12, max_states)
+    grp = group_levels(n_int.clip(min=1), dur_ps * 1e-12, max(max_states, n_states or 0))
+    if n_states is not None:
+        grp = with_n_states(grp, n_int.clip(min=1), dur_ps * 1e-12, n_states)
     _, on = on_state(grp)
     k = grp.n_states
     lab = grp.labels
@@ -128,6 +131,14 @@ def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: 
     h, _, _ = level_flid(intensity, mean_ns, dur_ps * 1e-12, iedges, lifetime_edges_ns)
     return LevelsResult(float(raw["confidence"]), bool(raw["final"]), lv, mean_ns, mle_ns, grp, on, st_lt, occ,
                         iedges, np.asarray(lifetime_edges_ns, float), h)
+
+
+def with_n_states(grp: Grouping, n_intervals, duration_s, n_states: int) -> Grouping:
+    """The same AHC grouping cut at n_states groups (states ordered by intensity)."""
+    g = int(min(max(n_states, 1), grp.all_labels.shape[0]))
+    lab = grp.all_labels[g - 1]
+    inten = np.bincount(lab, n_intervals, g) / np.bincount(lab, duration_s, g)
+    return Grouping(g, lab, inten, grp.bic, grp.all_labels)
 
 
 def _avg_lifetime_ns(n_ref, s_ps, n_bg, period_ps, t0_ps):
@@ -145,3 +156,20 @@ def equivalent_threshold(lev: LevelsResult, bin_ps: int) -> float:
     if i.size < 2:
         return 0.0
     return float(0.5 * (i[-1] + i[-2]) * bin_ps * 1e-12)
+
+
+def level_frames(lev: LevelsResult) -> dict:
+    """Export tables: levels.parquet (one row per level) and level_flid.parquet (seconds per cell)."""
+    import polars as pl
+
+    lv = lev.levels
+    out = {"levels.parquet": pl.DataFrame({
+        "start_ps": lv.start_ps, "end_ps": lv.end_ps, "n_photons": lv.n_photons, "intensity_cps": lv.intensity_cps,
+        "mean_lifetime_ns": lev.mean_lifetime_ns, "mle_lifetime_ns": lev.mle_lifetime_ns,
+        "state": lev.state.astype(np.int16), "on": lev.on_levels})}
+    ie, le, h = lev.flid_intensity_edges_cps, lev.flid_lifetime_edges_ns, lev.flid_hist_s
+    ii, li = np.meshgrid(np.arange(h.shape[0]), np.arange(h.shape[1]), indexing="ij")
+    out["level_flid.parquet"] = pl.DataFrame({
+        "intensity_lo_cps": ie[ii.ravel()], "intensity_hi_cps": ie[ii.ravel() + 1],
+        "lifetime_lo_ns": le[li.ravel()], "lifetime_hi_ns": le[li.ravel() + 1], "duration_s": h.ravel()})
+    return out
