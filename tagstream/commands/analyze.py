@@ -98,6 +98,11 @@ def build(args) -> tuple[Setup, AnalysisConfig, str]:
     setup, setup_source = setup_for_recording(args.recording, args.setup)
     setup = setup.replace(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
                           sync_divider=args.sync_divider, sync_filtered=args.sync_filtered)
+    return setup, config(args), setup_source
+
+
+def config(args) -> AnalysisConfig:
+    """The AnalysisConfig of the analysis options (shared with `tagstream export`, which has no recording)."""
     period = args.laser_period_ps
     if args.laser_mhz is not None:
         if args.laser_mhz <= 0:
@@ -113,7 +118,7 @@ def build(args) -> tuple[Setup, AnalysisConfig, str]:
                          g2_bin_ps=args.g2_bin_ps, g2_per_state=getattr(args, "g2_on", False),
                          levels_confidence=_levels_confidence(args), on_from_levels=getattr(args, "on_from_levels", False),
                          level_states=getattr(args, "level_states", None))
-    return setup, cfg, setup_source
+    return cfg
 
 
 def _levels_confidence(args) -> float | None:

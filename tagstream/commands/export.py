@@ -66,7 +66,7 @@ def run(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise SetupError("--workers must be >= 1")
-    _, cfg, _ = analyze.build(args)
+    cfg = analyze.config(args)
     setup = Setup.from_toml(args.setup) if args.setup else None
     overrides = {k: v for k, v in dict(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
                                        sync_divider=args.sync_divider, sync_filtered=args.sync_filtered).items()
