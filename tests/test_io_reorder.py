@@ -74,3 +74,46 @@ def test_time_reversal_beyond_window(tmp_path, chunk_records):
     # a window wide enough accepts and sorts it
     got = open_tags(p, reorder_window_ps=3_000_000).read_all().timestamps_ps
     np.testing.assert_array_equal(got, np.sort(t))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 400), seed=st.integers(0, 2**32 - 1), window=st.integers(0, 20_000),
+       max_out=st.integers(1, 50), data=st.data())
+def test_reorderer_max_out_equals_global_stable_sort(n, seed, window, max_out, data):
+    """max_out caps each push's output (the rest stays in the tail): same stream, chunks <= max_out."""
+    rng = np.random.default_rng(seed)
+    t = _disordered(rng, n, window, max_jitter=window)
+    ids = np.arange(n, dtype=np.uint16)
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=8)))
+    r = Reorderer(window)
+    out_t, out_c = [], []
+    for a, b in zip([0] + cuts, cuts + [n]):
+        ot, oc = r.push(t[a:b], ids[a:b], lambda i: (None, None, None), max_out=max_out)
+        assert ot.size <= max_out
+        out_t.append(ot)
+        out_c.append(oc)
+    ot, oc = r.finish()
+    order = np.argsort(t, kind="stable")
+    np.testing.assert_array_equal(np.concatenate(out_t + [ot]), t[order])
+    np.testing.assert_array_equal(np.concatenate(out_c + [oc]), ids[order])
+
+
+def test_insertion_sort_budget_falls_back_to_argsort():
+    """Heavy disorder exceeds the insertion-sort move budget: the argsort fallback gives the same
+    stable sort (equal keys keep file order)."""
+    from tagstream.io.reorder import insertion_sort_pairs
+
+    rng = np.random.default_rng(3)
+    t = rng.integers(0, 50, 5000).astype(np.int64)
+    c = np.arange(t.size, dtype=np.uint16)
+    r = Reorderer(10**9)
+    ot, oc = r.push(t, c, lambda i: (None, None, None))
+    ft, fc = r.finish()
+    order = np.argsort(t, kind="stable")
+    np.testing.assert_array_equal(np.concatenate([ot, ft]), t[order])
+    np.testing.assert_array_equal(np.concatenate([oc, fc]), c[order])
+    t2, c2 = t.copy(), c.copy()
+    assert not insertion_sort_pairs(t2, c2, 0, 100)       # budget exceeded: partial, still a permutation
+    o2 = np.argsort(t2, kind="stable")
+    np.testing.assert_array_equal(c2[o2], c[order])
+

@@ -73,7 +73,7 @@ class TagReader:
         reorder = Reorderer(self.reorder_window_ps)
         emitted = 0
         for block in self._blocks(chunk_records):
-            t, c = reorder.push(block.timestamps_ps, block.channels, block.locate)
+            t, c = reorder.push(block.timestamps_ps, block.channels, block.locate, max_out=chunk_records)
             for a in range(0, t.size, chunk_records):
                 yield TagChunk(t[a:a + chunk_records], c[a:a + chunk_records], emitted)
                 emitted += min(chunk_records, t.size - a)
@@ -108,6 +108,33 @@ def fixed_locator(path: Path, data_offset: int, record_bytes: int, first_record:
         rec = first_record + int(i)
         return path, data_offset + rec * record_bytes, rec
     return locate
+
+
+class WindowReader:
+    """Reads byte windows of a file into one reused buffer (bounded memory like a memory map, but
+    read() copies from the page cache instead of faulting every page of a fresh map in).
+    The returned array is only valid until the next call."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "rb", buffering=0)
+        self._buf = np.empty(0, np.uint8)
+
+    def read(self, offset: int, nbytes: int) -> np.ndarray:
+        if nbytes > self._buf.size:
+            self._buf = np.empty(nbytes, np.uint8)
+        view = self._buf[:nbytes]
+        self._f.seek(offset)
+        got = 0
+        mv = memoryview(view)
+        while got < nbytes:
+            k = self._f.readinto(mv[got:])
+            if not k:
+                break
+            got += k
+        return view[:got]
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def map_window(path: Path, offset: int, nbytes: int) -> np.ndarray:

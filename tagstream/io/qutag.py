@@ -26,11 +26,12 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from tagstream.chunk import TagChunk
 from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError,
                               TruncatedFileError)
-from tagstream.io.base import RawBlock, TagReader, fixed_locator, map_window
+from tagstream.io.base import RawBlock, TagReader, WindowReader, fixed_locator
 
 QUTAG_MAGIC = b"\x87\xb3\x91\xfa"
 HEADER_BYTES = 40
@@ -61,6 +62,50 @@ def check_timestamps(ts: np.ndarray, locate) -> None:
         i = int(np.argmax(neg))
         path, off, rec = locate(i)
         raise CorruptRecordError(f"negative timestamp {int(ts[i])} (garbage bytes?)", path, off, rec)
+
+
+@njit(nogil=True, cache=True)
+def decode_binary_kernel(raw, n, valid, out_t, out_c):
+    """10-byte records (<i8 time, <u2 channel) -> out_t, out_c in one pass. Returns (first record
+    with a negative time, first with an impossible channel), -1 = none."""
+    neg = -1
+    badc = -1
+    for i in range(n):
+        o = 10 * i
+        t = np.int64(0)
+        for k in range(7, -1, -1):
+            t = (t << 8) | np.int64(raw[o + k])
+        ch = np.uint16(raw[o + 8]) | (np.uint16(raw[o + 9]) << np.uint16(8))
+        out_t[i] = t
+        out_c[i] = ch
+        if t < 0 and neg < 0:
+            neg = i
+        if not valid[ch] and badc < 0:
+            badc = i
+    return neg, badc
+
+
+@njit(nogil=True, cache=True)
+def decode_compressed_kernel(raw, n, prev, wraps, out_t, out_c):
+    """5-byte COMPRESSED records -> out_t (37-bit time unwrapped: a step of more than 2**36 down is
+    one wrap forward, up one back), out_c. prev/wraps carry the unwrap state; returns them."""
+    mask = np.int64(COMPRESSED_WRAP - 1)
+    half = np.int64(COMPRESSED_WRAP >> 1)
+    for i in range(n):
+        o = 5 * i
+        w = np.int64(0)
+        for k in range(4, -1, -1):
+            w = (w << 8) | np.int64(raw[o + k])
+        r = w & mask
+        d = r - prev
+        if d < -half:
+            wraps += 1
+        elif d > half:
+            wraps -= 1
+        prev = r
+        out_t[i] = r + wraps * COMPRESSED_WRAP
+        out_c[i] = np.uint16(w >> COMPRESSED_TIME_BITS)
+    return prev, wraps
 
 
 class _FixedRecordReader(TagReader):
@@ -135,13 +180,18 @@ class _FixedRecordReader(TagReader):
     def _blocks(self, chunk_records):
         state: dict = {}
         rb = self.record_bytes
-        for first in range(0, self.n_records, chunk_records):
-            n = min(chunk_records, self.n_records - first)
-            raw = map_window(self.path, self.data_offset + first * rb, n * rb)
-            locate = fixed_locator(self.path, self.data_offset, rb, first)
-            t, c = self._decode(raw, n, locate, state)
-            del raw
-            yield RawBlock(t, c, locate)
+        win = WindowReader(self.path)
+        try:
+            for first in range(0, self.n_records, chunk_records):
+                n = min(chunk_records, self.n_records - first)
+                raw = win.read(self.data_offset + first * rb, n * rb)
+                locate = fixed_locator(self.path, self.data_offset, rb, first)
+                if raw.size < n * rb:   # the file shrank while reading
+                    raise TruncatedFileError("file ended while reading (shrunk?)", *locate(raw.size // rb))
+                t, c = self._decode(raw, n, locate, state)
+                yield RawBlock(t, c, locate)
+        finally:
+            win.close()
 
 
 class QutagBinaryReader(_FixedRecordReader):
@@ -150,11 +200,13 @@ class QutagBinaryReader(_FixedRecordReader):
     format = "qutag-binary"
 
     def _decode(self, raw, n, locate, state):
-        rec = raw.view(BINARY_RECORD)
-        t = rec["t"].astype(np.int64)
-        c = rec["c"].astype(np.uint16)
-        check_timestamps(t, locate)
-        check_channels(c, locate)
+        t = np.empty(n, np.int64)
+        c = np.empty(n, np.uint16)
+        neg, badc = decode_binary_kernel(raw, n, VALID_CHANNEL, t, c)
+        if neg >= 0:
+            check_timestamps(t, locate)
+        if badc >= 0:
+            check_channels(c, locate)
         return t, c
 
 
@@ -172,20 +224,14 @@ class QutagCompressedReader(_FixedRecordReader):
     record_bytes = COMPRESSED_RECORD_BYTES
 
     def _decode(self, raw, n, locate, state):
-        b = raw.reshape(n, 5).astype(np.uint64)
-        word = (b[:, 0] | (b[:, 1] << np.uint64(8)) | (b[:, 2] << np.uint64(16))
-                | (b[:, 3] << np.uint64(24)) | (b[:, 4] << np.uint64(32)))
-        r = (word & np.uint64(COMPRESSED_WRAP - 1)).astype(np.int64)
-        c = (word >> np.uint64(COMPRESSED_TIME_BITS)).astype(np.uint16)
-        prev = state.get("prev", r[0] if n else 0)
-        d = np.diff(r, prepend=prev)
-        half = COMPRESSED_WRAP >> 1
-        step = (d < -half).astype(np.int64) - (d > half).astype(np.int64)
-        wraps = state.get("wraps", 0) + np.cumsum(step)
+        t = np.empty(n, np.int64)
+        c = np.empty(n, np.uint16)
         if n:
-            state["prev"] = int(r[-1])
-            state["wraps"] = int(wraps[-1])
-        return r + wraps * COMPRESSED_WRAP, c
+            first = (int(raw[0]) | int(raw[1]) << 8 | int(raw[2]) << 16 | int(raw[3]) << 24
+                     | int(raw[4]) << 32) & (COMPRESSED_WRAP - 1)
+            prev, wraps = decode_compressed_kernel(raw, n, state.get("prev", first), state.get("wraps", 0), t, c)
+            state["prev"], state["wraps"] = int(prev), int(wraps)
+        return t, c
 
 
 # ------------------------------------------------------------------------------------------

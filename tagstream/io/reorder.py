@@ -6,6 +6,11 @@ overtaken by a later record (those within ``window_ps`` of the largest timestamp
 emits everything older. The result equals a global stable sort of the whole stream, as long as no
 record is more than ``window_ps`` earlier than a record before it; a larger step back raises
 TimeOrderError naming the record.
+
+Speed: one numba pass checks the order (disorder statistics, window check, running maximum); the
+carried tail and the block are then put in order by a stable insertion sort, O(n + inversions),
+which is linear for locally disordered data; past a budget of moves it falls back to numpy's
+stable argsort (equal result). An already ordered block beyond the tail is not sorted at all.
 """
 
 from __future__ import annotations
@@ -13,11 +18,66 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from numba import njit
 
 from tagstream.errors import TimeOrderError
 
 # locate(i) -> (path, byte_offset, record_index) of record i of the block just pushed.
 Locator = Callable[[int], tuple]
+
+
+@njit(nogil=True, cache=True)
+def scan_order(t, prev, has_prev, rmax, has_rmax, window):
+    """One pass in file order: (n_decreases, worst step below the running max, first index more
+    than `window` below it (-1: none), the running max there, the running max at the end)."""
+    n_dec = 0
+    worst = 0
+    bad = -1
+    bad_max = 0
+    r = rmax
+    have = has_rmax
+    p = prev
+    hp = has_prev
+    for i in range(t.shape[0]):
+        x = t[i]
+        if hp and x < p:
+            n_dec += 1
+        p = x
+        hp = True
+        if not have or x > r:
+            r = x
+            have = True
+        back = r - x
+        if back > worst:
+            worst = back
+        if back > window and bad < 0:
+            bad = i
+            bad_max = r
+    return n_dec, worst, bad, bad_max, r
+
+
+@njit(nogil=True, cache=True)
+def insertion_sort_pairs(t, c, start, max_moves):
+    """Stable in-place insertion sort of t (and c alongside) whose prefix [0, start) is already
+    sorted. Returns False (arrays still a permutation with equal keys in their original order)
+    if more than max_moves element moves were needed."""
+    moves = 0
+    for i in range(max(start, 1), t.shape[0]):
+        x = t[i]
+        if x >= t[i - 1]:
+            continue
+        y = c[i]
+        j = i - 1
+        while j >= 0 and t[j] > x:
+            t[j + 1] = t[j]
+            c[j + 1] = c[j]
+            j -= 1
+        moves += i - 1 - j
+        t[j + 1] = x
+        c[j + 1] = y
+        if moves > max_moves:
+            return False
+    return True
 
 
 class Reorderer:
@@ -34,45 +94,45 @@ class Reorderer:
         self.n_decreases = 0          # records earlier than the record just before them (file order)
         self.max_decrease_ps = 0      # largest step back below the running maximum
 
-    def push(self, t: np.ndarray, c: np.ndarray, locate: Locator) -> tuple[np.ndarray, np.ndarray]:
-        """Add a block in file order; return the records that are now final, in time order."""
+    def push(self, t: np.ndarray, c: np.ndarray, locate: Locator,
+             max_out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Add a block in file order; return the records that are now final, in time order (at
+        most max_out of them: the rest stays in the tail, so callers get chunks of an exact size)."""
         if t.size == 0:
             return t, c
-        # disorder statistics and the window check, in file order
-        n_dec = int(np.count_nonzero(t[1:] < t[:-1]))
-        if self._prev is not None and t[0] < self._prev:
-            n_dec += 1
+        n_dec, worst, bad, bad_max, rmax = scan_order(
+            t, 0 if self._prev is None else self._prev, self._prev is not None,
+            0 if self._running_max is None else self._running_max, self._running_max is not None,
+            self.window_ps)
+        if bad >= 0:
+            path, offset, record = locate(bad)
+            raise TimeOrderError(
+                f"timestamp {int(t[bad])} ps is {int(bad_max - t[bad])} ps earlier than an earlier record "
+                f"({int(bad_max)} ps), more than the reorder window of {self.window_ps} ps",
+                path, offset, record)
         self._prev = int(t[-1])
-        rmax = np.maximum.accumulate(t)
-        if self._running_max is not None:
-            np.maximum(rmax, self._running_max, out=rmax)
-        if n_dec:
-            back = rmax - t
-            worst = int(back.max())
-            if worst > self.max_decrease_ps:
-                self.max_decrease_ps = worst
-            if worst > self.window_ps:
-                i = int(np.argmax(back > self.window_ps))
-                path, offset, record = locate(i)
-                raise TimeOrderError(
-                    f"timestamp {int(t[i])} ps is {int(back[i])} ps earlier than an earlier record "
-                    f"({int(rmax[i])} ps), more than the reorder window of {self.window_ps} ps",
-                    path, offset, record)
-            self.n_decreases += n_dec
-        self._running_max = int(rmax[-1])
-        # merge with the carried-over tail; a stable sort keeps file order among equal timestamps
-        # (tail records all come earlier in the file than this block's records)
-        if self._tail_t.size:
+        self.max_decrease_ps = max(self.max_decrease_ps, int(worst))
+        self.n_decreases += int(n_dec)
+        self._running_max = int(rmax)
+        # merge with the carried-over tail (all earlier in the file than this block: a stable sort
+        # keeps file order among equal timestamps)
+        nt = self._tail_t.size
+        if nt:
+            needs_sort = n_dec > 0 or t[0] < self._tail_t[-1]
             tt = np.concatenate((self._tail_t, t))
             cc = np.concatenate((self._tail_c, c))
-            needs_sort = n_dec > 0 or t[0] < self._tail_t[-1]
         else:
-            tt, cc = t, c
             needs_sort = n_dec > 0
+            tt, cc = t, c
         if needs_sort:
-            order = np.argsort(tt, kind="stable")
-            tt, cc = tt[order], cc[order]
+            if tt is t:
+                tt, cc = t.copy(), c.copy()
+            if not insertion_sort_pairs(tt, cc, nt, 16 * tt.size + 1024):
+                order = np.argsort(tt, kind="stable")
+                tt, cc = tt[order], cc[order]
         k = int(np.searchsorted(tt, self._running_max - self.window_ps, side="left"))
+        if max_out is not None:
+            k = min(k, int(max_out))
         self._tail_t, self._tail_c = tt[k:].copy(), cc[k:].copy()
         return tt[:k], cc[:k]
 

@@ -78,6 +78,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
     P = sf[SF_PERIOD]
     w = sf[SF_WEIGHT]
     bad = -1
+    fdiv = float(divider)
     for i in range(n):
         t = ts[i]
         c = ch[i]
@@ -97,6 +98,11 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
                         period_known = 1
                         sf[SF_FIRST_PERIOD] = P
                         sf[SF_FIRST_TIME] = t
+                elif abs(interval - fdiv * P) < 0.25 * P:
+                    # the usual case, without the division: |I/P - divider| < 1/4, so
+                    # round(I/P) = divider (same result as the general branch below)
+                    P = (w * P + interval) / (w + fdiv)
+                    w = min(w + fdiv, memory_pulses)
                 elif interval > 0:
                     npulse = np.floor(interval / P + 0.5)
                     nmax = max(64.0 * divider, w / 8.0)

@@ -69,6 +69,8 @@ class MicrotimeStage:
         self.shift_a = d.get(setup.spad_a, 0) - d_sync - self.offset_ps
         self.shift_b = d.get(setup.spad_b, 0) - d_sync - self.offset_ps
         self._direct_last_t = None
+        self._scratch_n = 0   # reusable kernel outputs (sized to the largest chunk): no page faults per chunk
+        self._scratch = None
 
     # --- state read-outs -------------------------------------------------------------------------
     @property
@@ -98,10 +100,11 @@ class MicrotimeStage:
         s = self.setup
         if chunk.microtimes_ps is not None:
             return self._update_direct(chunk)
-        out_t = np.empty(n, np.int64)
-        out_w = np.empty(n, np.uint8)
-        out_m = np.empty(n, np.int64)
-        out_f = np.empty(n, np.int64)
+        if n > self._scratch_n:
+            self._scratch_n = n
+            self._scratch = (np.empty(n, np.int64), np.empty(n, np.uint8), np.empty(n, np.int64),
+                             np.empty(n, np.int64))
+        out_t, out_w, out_m, out_f = self._scratch
         n_ph, n_fr, bad = K.reference_photons(
             chunk.timestamps_ps, chunk.channels, -1 if s.sync is None else s.sync, s.spad_a, s.spad_b,
             -1 if s.frame is None else s.frame, s.sync_divider, self.shift_a, self.shift_b,
@@ -112,7 +115,7 @@ class MicrotimeStage:
                 f"{int(self.si[K.SI_LAST_T])} ps); open the file through tagstream.io (it reorders "
                 f"within a window) or sort the tags", record=chunk.first_record + bad)
         last = int(chunk.timestamps_ps[-1]) if n else None
-        return PhotonBatch(out_t[:n_ph], out_w[:n_ph], out_m[:n_ph], out_f[:n_fr], last)
+        return PhotonBatch(out_t[:n_ph].copy(), out_w[:n_ph].copy(), out_m[:n_ph].copy(), out_f[:n_fr].copy(), last)
 
     def _update_direct(self, chunk: TagChunk) -> PhotonBatch:
         s = self.setup
