@@ -10,6 +10,12 @@ regimes can all change afterwards without re-reading.
 Memory: 4 int64 per trace bin (32 B; 11.5 MB per hour at 10 ms bins) plus 2 B per referenced photon
 (72 MB per hour at 10 kcounts/s, 720 MB at 100 kcounts/s). Everything else in the pipeline is
 bounded; this store is what makes re-selection exact.
+
+No "non-reselectable" mode (yet): dropping the store is only exact when a bin's regime is final the
+moment the bin closes, i.e. with on_threshold, t0_ps and regimes fixed AND subtract_background=False
+(the background rate comes from the whole recording's decay) and without lifetime_mle / levels
+(both read the store); the regime decays could then be summed bin by bin, keeping only the open
+bin's photons. With t0 alone fixed it cannot be exact, so it is not offered.
 """
 
 from __future__ import annotations
