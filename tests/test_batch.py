@@ -248,7 +248,7 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
     assert p.read_bytes() == b"old" and os.listdir(tmp_path) == ["a.parquet"]
     write_json_atomic(p, {"x": 1})
     assert json.loads(p.read_text()) == {"x": 1} and os.listdir(tmp_path) == ["a.parquet"]
-    assert is_temp_name(".trace.parquet.k2j4h1_x.tmp") and is_temp_name(".report.png.ab12cd34.png")
+    assert is_temp_name(".trace.parquet.k2j4h1_x.tmp") and not is_temp_name(".report.png.ab12cd34.png")
     assert not is_temp_name("trace.parquet") and not is_temp_name("report.png")
 
 

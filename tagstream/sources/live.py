@@ -312,6 +312,8 @@ class LiveSession:
                     self._take(chunk)
                 elif src.finished:
                     break
+                elif self.recorder is not None:
+                    self.recorder.flush_if_due()     # idle: nothing written stays unflushed for long
             src.stop()
             last = src.drain()
             if last is not None:

@@ -114,16 +114,30 @@ class Recorder:
             return False
         try:
             self._writer.write(chunk)
-            now = time.monotonic()
-            if now - self._last_flush >= self.flush_interval_s:
-                self._writer.flush()
-                self._last_flush = now
-                self.n_flushed = self.n_written + len(chunk)
         except Exception as exc:
             self.tags_not_recorded += len(chunk)
             self._fail(exc, "writing failed")
             return False
         self.n_written += len(chunk)
+        return self.flush_if_due()
+
+    def flush_if_due(self) -> bool:
+        """Hand written tags to the OS if flush_interval_s has passed since the last flush. Called after
+        every write and by the acquisition thread when the source is idle, so that tags written just
+        before a quiet spell are not left in a buffer (a kill then would lose them)."""
+        if self.error is not None or self._writer is None or self._closed or self.n_flushed == self.n_written:
+            return self.error is None
+        now = time.monotonic()
+        if now - self._last_flush >= self.flush_interval_s:
+            try:
+                self._writer.flush()
+            except Exception as exc:      # the tags written since the last flush never reached the disk
+                self.tags_not_recorded += self.n_written - self.n_flushed
+                self.n_written = self.n_flushed
+                self._fail(exc, "writing failed")
+                return False
+            self._last_flush = now
+            self.n_flushed = self.n_written
         return True
 
     def note_event(self, event) -> None:
