@@ -4,7 +4,8 @@ Per level: start/end (ps), photons, intensity (ML rate, as levels_from_change_po
 with the trace's convention (mean microtime - t0, uniform background removed when the selection says so:
 n_bg = background rate x level duration) and an MLE single-exponential lifetime (photons after t0 at their
 decay-bin centres, truncated at the period; tagstream.results.mle_truncated_exp_ns, as the per-bin MLE).
-States: AHC + BIC grouping (group_levels); the ON state is the brightest one. Level FLID: seconds spent per
+States: AHC + EM + BIC grouping (group_levels; a live snapshot groups the closed levels, cached, and puts the
+provisional last level in its most probable state); the ON state is the brightest one. Level FLID: seconds spent per
 (intensity, average lifetime) cell, one entry per level weighted by its duration.
 
 ON bins from levels (Selection.on_from_levels): a closed trace bin is ON when it lies entirely inside the
@@ -21,7 +22,7 @@ import numpy as np
 
 from tagstream.kernels.trace import sums_from
 
-from .grouping import Grouping, group_levels
+from .grouping import Grouping, extend_grouping, group_levels_cached
 from .levels import Levels, level_flid, on_state
 
 
@@ -118,9 +119,15 @@ def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: 
                 mle_ns = mle_truncated_exp_ns(on_n, on_s / on_n - t0_ps, period_ps - t0_ps)
     lv = Levels(start.astype(np.int64), end, first.astype(np.int64), n_ph.astype(np.int64), n_int.astype(np.int64),
                 intensity, mean_ns * 1e3, mle_ns * 1e3)
-    grp = group_levels(n_int.clip(min=1), dur_ps * 1e-12, max(max_states, n_states or 0))
+    # live snapshots: group the closed levels (cached: unchanged until the next accepted change point) and put
+    # the provisional last level in its most probable state; final results group every level
+    ni, ds, ms = n_int.clip(min=1).astype(np.float64), dur_ps * 1e-12, max(max_states, n_states or 0)
+    if raw["final"] or m < 3:
+        grp = group_levels_cached(ni, ds, ms)
+    else:
+        grp = extend_grouping(group_levels_cached(ni[:-1], ds[:-1], ms), ni[-1], ds[-1])
     if n_states is not None:
-        grp = with_n_states(grp, n_int.clip(min=1), dur_ps * 1e-12, n_states)
+        grp = grp.with_n_states(n_states)
     _, on = on_state(grp)
     k = grp.n_states
     lab = grp.labels
@@ -131,14 +138,6 @@ def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: 
     h, _, _ = level_flid(intensity, mean_ns, dur_ps * 1e-12, iedges, lifetime_edges_ns)
     return LevelsResult(float(raw["confidence"]), bool(raw["final"]), lv, mean_ns, mle_ns, grp, on, st_lt, occ,
                         iedges, np.asarray(lifetime_edges_ns, float), h)
-
-
-def with_n_states(grp: Grouping, n_intervals, duration_s, n_states: int) -> Grouping:
-    """The same AHC grouping cut at n_states groups (states ordered by intensity)."""
-    g = int(min(max(n_states, 1), grp.all_labels.shape[0]))
-    lab = grp.all_labels[g - 1]
-    inten = np.bincount(lab, n_intervals, g) / np.bincount(lab, duration_s, g)
-    return Grouping(g, lab, inten, grp.bic, grp.all_labels)
 
 
 def _avg_lifetime_ns(n_ref, s_ps, n_bg, period_ps, t0_ps):
