@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from tagstream.app.theme import Theme, fast, legend_show, lifetime_axis_max_ns, style_plot
-from tagstream.app.views.trace import closed_bins
+from tagstream.app.views.trace import shown_bins
 
 
 def regime_label(lo: float, hi: float) -> str:
@@ -47,12 +47,7 @@ class LifetimeTraceView:
 
     def update(self, res) -> None:
         tr = res.trace
-        s = closed_bins(tr)
-        t_s = tr.bin_start_ps[s] * 1e-12
-        if self.window_s is not None and t_s.size:
-            first = int(np.searchsorted(t_s, t_s[-1] - self.window_s))
-            s = slice(first, s.stop)
-            t_s = t_s[first:]
+        s, t_s = shown_bins(tr, self.window_s)
         lt = tr.lifetime_ns[s]
         reg = tr.regime[s]
         self.curve_all.setData(t_s, lt)

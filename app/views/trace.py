@@ -16,6 +16,17 @@ def closed_bins(trace) -> slice:
     return slice(0, max(trace.counts.shape[0] - 1, 0))
 
 
+def shown_bins(trace, window_s: float | None) -> tuple[slice, np.ndarray]:
+    """The closed bins inside the scrolling window (the last window_s seconds; None = all), and their
+    start times in s."""
+    s = closed_bins(trace)
+    t_s = trace.bin_start_ps[s] * 1e-12
+    if window_s is not None and t_s.size:
+        first = int(np.searchsorted(t_s, t_s[-1] - window_s))
+        s, t_s = slice(first, s.stop), t_s[first:]
+    return s, t_s
+
+
 class IntensityTraceView:
     """window_s: show only the last window_s seconds (scrolling live display); None = everything."""
 
@@ -51,12 +62,7 @@ class IntensityTraceView:
 
     def update(self, res) -> None:
         tr = res.trace
-        s = closed_bins(tr)
-        t_s = tr.bin_start_ps[s] * 1e-12
-        if self.window_s is not None and t_s.size:
-            first = int(np.searchsorted(t_s, t_s[-1] - self.window_s))
-            s = slice(first, s.stop)
-            t_s = t_s[first:]
+        s, t_s = shown_bins(tr, self.window_s)
         self.plot.setLabel("left", f"counts per {tr.bin_ms:g} ms bin", color=self.theme.foreground)
         self.curve_a.setData(t_s, tr.counts_a[s])
         self.curve_b.setData(t_s, tr.counts_b[s])
