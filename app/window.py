@@ -19,11 +19,12 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from tagstream.app.controller import LiveController
 from tagstream.app.theme import DARK, Theme
-from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LifetimeHistogramView,
-                                 LifetimeTraceView, SpectraViews)
+from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LevelFlidView, LevelsOverlay,
+                                 LifetimeHistogramView, LifetimeTraceView, SpectraViews)
 from tagstream.pipeline import AnalysisConfig
 from tagstream.setup import Setup, sidecar_setup
 
+LEVELS_CONFIDENCE = 0.99        # change-point confidence of the live levels
 SOURCES = ("simulated", "qutag", "replay")
 SOURCE_LABELS = {"simulated": "Simulated QD", "qutag": "quTAG", "replay": "Replay a recording"}
 
@@ -118,6 +119,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(traces)
         flid_w = self._plot_widget()
         fv = FlidView(flid_w.addPlot(), t)
+        # change-point levels: a checkbox in the controls builds the pipeline with levels (next Start / Reset)
+        # and shows the steps over the intensity trace and the level FLID beside the binned one
+        self.levels_box = QtWidgets.QCheckBox("levels (change points, 99 %)")
+        self.levels_box.setToolTip("change-point intensity levels over the trace and a level FLID; "
+                                   "applies at the next Start / Reset")
+        lov = LevelsOverlay(iv.plot, t, checkbox=self.levels_box, enabled=False)
+        lflid_w = self._plot_widget()
+        lfv = LevelFlidView(lflid_w.addPlot(), t)
+        lflid_w.setVisible(False)
+        self.levels_box.toggled.connect(lflid_w.setVisible)
+        self.levels_box.toggled.connect(self._widen_flid)
+        flid_box = QtWidgets.QWidget()
+        hl = QtWidgets.QHBoxLayout(flid_box)
+        hl.setContentsMargins(0, 0, 0, 0)
+        hl.setSpacing(0)
+        hl.addWidget(flid_w)
+        hl.addWidget(lflid_w)
         hist_w = self._plot_widget()
         hv = LifetimeHistogramView(hist_w.addPlot(), t, on_regimes=self._regimes_dragged)
         g2_w = self._plot_widget()
@@ -131,7 +149,7 @@ class MainWindow(QtWidgets.QMainWindow):
                           regimes=spec_w.addPlot(row=2, col=0))
         spec_w.ci.layout.setRowStretchFactor(1, 2)
         H = QtCore.Qt.Orientation.Horizontal
-        self._dock("FLID", flid_w, A.BottomDockWidgetArea, "flid")
+        self._dock("FLID", flid_box, A.BottomDockWidgetArea, "flid")
         self._dock("Lifetime histogram · regimes (drag the ranges)", hist_w, A.BottomDockWidgetArea, "histogram")
         self._dock("Decays", dec_w, A.BottomDockWidgetArea, "decays")
         self.splitDockWidget(self.docks["flid"], self.docks["histogram"], H)
@@ -140,10 +158,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock("Spectra", spec_w, A.RightDockWidgetArea, "spectra")
         self.splitDockWidget(self.docks["g2"], self.docks["spectra"], QtCore.Qt.Orientation.Vertical)
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, A.RightDockWidgetArea)
-        self.plot_widgets = {"traces": traces, "flid": flid_w, "histogram": hist_w, "g2": g2_w, "decays": dec_w,
-                             "spectra": spec_w}
+        self.plot_widgets = {"traces": traces, "flid": flid_w, "level_flid": lflid_w, "histogram": hist_w,
+                             "g2": g2_w, "decays": dec_w, "spectra": spec_w}
         return {"intensity": iv, "lifetime": lv, "flid": fv, "histogram": hv, "g2": gv, "decays": dv,
-                "spectra": sv}
+                "spectra": sv, "levels": lov, "level_flid": lfv}
+
+    def _widen_flid(self, levels: bool) -> None:
+        """Room for the level FLID beside the binned one."""
+        d = self.docks
+        if "flid" in d and "histogram" in d and "decays" in d:
+            w = [d[k].width() for k in ("flid", "histogram", "decays")]
+            total = sum(w)
+            if total > 0:
+                f = 0.45 if levels else 0.3
+                rest = (1 - f) * total / max(w[1] + w[2], 1)
+                self.resizeDocks([d["flid"], d["histogram"], d["decays"]],
+                                 [int(f * total), int(w[1] * rest), int(w[2] * rest)], QtCore.Qt.Orientation.Horizontal)
 
     def _build_controls(self) -> None:
         w = QtWidgets.QWidget()
@@ -198,6 +228,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bin_ms = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=10000.0, value=100.0, suffix=" ms")
         self.bin_ms.setToolTip("trace bin width; applies at the next Start / Reset")
         f.addRow("bin width", self.bin_ms)
+        f.addRow(self.levels_box)
+        self.levels_box.toggled.connect(
+            lambda on: self.controller.running and self.message(f"levels {'on' if on else 'off'}: the analysis "
+                                                                "changes at the next Start / Reset"))
         self.auto_thr = QtWidgets.QPushButton("Automatic ON threshold (Otsu)")
         self.auto_thr.clicked.connect(lambda: self.controller.set_threshold(None))
         f.addRow(self.auto_thr)
@@ -279,7 +313,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.filtered.setChecked(bool(s.sync_filtered))
 
     def config_from_controls(self) -> AnalysisConfig:
-        return AnalysisConfig(trace_bin_ms=self.bin_ms.value(), regimes_ns=tuple(self.regimes_ns))
+        return AnalysisConfig(trace_bin_ms=self.bin_ms.value(), regimes_ns=tuple(self.regimes_ns),
+                              levels_confidence=LEVELS_CONFIDENCE if self.levels_box.isChecked() else None)
 
     def load_settings(self) -> None:
         s = self.settings
@@ -288,6 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.speed.setValue(float(s.value("speed", 1.0)))
         self.replay_path.setText(str(s.value("replay_path", "")))
         self.bin_ms.setValue(float(s.value("bin_ms", 100.0)))
+        self.levels_box.setChecked(s.value("levels", False, type=bool))
         self.record.setChecked(s.value("record", False, type=bool))
         self.record_path.setText(str(s.value("record_path", "")))
         toml = s.value("setup_toml", "")
@@ -317,6 +353,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("speed", self.speed.value())
         s.setValue("replay_path", self.replay_path.text())
         s.setValue("bin_ms", self.bin_ms.value())
+        s.setValue("levels", self.levels_box.isChecked())
         s.setValue("record", self.record.isChecked())
         s.setValue("record_path", self.record_path.text())
         s.setValue("setup_toml", self.setup_from_controls().to_toml())

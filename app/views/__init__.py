@@ -7,10 +7,10 @@ views draw the live window (tagstream.app.window) and the PNG report (tagstream.
 from tagstream.app.views.decays import DecayView
 from tagstream.app.views.flid import FlidView
 from tagstream.app.views.g2 import G2View
-from tagstream.app.views.levels import LevelsOverlay
+from tagstream.app.views.levels import LevelFlidView, LevelsOverlay
 from tagstream.app.views.lifetime import LifetimeHistogramView, LifetimeTraceView
 from tagstream.app.views.spectra import SpectraViews
 from tagstream.app.views.trace import IntensityTraceView
 
-__all__ = ["DecayView", "FlidView", "G2View", "IntensityTraceView", "LevelsOverlay", "LifetimeHistogramView", "LifetimeTraceView",
+__all__ = ["DecayView", "FlidView", "G2View", "IntensityTraceView", "LevelFlidView", "LevelsOverlay", "LifetimeHistogramView", "LifetimeTraceView",
            "SpectraViews"]

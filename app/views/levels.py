@@ -1,6 +1,7 @@
-"""Change-point levels over the intensity trace: a step curve of each level's intensity in counts per trace
-bin (intensity_cps x bin), drawn from Results.levels (computed by the pipeline's levels stage when
-AnalysisConfig.levels_confidence is set). The view only draws; its checkbox shows or hides the curve."""
+"""Change-point levels: a step curve of each level's intensity in counts per trace bin (intensity_cps x bin)
+over the intensity trace (LevelsOverlay) and the level FLID (LevelFlidView), drawn from Results.levels
+(computed by the pipeline's levels stage when AnalysisConfig.levels_confidence is set). The views only draw;
+the overlay's checkbox shows or hides the curve."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pyqtgraph as pg
 from PyQt6 import QtWidgets
 
 from tagstream.app.theme import Theme
+
+LEVELS_COLOR = "#c77dff"        # distinct from the SPAD, sum, threshold and regime colours
 
 
 def level_steps(res) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +28,7 @@ class LevelsOverlay:
     def __init__(self, plot: pg.PlotItem, theme: Theme, *, checkbox: QtWidgets.QCheckBox | None = None,
                  enabled: bool = True) -> None:
         self.plot = plot
-        self.curve = plot.plot(name="levels", stepMode="center", pen=theme.pen(theme.threshold, 2))
+        self.curve = plot.plot(name="levels", stepMode="center", pen=theme.pen(LEVELS_COLOR, 2))
         self.curve.setZValue(5)
         self.checkbox = checkbox if checkbox is not None else QtWidgets.QCheckBox("levels")
         self.checkbox.setToolTip("change-point intensity levels (analysis with levels enabled)")
@@ -43,3 +46,69 @@ class LevelsOverlay:
             self.curve.setData([], [])
         else:
             self.curve.setData(x, y, stepMode="center")
+
+
+def level_flid_image(res) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
+    """(image log10(1 + time / trace bin), x = lifetime, y = counts per trace bin; rect x, y, w, h) of the level
+    FLID, or None without levels. Time in units of the trace bin makes its colours comparable to the binned
+    FLID's log10(1 + bins)."""
+    lev = getattr(res, "levels", None)
+    if lev is None or lev.n_levels == 0:
+        return None
+    bin_s = res.trace.bin_ms * 1e-3
+    img = np.log10(1.0 + lev.flid_hist_s.T / bin_s)
+    le, ie = lev.flid_lifetime_edges_ns, lev.flid_intensity_edges_cps * bin_s
+    return img, (float(le[0]), float(ie[0]), float(le[-1] - le[0]), float(ie[-1] - ie[0]))
+
+
+class LevelFlidView:
+    """Level FLID beside the binned one: time spent per (level average lifetime, level intensity) cell, one
+    entry per change-point level weighted by its duration; dashed lines at the grouped states' intensities."""
+
+    def __init__(self, plot: pg.PlotItem, theme: Theme) -> None:
+        from tagstream.app.theme import style_colorbar, style_plot
+
+        self.plot, self.theme = plot, theme
+        style_plot(plot, theme, x="level average lifetime (ns)", y="counts per bin", title="level FLID")
+        self.image = pg.ImageItem(axisOrder="col-major")
+        plot.addItem(self.image)
+        cmap = pg.colormap.get(theme.colormap)
+        self.image.setLookupTable(cmap.getLookupTable(nPts=256))
+        self.colorbar = pg.ColorBarItem(colorMap=cmap, interactive=False, width=12)
+        self.colorbar.setImageItem(self.image, insert_in=plot)
+        style_colorbar(self.colorbar, theme, "log₁₀(1 + time / bin)")
+        self.state_lines: list[pg.InfiniteLine] = []
+        self.text = pg.TextItem(color=theme.foreground, anchor=(0, 0))
+        plot.addItem(self.text, ignoreBounds=True)
+        plot.setMenuEnabled(False)
+
+    def update(self, res) -> None:
+        from tagstream.app.theme import lifetime_axis_max_ns
+
+        got = level_flid_image(res)
+        if got is None:
+            self.image.clear()
+            for ln in self.state_lines:
+                ln.setVisible(False)
+            self.text.setText("no levels")
+            return
+        img, rect = got
+        top = max(float(img.max()) if img.size else 1.0, 1e-3)
+        self.image.setImage(img, autoLevels=False, levels=(0.0, top))
+        self.colorbar.setLevels((0.0, top))
+        self.image.setRect(pg.QtCore.QRectF(*rect))
+        lev = res.levels
+        states = lev.grouping.state_intensity_cps * res.trace.bin_ms * 1e-3
+        while len(self.state_lines) < states.size:
+            ln = pg.InfiniteLine(angle=0, movable=False, pen=self.theme.pen(LEVELS_COLOR, 1, dash=True))
+            self.plot.addItem(ln, ignoreBounds=True)
+            self.state_lines.append(ln)
+        for i, ln in enumerate(self.state_lines):
+            ln.setVisible(i < states.size)
+            if i < states.size:
+                ln.setValue(float(states[i]))
+        self.text.setText(f"{lev.n_levels} levels · {lev.grouping.n_states} states")
+        self.plot.setLabel("left", f"counts per {res.trace.bin_ms:g} ms bin", color=self.theme.foreground)
+        self.plot.setXRange(rect[0], lifetime_axis_max_ns(res), padding=0)
+        self.plot.setYRange(rect[1], rect[1] + rect[3], padding=0)
+        self.text.setPos(rect[0], rect[1] + rect[3])
