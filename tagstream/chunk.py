@@ -50,6 +50,19 @@ class TagChunk:
             None if microtimes_ps is None else np.ascontiguousarray(microtimes_ps, dtype=TIMESTAMP_DTYPE),
         )
 
+    @classmethod
+    def concatenate(cls, chunks, with_microtimes: bool = False) -> "TagChunk":
+        """One chunk holding `chunks` in order (numbered from the first one's first_record, or 0).
+        with_microtimes: the result carries microtimes_ps (empty when there are no chunks)."""
+        chunks = list(chunks)
+        micro = None
+        if with_microtimes:
+            micro = np.concatenate([c.microtimes_ps for c in chunks]) if chunks else np.empty(0, TIMESTAMP_DTYPE)
+        if not chunks:
+            return cls(np.empty(0, TIMESTAMP_DTYPE), np.empty(0, CHANNEL_DTYPE), 0, micro)
+        return cls(np.concatenate([c.timestamps_ps for c in chunks]), np.concatenate([c.channels for c in chunks]),
+                   chunks[0].first_record, micro)
+
     def slice(self, start: int, stop: int) -> "TagChunk":
         """Sub-chunk of records [start, stop), keeping record numbering."""
         micro = None if self.microtimes_ps is None else self.microtimes_ps[start:stop]

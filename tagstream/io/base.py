@@ -90,13 +90,11 @@ class TagReader:
             else:
                 raise self._end_error
 
+    has_microtimes = False   # readers of formats that record microtimes (PicoQuant T3, ...) set it
+
     def read_all(self) -> TagChunk:
         """The whole recording as one TagChunk (convenience for small files)."""
-        parts = list(self.chunks())
-        if not parts:
-            return TagChunk(np.empty(0, np.int64), np.empty(0, np.uint16), 0)
-        return TagChunk(np.concatenate([p.timestamps_ps for p in parts]),
-                        np.concatenate([p.channels for p in parts]), 0)
+        return TagChunk.concatenate(self.chunks(), with_microtimes=self.has_microtimes)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.format} {str(self.path)!r} n_records={self.n_records}>"

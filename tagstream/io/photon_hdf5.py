@@ -157,14 +157,9 @@ class PhotonHdf5Reader(TagReader):
         for chunk in emit_chunks(t, c, m, chunk_records, emitted):
             yield chunk
 
-    def read_all(self) -> TagChunk:
-        parts = list(self.chunks())
-        micro = (np.concatenate([p.microtimes_ps for p in parts]) if parts else np.empty(0, np.int64)) \
-            if self._has_nano else None
-        if not parts:
-            return TagChunk(np.empty(0, np.int64), np.empty(0, np.uint16), 0, micro)
-        return TagChunk(np.concatenate([p.timestamps_ps for p in parts]),
-                        np.concatenate([p.channels for p in parts]), 0, micro)
+    @property
+    def has_microtimes(self) -> bool:
+        return bool(self._has_nano)
 
 
 _TITLES = {

@@ -391,11 +391,6 @@ class PtuReader(TagReader):
             else:
                 raise self._end_error
 
-    def read_all(self) -> TagChunk:
-        parts = list(self.chunks())
-        if not parts:
-            return TagChunk(np.empty(0, np.int64), np.empty(0, np.uint16), 0,
-                            np.empty(0, np.int64) if self.is_t3 else None)
-        micro = np.concatenate([p.microtimes_ps for p in parts]) if self.is_t3 else None
-        return TagChunk(np.concatenate([p.timestamps_ps for p in parts]),
-                        np.concatenate([p.channels for p in parts]), 0, micro)
+    @property
+    def has_microtimes(self) -> bool:
+        return bool(self.is_t3)
