@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from tagstream.levels import find_change_points, group_levels, levels_from_change_points
-from tagstream.levels.grouping import EM_TOL, extend_grouping, group_levels_cached
+from tagstream.levels.grouping import EM_MAX_ITER, EM_TOL, extend_grouping, group_levels_cached
 from tagstream.pipeline import AnalysisConfig, Pipeline, analyze_file
 from tagstream.setup import setup_for_recording
 from tagstream.simulate import Simulation, SimulationParams, setup_for
@@ -48,7 +48,7 @@ def ref_ahc(n, T, g_max):
         gt[bi] += gt.pop(bj)
 
 
-def ref_em(n, T, labels, g, tol=EM_TOL, max_iter=5000):
+def ref_em(n, T, labels, g, tol=EM_TOL, max_iter=EM_MAX_ITER):
     """EM for sum_k w_k Poisson(n_i | I_k T_i) from hard labels; returns ln L, I, w, most probable state."""
     m = len(n)
     r = [[1.0 if labels[i] == k else 0.0 for k in range(g)] for i in range(m)]
@@ -272,3 +272,21 @@ def test_pipeline_snapshot_uses_closed_levels_grouping():
     fl = final.levels
     np.testing.assert_array_equal(final.state, group_levels(fl.n_intervals.clip(min=1).astype(float),
                                                             np.maximum(fl.duration_s, 1e-12)).labels)
+
+
+def test_live_grouping_reused_until_closed_levels_grow_2_percent():
+    from tagstream.levels.grouping import group_levels_live
+    n, T = _random_levels(21, 300)
+    a = group_levels_live(n[:201], T[:201], 200)                     # 200 closed + 1 provisional
+    np.testing.assert_array_equal(a.labels[:200], group_levels(n[:200], T[:200]).labels)
+    b = group_levels_live(n[:205], T[:205], 204)                     # +2 %: reused, new levels classified
+    np.testing.assert_array_equal(b.labels[:201], a.labels)
+    np.testing.assert_array_equal(b.state_intensity_cps, a.state_intensity_cps)
+    for i in range(200, 205):
+        lp = np.log(a.all_weight[a.n_states - 1]) + n[i] * np.log(a.state_intensity_cps * T[i]) \
+            - a.state_intensity_cps * T[i]
+        assert b.labels[i] == int(np.argmax(lp))
+    c = group_levels_live(n[:206], T[:206], 205)                     # > 2 %: regrouped
+    np.testing.assert_array_equal(c.labels[:205], group_levels(n[:205], T[:205]).labels)
+    d = group_levels_live(n[:206] * 2, T[:206], 205)                 # other levels: never reused
+    np.testing.assert_array_equal(d.labels[:205], group_levels(n[:205] * 2, T[:205]).labels)

@@ -4,9 +4,9 @@ Per level: start/end (ps), photons, intensity (ML rate, as levels_from_change_po
 with the trace's convention (mean microtime - t0, uniform background removed when the selection says so:
 n_bg = background rate x level duration) and an MLE single-exponential lifetime (photons after t0 at their
 decay-bin centres, truncated at the period; tagstream.results.mle_truncated_exp_ns, as the per-bin MLE).
-States: AHC + EM + BIC grouping (group_levels; a live snapshot groups the closed levels, cached, and puts the
-provisional last level in its most probable state); the ON state is the brightest one. Level FLID: seconds spent per
-(intensity, average lifetime) cell, one entry per level weighted by its duration.
+States: AHC + EM + BIC grouping (group_levels; a live snapshot reuses the grouping of its closed levels until
+they grew by 2 % and puts newer levels in their most probable states); the ON state is the brightest one.
+Level FLID: seconds spent per (intensity, average lifetime) cell, one entry per level weighted by its duration.
 
 ON bins from levels (Selection.on_from_levels): a closed trace bin is ON when it lies entirely inside the
 union of ON-state levels. Bins cut by a switch are not ON, so the regimes' decays (trace bins -> photons)
@@ -22,7 +22,7 @@ import numpy as np
 
 from tagstream.kernels.trace import sums_from
 
-from .grouping import Grouping, extend_grouping, group_levels_cached
+from .grouping import Grouping, group_levels_cached, group_levels_live
 from .levels import Levels, level_flid, on_state
 
 
@@ -119,13 +119,13 @@ def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: 
                 mle_ns = mle_truncated_exp_ns(on_n, on_s / on_n - t0_ps, period_ps - t0_ps)
     lv = Levels(start.astype(np.int64), end, first.astype(np.int64), n_ph.astype(np.int64), n_int.astype(np.int64),
                 intensity, mean_ns * 1e3, mle_ns * 1e3)
-    # live snapshots: group the closed levels (cached: unchanged until the next accepted change point) and put
-    # the provisional last level in its most probable state; final results group every level
+    # live snapshots: group the closed levels (regrouped when they grew by > 2 %, tagstream.levels.grouping) and
+    # put the newer and the provisional last level in their most probable states; final results group every level
     ni, ds, ms = n_int.clip(min=1).astype(np.float64), dur_ps * 1e-12, max(max_states, n_states or 0)
     if raw["final"] or m < 3:
         grp = group_levels_cached(ni, ds, ms)
     else:
-        grp = extend_grouping(group_levels_cached(ni[:-1], ds[:-1], ms), ni[-1], ds[-1])
+        grp = group_levels_live(ni, ds, m - 1, ms)
     if n_states is not None:
         grp = grp.with_n_states(n_states)
     _, on = on_state(grp)
