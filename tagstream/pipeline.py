@@ -65,8 +65,9 @@ class AnalysisConfig:
     levels_confidence: change-point levels of the summed SPADs at this confidence (0.69, 0.90, 0.95,
         0.99; tagstream.stages.levels); None = no levels.
     on_from_levels: ON = trace bins entirely inside levels of the brightest grouped state (needs levels).
-    level_states: group the levels into this many states (None = the BIC's choice, which tends to split a
-        state whose levels contain unresolved short blinks; 3 = ON/grey/OFF).
+    level_states: group the levels into this many states (None = the BIC's choice on the EM-refined
+        Poisson mixture, Watkins & Yang; 3 = force ON/grey/OFF when a state's rate drifts and the BIC
+        resolves it into two).
     """
 
     trace_bin_ms: float = 10.0

@@ -78,7 +78,7 @@ def add_arguments(p) -> None:
     p.add_argument("--on-from-levels", action="store_true", help="ON = trace bins entirely inside levels of the "
                    "brightest grouped state (implies --levels); the regimes then use those bins")
     p.add_argument("--level-states", type=int, metavar="N", help="group the levels into N states (default: "
-                   "by BIC; 3 = ON/grey/OFF)")
+                   "the BIC's choice on the EM-refined mixture; 3 forces ON/grey/OFF)")
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
