@@ -13,6 +13,7 @@ file is only replaced with overwrite=True (ExportError otherwise).
 
 from __future__ import annotations
 
+import gc
 import html
 import os
 from pathlib import Path
@@ -135,14 +136,18 @@ def render_report(results, path, *, fits: Sequence | None = None, spectra=None, 
     app = ensure_qapp()
     from PyQt6 import QtCore
 
-    w, _ = build_page(results, fits=fits, spectra=spectra, title=title, size=size, notes=notes,
-                      trap_spectrum=trap_spectrum)
+    w, views = build_page(results, fits=fits, spectra=spectra, title=title, size=size, notes=notes,
+                          trap_spectrum=trap_spectrum)
     w.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
     w.show()
     app.processEvents()
     image = w.grab()
     w.close()
-    w.deleteLater()
+    # The page's pyqtgraph items hold reference cycles, so the cyclic garbage collector frees them, in
+    # whichever thread it next runs. Qt objects must die in their own (this, the GUI) thread: free them
+    # now. (Left to chance, a live window's snapshot thread destroyed them: a segfault.)
+    del w, views
+    gc.collect()
     with atomic_path(path) as tmp:
         if not image.save(str(tmp), "PNG"):
             raise ExportError(f"could not write the report image to {path} (disk full or not writable?)")
