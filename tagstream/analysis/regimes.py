@@ -204,17 +204,26 @@ def trap_spectrum_across(energy_ev, regime_spectra, fits, labels) -> TrapSpectru
     return TrapSpectrum(np.asarray(energy_ev, float), mean, err, per, labels[b], peak, chi2, dof, p, mask, area)
 
 
-def spectra_results(res, spectra, fits: RegimeFits | None = None, min_weight: float = 0.5) -> RegimeSpectra:
-    """Per-regime mean spectra of `spectra` (a .sif / .spectra.npz path or a tagstream.spectra
-    SpectralSeries) aligned by the recording's frame triggers (else the series' own frame starts, else
-    by cycle time, with a warning), and, given the regime fits, the trap spectrum across regimes."""
-    from tagstream.spectra import (SpectralSeries, align_frames, overlap_weights, read_spectra, regime_spectrum,
-                                   subtract_baseline, to_energy)
+def spectra_on_clock(res, spectra):
+    """An EMCCD series (path or SpectralSeries) placed on the recording's photon clock: (series, frame
+    timing, energy_ev, baseline-subtracted density per eV). Frames are aligned by the recording's frame
+    triggers, else the series' own frame starts, else by cycle time (with a warning)."""
+    from tagstream.spectra import SpectralSeries, align_frames, read_spectra, subtract_baseline, to_energy
 
     s = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
     trig = res.frames.frame_start_ps if res.frames is not None and len(res.frames.frame_start_ps) else s.frame_start_ps
     timing = align_frames(s.n_frames, s.exposure_s, s.cycle_time_s, trig)
     e, dens = to_energy(s.wavelength_nm, subtract_baseline(s.counts, s.baseline_adu))
+    return s, timing, e, dens
+
+
+def spectra_results(res, spectra, fits: RegimeFits | None = None, min_weight: float = 0.5) -> RegimeSpectra:
+    """Per-regime mean spectra of `spectra` (a .sif / .spectra.npz path or a tagstream.spectra
+    SpectralSeries) aligned by the recording's frame triggers (else the series' own frame starts, else
+    by cycle time, with a warning), and, given the regime fits, the trap spectrum across regimes."""
+    from tagstream.spectra import overlap_weights, regime_spectrum
+
+    s, timing, e, dens = spectra_on_clock(res, spectra)
     labels = [regime_label(r) for r in res.regimes]
     out, lines = [], [f"spectra: {s.n_frames} frames ({timing.source})"]
     for r, lab in zip(res.regimes, labels):

@@ -287,13 +287,10 @@ def regime_label(rng) -> str:
 
 def spectral_peaks(res, spectra_path) -> dict:
     """Peak energy (Gaussian fit, tagstream.spectra) of the ON spectrum and of each regime's spectrum."""
-    from tagstream.spectra import (align_frames, intervals_from_bins, overlap_weights, read_spectra,
-                                   regime_spectrum, subtract_baseline, to_energy)
+    from tagstream.analysis.regimes import spectra_on_clock
+    from tagstream.spectra import intervals_from_bins, overlap_weights, regime_spectrum
 
-    s = read_spectra(spectra_path)
-    trig = res.frames.frame_start_ps if res.frames is not None else s.frame_start_ps
-    timing = align_frames(s.n_frames, s.exposure_s, s.cycle_time_s, trigger_ps=trig)
-    energy, dens = to_energy(s.wavelength_nm, subtract_baseline(s.counts, s.baseline_adu))
+    _, timing, energy, dens = spectra_on_clock(res, spectra_path)
     tr = res.trace
     bin_ps = int(round(tr.bin_ms * 1e9))
     sel = {"on": intervals_from_bins(tr.bin_start_ps, bin_ps, tr.on)}
