@@ -46,10 +46,11 @@ class _SnapshotWorker(threading.Thread):
         last_fit = -1e9
         fits, fit_sel = None, None
         seen = (-1, None)
-        t_last = 0.0
+        t_last = 0.0    # when the last check started: checks are interval_s apart, also when nothing changed
         while not self.halt.is_set():
             self.wake.wait(max(0.0, c.interval_s - (time.monotonic() - t_last)))
             self.wake.clear()
+            t_last = time.monotonic()
             if self.halt.is_set():
                 return
             pipe = c.pipeline
@@ -61,7 +62,7 @@ class _SnapshotWorker(threading.Thread):
                 if (n, sel) == seen and not c._force:
                     continue
                 c._force = False
-                t = t_last = time.monotonic()
+                t = time.monotonic()
                 res = pipe.snapshot()
                 seen = (res.n_records, sel)
                 if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel):
@@ -134,6 +135,7 @@ class LiveController(QtCore.QObject):
             except Exception:
                 pass
             raise
+        self._stop_worker()   # a restart (replay, reset) must not leave the previous snapshot thread running
         self._worker = _SnapshotWorker(self)
         self._worker.start()
         self.timer.start()
@@ -159,6 +161,9 @@ class LiveController(QtCore.QObject):
         """stop() and end the snapshot thread (window closing)."""
         self.stop()
         self.timer.stop()
+        self._stop_worker()
+
+    def _stop_worker(self) -> None:
         if self._worker is not None:
             self._worker.halt.set()
             self._worker.wake.set()

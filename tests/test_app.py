@@ -34,6 +34,9 @@ def win(qtbot, tmp_path):
     w.show()
     yield w
     w.controller.shutdown()
+    # every thread the app started has ended (a leaked snapshot thread once spun on a core forever)
+    leaked = [t.name for t in threading.enumerate() if t.name.startswith("tagstream-") and t.is_alive()]
+    assert not leaked, f"threads left running after the window closed: {leaked}"
 
 
 def finite_source(duration_s: float, seed: int = 1):
