@@ -34,6 +34,9 @@ class Bundle:
     seq: int
 
 
+POLL_S = 0.01   # how often the snapshot thread looks for new tags when idle
+
+
 class _SnapshotWorker(threading.Thread):
     def __init__(self, ctrl: "LiveController") -> None:
         super().__init__(name="tagstream-snapshots", daemon=True)
@@ -46,11 +49,11 @@ class _SnapshotWorker(threading.Thread):
         last_fit = -1e9
         fits, fit_sel = None, None
         seen = (-1, None)
-        t_last = 0.0    # when the last check started: checks are interval_s apart, also when nothing changed
+        t_snap = 0.0    # when the last snapshot was taken: snapshots are >= interval_s apart
         while not self.halt.is_set():
-            self.wake.wait(max(0.0, c.interval_s - (time.monotonic() - t_last)))
+            # look for new tags every POLL_S (cheap), snapshot at most every interval_s
+            self.wake.wait(max(POLL_S, c.interval_s - (time.monotonic() - t_snap)))
             self.wake.clear()
-            t_last = time.monotonic()
             if self.halt.is_set():
                 return
             pipe = c.pipeline
@@ -62,7 +65,7 @@ class _SnapshotWorker(threading.Thread):
                 if (n, sel) == seen and not c._force:
                     continue
                 c._force = False
-                t = time.monotonic()
+                t = t_snap = time.monotonic()
                 res = pipe.snapshot()
                 seen = (res.n_records, sel)
                 if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel):
