@@ -48,7 +48,23 @@ class PausableClock:
             return now - self._wall0 - self._paused_total
 
 
-class PacedSource(Source):
+class Pausable:
+    """pause()/resume()/paused of a source paced by its `_clock` (a PausableClock); any thread."""
+
+    _clock: PausableClock
+
+    def pause(self) -> None:
+        self._clock.pause()
+
+    def resume(self) -> None:
+        self._clock.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._clock.paused
+
+
+class PacedSource(Pausable, Source):
     """Releases the tags of `chunks` when they are due: a tag at time t (ps) is due once
     (wall seconds since start, pauses excluded) × speed × 1e12 >= t - t_first.
 
@@ -76,17 +92,6 @@ class PacedSource(Source):
         self._t_first_ps: int | None = None
         self._clock = PausableClock()
         self._last_emit = 0.0
-
-    # -- pausing (any thread) -------------------------------------------------------------------
-    def pause(self) -> None:
-        self._clock.pause()
-
-    def resume(self) -> None:
-        self._clock.resume()
-
-    @property
-    def paused(self) -> bool:
-        return self._clock.paused
 
     def _stream_elapsed_s(self) -> float:
         return self._clock.elapsed_s()

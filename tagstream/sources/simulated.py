@@ -8,10 +8,10 @@ import time
 
 from tagstream.chunk import TagChunk
 from tagstream.sources.base import Source
-from tagstream.sources.paced import PausableClock
+from tagstream.sources.paced import Pausable, PausableClock
 
 
-class SimulatedSource(Source):
+class SimulatedSource(Pausable, Source):
     """params: tagstream.simulate.SimulationParams (None: the seed paper's defaults); seed;
     speed: simulated seconds per wall second (None: as fast as possible, chunk_s per read);
     duration_s: end of the simulated run (None: endless); poll_interval_s: time between reads'
@@ -36,16 +36,6 @@ class SimulatedSource(Source):
         self._end_ps = None if duration_s is None else int(round(duration_s * 1e12))
         self._clock = PausableClock()
         self._last_advance = 0.0
-
-    def pause(self) -> None:
-        self._clock.pause()
-
-    def resume(self) -> None:
-        self._clock.resume()
-
-    @property
-    def paused(self) -> bool:
-        return self._clock.paused
 
     def _start(self) -> None:
         if self._last_advance == 0.0:
