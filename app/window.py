@@ -17,6 +17,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
+from tagstream.app.gc_guard import GuiThreadGC
 from tagstream.app.controller import LiveController
 from tagstream.app.theme import DARK, Theme
 from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LevelFlidView, LevelsOverlay,
@@ -68,6 +69,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, settings: QtCore.QSettings | None = None, theme: Theme = DARK,
                  fit_interval_s: float | None = 2.0, parent=None) -> None:
         super().__init__(parent)
+        self._gc = GuiThreadGC(self)      # Qt objects must be freed in this thread (see app/gc_guard.py)
         self.theme = theme
         self.settings = settings if settings is not None else QtCore.QSettings("tagstream", "tagstream-live")
         self.setWindowTitle("tagstream live")
@@ -544,3 +546,4 @@ class MainWindow(QtWidgets.QMainWindow):
         self.save_settings()
         self.controller.shutdown()
         super().closeEvent(ev)
+        self._gc.release()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -26,3 +27,12 @@ def real_dir() -> Path:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_main_thread():
+    """Free each test's garbage here, in the main thread: pyqtgraph items hold reference cycles, and
+    a Qt object freed by a collection that happens to run in a later test's worker thread crashes the
+    process (the app itself collects in its GUI thread: app/gc_guard.py)."""
+    yield
+    gc.collect()

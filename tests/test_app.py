@@ -252,3 +252,18 @@ def test_export_snapshot_and_screenshot(qtbot, win, tmp_path):
     assert img.width() == 1920 and img.height() == 1080
     px = np.array([img.pixel(x, y) for x in range(0, 1920, 37) for y in range(0, 1080, 29)])
     assert len(np.unique(px)) > 50  # plots with data, not a blank window
+
+
+def test_garbage_is_collected_only_in_the_gui_thread_while_a_window_is_open(qtbot, tmp_path):
+    import gc
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    a = MainWindow(settings=settings)
+    qtbot.addWidget(a)
+    b = MainWindow(settings=settings)
+    qtbot.addWidget(b)
+    assert not gc.isenabled()            # worker threads never run the cyclic collector now
+    a.close()
+    assert not gc.isenabled()            # another window is still open
+    b.close()
+    assert gc.isenabled()                # back to automatic collection
