@@ -162,23 +162,7 @@ def run(stream: TagChunk, speed: float, seconds: float, max_delay_s: float, tmp:
     want_ps = int(seconds * speed * 1e12)
     n_tags = [0]
 
-    def looped():
-        """The stream repeated (shifted by whole sync periods' worth of span) for `seconds` of wall time."""
-        shift = 0
-        step = int(stream.timestamps_ps[-1] - stream.timestamps_ps[0]) + 1_000_000
-        t_first = int(stream.timestamps_ps[0])
-        while True:
-            for i in range(0, len(stream), 65536):
-                c = stream.slice(i, i + 65536)
-                ts = c.timestamps_ps + shift
-                stop = int(np.searchsorted(ts, t_first + want_ps))
-                n_tags[0] += stop
-                yield TagChunk.from_arrays(ts[:stop], c.channels[:stop])
-                if stop < len(ts):
-                    return
-            shift += step
-
-    session = LiveSession(PacedSource(looped(), speed=speed, poll_interval_s=0.01),
+    session = LiveSession(PacedSource(looped_chunks(stream, want_ps, n_tags), speed=speed, poll_interval_s=0.01),
                           pipeline=Pipeline(setup, AnalysisConfig(trace_bin_ms=100)),
                           record_to=tmp / f"bench_{speed:g}.qutag")
     lat, snap_cost, delays = [], [], []
