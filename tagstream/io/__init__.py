@@ -3,7 +3,8 @@
     reader = open_tags(path)                 # format from magic bytes, then extension
     for chunk in reader.chunks(1 << 20):     # TagChunk: timestamps_ps int64, channels uint16, time order
         ...
-See base.py (reader contract, truncation rule), formats.py (registry), qutag.py, ascii.py, sstt.py.
+See base.py (reader contract, truncation rule), formats.py (registry), qutag.py, ascii.py, sstt.py,
+ptu.py, photon_hdf5.py, spc.py (Becker & Hickl), propose.py (the setup a recording proposes).
 """
 
 from tagstream.io.ascii import QutagAsciiReader
@@ -42,8 +43,10 @@ from tagstream.io.ptu import PtuReader, sniff_ptu  # noqa: E402
 from tagstream.io.photon_hdf5 import PhotonHdf5Reader, sniff_hdf5, write_photon_hdf5  # noqa: E402
 register_format("ptu", (".ptu",), sniff_ptu, lambda p, **o: PtuReader(p, **o))
 register_format("photon-hdf5", (".h5", ".hdf5"), sniff_hdf5, lambda p, **o: PhotonHdf5Reader(p, **o))
+from tagstream.io.spc import SpcReader  # noqa: E402
+register_format("bh-spc", (".spc",), None, lambda p, **o: SpcReader(p, **o))   # no magic: by extension
 
 __all__ = ["open_tags", "register_format", "detect_format", "formats", "TagReader", "QutagBinaryWriter",
            "write_qutag_binary", "SsttV2Writer", "write_sstt_v2", "QutagBinaryReader", "QutagRawReader",
-           "QutagCompressedReader", "QutagAsciiReader", "SsttReader", "PtuReader", "PhotonHdf5Reader",
+           "QutagCompressedReader", "QutagAsciiReader", "SsttReader", "PtuReader", "PhotonHdf5Reader", "SpcReader",
            "write_photon_hdf5"]

@@ -40,7 +40,9 @@ def propose_setup(reader, n_records: int = PROBE_RECORDS) -> tuple[dict, dict]:
     photons = [x for x in present if x < 99 and x != sync]
     if "spad_a" not in parts and photons:
         parts["spad_a"] = photons[0]
-        parts["spad_b"] = photons[1] if len(photons) > 1 else None
+    if "spad_b" not in parts and photons:
+        rest = [x for x in photons if x != parts.get("spad_a", 1)]
+        parts["spad_b"] = rest[0] if rest else None
     elif photons and parts.get("spad_b") is not None and parts["spad_b"] not in present:
         if len(t) < n_records:   # the whole file was probed: the channel is really empty
             notes.append(f"channel {parts['spad_b']} (SPAD B by the header) has no tags: one detector, no g2")
