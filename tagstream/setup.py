@@ -219,7 +219,8 @@ PARTS = ("sync", "spad_a", "spad_b", "frame", "markers", "sync_divider", "sync_f
 @dataclass(frozen=True)
 class ResolvedSetup:
     """The setup a recording is analysed with, the nominal laser period (ps, None = measured from
-    the sync or unknown), where each part came from ("CLI", a setup file, "file header", "defaults"),
+    the sync or unknown), where each part came from ("CLI", a setup file, "file header", "first tags",
+    "defaults"),
     and the header's notes (e.g. "T3: the sync is implicit")."""
 
     setup: Setup
@@ -257,14 +258,17 @@ def resolve_setup(recording: str | Path | None = None, header: Mapping | None = 
     the file header's proposal (reader.header_setup()) > defaults.
 
     header/cli: dicts of PARTS (cli: only what was given; a channel given as None means "none").
-    Notes under header["notes"] are kept.
+    Notes under header["notes"] are kept; parts listed in header["probed"] are labelled "first tags"
+    (read from the recording's first tags, io/propose.py) instead of "file header".
     """
     layers: list[tuple[str, Mapping]] = [("defaults", {**{f.name: getattr(Setup(), f.name)
                                                           for f in dataclasses.fields(Setup)},
                                                        "laser_period_ps": None})]
     header = dict(header or {})
     notes = tuple(header.pop("notes", ()))
-    layers.append(("file header", header))
+    probed = set(header.pop("probed", ()))
+    layers.append(("file header", {k: v for k, v in header.items() if k not in probed}))
+    layers.append(("first tags", {k: v for k, v in header.items() if k in probed}))
     if setup_file is not None:
         layers.append((str(setup_file), _toml_parts(setup_file)))
     elif recording is not None:

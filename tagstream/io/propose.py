@@ -27,9 +27,11 @@ def probe(reader, n_records: int = PROBE_RECORDS) -> tuple[np.ndarray, np.ndarra
 
 
 def propose_setup(reader, n_records: int = PROBE_RECORDS) -> tuple[dict, dict]:
-    """(setup parts with "notes", probe facts {present: channels, sync: sync_summary or None})."""
+    """(setup parts with "notes" and "probed" (the parts read from the first tags, not the header),
+    probe facts {present: channels, sync: sync_summary or None})."""
     parts = dict(reader.header_setup())
     notes = list(parts.pop("notes", []))
+    stated = set(parts)
     t, c = probe(reader, n_records)
     present = sorted(int(x) for x in np.unique(c))
     if "sync" not in parts:
@@ -58,7 +60,8 @@ def propose_setup(reader, n_records: int = PROBE_RECORDS) -> tuple[dict, dict]:
                      f"span 2 or more periods of {summary['period_ps']:.1f} ps")
     if summary and summary["period_ps"] and parts.get("sync_filtered"):
         rate_mhz = 1e6 / summary["period_ps"]
-        notes.append(f"the filtered sync repeats every {summary['period_ps']:.1f} ps ({rate_mhz:.3f} MHz): a laser "
-                     f"faster than that was divided before the tagger (give --laser-period-ps)")
+        notes.append(f"the filtered sync repeats every {summary['period_ps']:.1f} ps ({rate_mhz:.3f} MHz): if the "
+                     f"laser is faster, its sync was divided before the tagger: give --laser-period-ps")
     parts["notes"] = notes
+    parts["probed"] = sorted(set(parts) - stated - {"notes"})
     return parts, {"present": present, "sync": summary}
