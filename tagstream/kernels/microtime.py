@@ -50,7 +50,11 @@ SI_PERIOD_KNOWN = 8
 SI_SUM_I = 9       # trusted interval time since the last rebase (ps)
 SI_SUM_N = 10      # trusted pulses since the last rebase
 SI_BLOCK_N = 11    # pulses since the last refresh
-SI_SIZE = 12
+SI_LO = 12         # the float limits below as exact integer bounds (integer compares per record):
+SI_HI = 13         # I > lo <=> I > floor(lo); I < hi <=> I < ceil(hi); d > gap <=> d > floor(gap);
+SI_GAP = 14        # n >= block <=> n >= ceil(block)
+SI_BLOCK = 15
+SI_SIZE = 16
 # state_f layout
 SF_PERIOD = 0      # the estimate at the last refresh (used for referencing)
 SF_WEIGHT = 1      # its weight W = w0 + S_n (pulses)
@@ -117,6 +121,10 @@ def _refresh(si, sf, fdiv, max_periods, memory_pulses):
     sf[SF_NMAX] = max(64.0 * fdiv, w / 8.0)
     sf[SF_BLOCK] = max(fdiv, min(BLOCK_MAX_PULSES, w / 256.0, memory_pulses / 256.0))
     si[SI_BLOCK_N] = 0
+    si[SI_LO] = np.int64(np.floor(sf[SF_LO]))
+    si[SI_HI] = np.int64(np.ceil(sf[SF_HI]))
+    si[SI_GAP] = np.int64(np.floor(sf[SF_GAP])) if sf[SF_GAP] < 9.0e18 else np.int64(9_000_000_000_000_000_000)
+    si[SI_BLOCK] = np.int64(np.ceil(sf[SF_BLOCK]))
 
 
 @njit(nogil=True, cache=True)
@@ -147,11 +155,11 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
     blk = si[SI_BLOCK_N]
     P = sf[SF_PERIOD]
     inv = sf[SF_INV]
-    lo_i = sf[SF_LO]
-    hi_i = sf[SF_HI]
-    gap = sf[SF_GAP]
+    lo_i = si[SI_LO]
+    hi_i = si[SI_HI]
+    gap = si[SI_GAP]
     nmax = sf[SF_NMAX]
-    block = sf[SF_BLOCK]
+    block = si[SI_BLOCK]
     n_sync = np.int64(0)   # per-channel counts of sync/A/B in registers (no store-to-load chain per record)
     n_a = np.int64(0)
     n_b = np.int64(0)
@@ -195,11 +203,11 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
                         blk = 0
                         P = sf[SF_PERIOD]
                         inv = sf[SF_INV]
-                        lo_i = sf[SF_LO]
-                        hi_i = sf[SF_HI]
-                        gap = sf[SF_GAP]
+                        lo_i = si[SI_LO]
+                        hi_i = si[SI_HI]
+                        gap = si[SI_GAP]
                         nmax = sf[SF_NMAX]
-                        block = sf[SF_BLOCK]
+                        block = si[SI_BLOCK]
             last_sync = t
             has_sync = 1
         elif c == a_ch or c == b_ch:
