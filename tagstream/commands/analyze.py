@@ -40,13 +40,13 @@ import json
 import sys
 from pathlib import Path
 
-from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
-                                        spectra_results, trap_spectrum_fields)
+from typing import TYPE_CHECKING
+
 from tagstream.errors import SetupError, TagstreamError
-from tagstream.export.parquet import ExportError
-from tagstream.pipeline import AnalysisConfig, analyze_file
-from tagstream.results import normalize_regimes
 from tagstream.setup import ResolvedSetup, Setup, resolve_setup
+
+if TYPE_CHECKING:   # the analysis stack (numba, scipy, polars) is imported when a command runs, not for --help
+    from tagstream.pipeline import AnalysisConfig
 
 NAME = "analyze"
 HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
@@ -144,6 +144,9 @@ def _cli_period(args) -> float | None:
 
 def config(args) -> AnalysisConfig:
     """The AnalysisConfig of the analysis options (shared with `tagstream export`, which has no recording)."""
+    from tagstream.pipeline import AnalysisConfig
+    from tagstream.results import normalize_regimes
+
     period = _cli_period(args)
     try:
         regimes = normalize_regimes(args.regimes)
@@ -210,6 +213,9 @@ def spectra_file(args) -> tuple[Path | None, str | None]:
 
 def run(args) -> int:
     from tagstream import plausibility as P
+    from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
+                                            spectra_results, trap_spectrum_fields)
+    from tagstream.pipeline import analyze_file
 
     rs, probe = resolved(args)
     setup = rs.setup
@@ -217,6 +223,8 @@ def run(args) -> int:
     spectra_path, spectra_source = spectra_file(args)
     report_path = Path(args.export) / "report.png" if args.export else None
     if report_path is not None and report_path.exists() and not args.force:
+        from tagstream.export.parquet import ExportError
+
         raise ExportError(f"{report_path} exists; use --force to overwrite")
     progress = sys.stdout.isatty() and not args.json
     res = analyze_file(args.recording, setup, cfg, progress=progress, skip_missing_channels=True)

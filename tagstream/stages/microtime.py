@@ -77,7 +77,7 @@ class MicrotimeStage:
     # --- state read-outs -------------------------------------------------------------------------
     @property
     def period_ps(self) -> float | None:
-        return float(self.sf[K.SF_PERIOD]) if self.si[K.SI_PERIOD_KNOWN] else None
+        return K.current_period(self.si, self.sf)
 
     @property
     def first_period_ps(self) -> float | None:
