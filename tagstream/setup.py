@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from tagstream.errors import SetupError
+from tagstream.validate import check_limit
 
 ROLES = ("sync", "spad_a", "spad_b", "frame")
 
@@ -47,17 +48,23 @@ class Setup:
     delays_ps: Mapping[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.sync_divider < 1:
-            raise SetupError(f"sync divider must be >= 1, got {self.sync_divider}")
+        check_limit("sync divider", self.sync_divider, "sync_divider", integer=True,
+                    hint="the number of laser pulses per stored sync tag (--sync-divider, [sync] divider)")
+        object.__setattr__(self, "sync_divider", int(self.sync_divider))
+        if not isinstance(self.sync_filtered, bool):
+            raise SetupError(f"sync filtered must be true or false, got {self.sync_filtered!r}")
         named = [(r, getattr(self, r)) for r in ROLES if getattr(self, r) is not None]
         named += [("marker", m) for m in self.markers]
         seen: dict[int, str] = {}
         for role, ch in named:
-            if not isinstance(ch, int) or ch < 0:
-                raise SetupError(f"channel for {role} must be a non-negative integer, got {ch!r}")
+            if isinstance(ch, bool) or not isinstance(ch, int) or not 0 <= ch <= 65535:
+                raise SetupError(f"channel for {role} must be an integer between 0 and 65535, got {ch!r}")
             if ch in seen:
                 raise SetupError(f"channel {ch} is given twice: as {seen[ch]} and as {role}")
             seen[ch] = role
+        for ch, d in dict(self.delays_ps).items():
+            check_limit(f"delay of channel {ch}", ch, "channel", integer=True)
+            check_limit(f"delay of channel {ch}", d, "delay_ps", integer=True)
 
     @property
     def roles(self) -> dict[str, int]:
@@ -87,12 +94,21 @@ class Setup:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise SetupError(f"setup file {path} does not exist") from None
+        except IsADirectoryError:
+            raise SetupError(f"setup file {path} is a folder; give the setup TOML file inside it") from None
+        except OSError as exc:
+            raise SetupError(f"setup file {path} cannot be read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise SetupError(f"setup file {path} is not text (byte {exc.start}); give a TOML file") from None
         except tomllib.TOMLDecodeError as exc:
             raise SetupError(f"setup file {path} is not valid TOML: {exc}") from None
         return cls.from_dict(data, source=str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping, source: str = "setup") -> "Setup":
+        for name in ("channels", "sync", "delays_ps"):
+            if name in data and not isinstance(data[name], Mapping):
+                raise SetupError(f"{source}: [{name}] must be a table, got {data[name]!r}")
         unknown = set(data) - {"channels", "sync", "delays_ps"}
         if unknown:
             raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps")
@@ -101,18 +117,34 @@ class Setup:
         bad = (set(ch) - {*ROLES, "markers"}) | {f"sync.{k}" for k in set(sync) - {"divider", "filtered"}}
         if bad:
             raise SetupError(f"{source}: unknown key(s) {sorted(bad)}")
-        try:
-            delays = {int(k): int(v) for k, v in dict(data.get("delays_ps", {})).items()}
-        except (TypeError, ValueError):
-            raise SetupError(f"{source}: [delays_ps] must map channel numbers to integer picoseconds") from None
-        kwargs = {k: ch[k] for k in ROLES if k in ch}
+
+        def integer(where, v):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise SetupError(f"{source}: {where} must be an integer, got {v!r}")
+            return v
+
+        delays = {}
+        for k, v in dict(data.get("delays_ps", {})).items():
+            try:
+                key = int(k)
+            except ValueError:
+                raise SetupError(f"{source}: [delays_ps] key {k!r} is not a channel number") from None
+            delays[key] = integer(f"[delays_ps] {k}", v)
+        kwargs = {k: integer(f"channels.{k}", ch[k]) for k in ROLES if k in ch}
         if "markers" in ch:
-            kwargs["markers"] = tuple(ch["markers"])
+            if not isinstance(ch["markers"], list):
+                raise SetupError(f"{source}: channels.markers must be a list of integers, got {ch['markers']!r}")
+            kwargs["markers"] = tuple(integer("channels.markers", m) for m in ch["markers"])
         if "divider" in sync:
-            kwargs["sync_divider"] = int(sync["divider"])
+            kwargs["sync_divider"] = integer("sync.divider", sync["divider"])
         if "filtered" in sync:
-            kwargs["sync_filtered"] = bool(sync["filtered"])
-        return cls(**kwargs, delays_ps=delays)
+            if not isinstance(sync["filtered"], bool):
+                raise SetupError(f"{source}: sync.filtered must be true or false, got {sync['filtered']!r}")
+            kwargs["sync_filtered"] = sync["filtered"]
+        try:
+            return cls(**kwargs, delays_ps=delays)
+        except SetupError as exc:
+            raise SetupError(f"{source}: {exc}") from None
 
     def to_toml(self) -> str:
         """The TOML text that from_toml reads back to an equal Setup."""
@@ -142,15 +174,23 @@ def sidecar_setup(recording: str | Path) -> tuple[Setup, Path] | None:
     if meta.is_file():
         import json
 
+        fix = "fix or remove it, or give the setup explicitly (--setup FILE / --sync-divider)"
         try:
-            text = json.loads(meta.read_text()).get("setup_toml")
-        except (OSError, ValueError):
-            return None
+            data = json.loads(meta.read_text())
+        except OSError as exc:
+            raise SetupError(f"recording sidecar {meta} cannot be read ({exc.strerror or exc}); {fix}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SetupError(f"recording sidecar {meta} is not valid JSON ({exc}); {fix}") from None
+        if not isinstance(data, dict):
+            raise SetupError(f"recording sidecar {meta} must hold a JSON object; {fix}")
+        text = data.get("setup_toml")
+        if text is not None and not isinstance(text, str):
+            raise SetupError(f"recording sidecar {meta}: setup_toml must be a string; {fix}")
         if text:
             try:
                 return Setup.from_dict(tomllib.loads(text), source=str(meta)), meta
             except tomllib.TOMLDecodeError as exc:
-                raise SetupError(f"{meta}: setup_toml is not valid TOML: {exc}") from None
+                raise SetupError(f"{meta}: setup_toml is not valid TOML: {exc}; {fix}") from None
     return None
 
 

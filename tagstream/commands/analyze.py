@@ -40,6 +40,8 @@ from pathlib import Path
 
 from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
                                         spectra_results, trap_spectrum_fields)
+from tagstream.checks import report as report_warnings, result_warnings
+from tagstream.commands.argtypes import channel, limited
 from tagstream.errors import SetupError, TagstreamError
 from tagstream.export.parquet import ExportError
 from tagstream.pipeline import AnalysisConfig, analyze_file
@@ -54,22 +56,22 @@ def add_arguments(p) -> None:
     p.add_argument("recording", help="time-tag file (quTAG, SSTT, ...)")
     p.add_argument("--setup", help="setup TOML (channel map, sync divider/filter, delays); default: the "
                    "recording's <stem>.setup.toml or .meta.json sidecar if present, else SPAD A=1, B=2, sync=5")
-    p.add_argument("--sync", type=int, help="laser sync channel")
-    p.add_argument("--spad-a", type=int, help="SPAD A channel")
-    p.add_argument("--spad-b", type=int, help="SPAD B channel")
-    p.add_argument("--frame", type=int, help="camera frame-trigger channel")
-    p.add_argument("--sync-divider", type=int, help="sync recorded every N laser pulses")
+    p.add_argument("--sync", type=channel, help="laser sync channel")
+    p.add_argument("--spad-a", type=channel, help="SPAD A channel")
+    p.add_argument("--spad-b", type=channel, help="SPAD B channel")
+    p.add_argument("--frame", type=channel, help="camera frame-trigger channel")
+    p.add_argument("--sync-divider", type=limited("sync_divider", integer=True), help="sync recorded every N laser pulses")
     p.add_argument("--sync-filtered", action="store_true", default=None, help="quTAG sync filter was on")
-    p.add_argument("--laser-period-ps", type=float, help="nominal laser period (needed with --sync-filtered)")
-    p.add_argument("--laser-mhz", type=float, help="nominal laser repetition rate (alternative to --laser-period-ps)")
-    p.add_argument("--microtime-offset-ps", type=int, default=0, help="fixed delay subtracted from microtimes")
-    p.add_argument("--bin-ms", type=float, default=10.0, help="trace bin (default 10 ms; the seed used 100)")
-    p.add_argument("--on-threshold", type=float, help="ON if counts per bin > N (default: Otsu, automatic)")
+    p.add_argument("--laser-period-ps", type=limited("laser_period_ps"), help="nominal laser period (needed with --sync-filtered)")
+    p.add_argument("--laser-mhz", type=limited("laser_mhz"), help="nominal laser repetition rate (alternative to --laser-period-ps)")
+    p.add_argument("--microtime-offset-ps", type=limited("microtime_offset_ps", integer=True), default=0, help="fixed delay subtracted from microtimes")
+    p.add_argument("--bin-ms", type=limited("trace_bin_ms"), default=10.0, help="trace bin (default 10 ms; the seed used 100)")
+    p.add_argument("--on-threshold", type=limited("on_threshold"), help="ON if counts per bin > N (default: Otsu, automatic)")
     p.add_argument("--regimes", default="40-50,50-60,60-70", help="average-lifetime ranges in ns")
-    p.add_argument("--t0-ps", type=float, help="decay time zero (default: from the total decay's rise)")
+    p.add_argument("--t0-ps", type=limited("t0_ps"), help="decay time zero (default: from the total decay's rise)")
     p.add_argument("--no-background", action="store_true", help="do not subtract the uniform background")
-    p.add_argument("--g2-window-ps", type=int, help="g2 half-window (default 3.5 laser periods)")
-    p.add_argument("--g2-bin-ps", type=int, help="g2 bin (default from the IRF)")
+    p.add_argument("--g2-window-ps", type=limited("g2_window_ps", integer=True), help="g2 half-window (default 3.5 laser periods)")
+    p.add_argument("--g2-bin-ps", type=limited("g2_bin_ps", integer=True), help="g2 bin (default from the IRF)")
     p.add_argument("--g2-on", action="store_true", help="also g2 of the ON state only (pairs with both photons "
                    "in ON trace bins; in --json as g2_on)")
     p.add_argument("--levels", nargs="?", type=float, const=0.99, metavar="CONF", help="change-point intensity "
@@ -77,11 +79,13 @@ def add_arguments(p) -> None:
                    "levels.parquet and level_flid.parquet in --export")
     p.add_argument("--on-from-levels", action="store_true", help="ON = trace bins entirely inside levels of the "
                    "brightest grouped state (implies --levels); the regimes then use those bins")
-    p.add_argument("--level-states", type=int, metavar="N", help="group the levels into N states (default: "
+    p.add_argument("--level-states", type=limited("level_states", integer=True), metavar="N", help="group the levels into N states (default: "
                    "the BIC's choice on the EM-refined mixture; 3 forces ON/grey/OFF)")
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    p.add_argument("--skip-missing-channels", action="store_true",
+                   help="SSTT: analyse the channel files present when some listed ones are missing (a warning says so)")
     fit = p.add_mutually_exclusive_group()
     fit.add_argument("--fit", nargs="?", const="global", default="global", choices=["global", "single", "be_trap"],
                      metavar="MODEL", help="Poisson-MLE decay fit per regime, on by default: global (default; shared "
@@ -105,8 +109,9 @@ def config(args) -> AnalysisConfig:
     """The AnalysisConfig of the analysis options (shared with `tagstream export`, which has no recording)."""
     period = args.laser_period_ps
     if args.laser_mhz is not None:
-        if args.laser_mhz <= 0:
-            raise SetupError("--laser-mhz must be > 0")
+        if period is not None:
+            raise SetupError(f"--laser-mhz {args.laser_mhz:g} and --laser-period-ps {period:g} both given: "
+                             f"give one of them")
         period = 1e6 / args.laser_mhz
     try:
         regimes = normalize_regimes(args.regimes)
@@ -178,7 +183,11 @@ def run(args) -> int:
     if report_path is not None and report_path.exists() and not args.force:
         raise ExportError(f"{report_path} exists; use --force to overwrite")
     progress = sys.stdout.isatty() and not args.json
-    res = analyze_file(args.recording, setup, cfg, progress=progress)
+    warnings: list[str] = []
+    res = analyze_file(args.recording, setup, cfg, progress=progress,
+                       skip_missing_channels=args.skip_missing_channels, warnings=warnings)
+    warnings += result_warnings(res)
+    report_warnings("tagstream analyze", warnings, sys.stderr)
     extra = []
     fits = sp = series = None
     if args.fit and res.regimes:
@@ -220,6 +229,7 @@ def run(args) -> int:
         d["trap_spectrum"] = trap_spectrum_fields(sp)
         if written:
             d["exported"] = [str(p) for p in written]
+        d["warnings"] = list(dict.fromkeys(d.get("warnings", []) + warnings))
         json.dump(d, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:

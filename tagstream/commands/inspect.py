@@ -21,18 +21,19 @@ MAX_SYNC_INTERVALS = 2_000_000
 
 
 def add_arguments(p) -> None:
+    from tagstream.commands.argtypes import channel, limited
     from tagstream.io import formats
 
     p.add_argument("file", help="recording (quTAG .qutag/.raw/.txt, SSTT .sstt header, ...)")
     p.add_argument("--format", choices=formats(), help="file format (default: detect from magic bytes, "
                    "then extension)")
-    p.add_argument("--reorder-window-ps", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--reorder-window-ps", type=limited("reorder_window_ps", integer=True), default=1_000_000, metavar="N",
                    help="largest step back in time that is re-sorted silently (default 1000000 = 1 us)")
     p.add_argument("--skip-missing-channels", action="store_true",
                    help="SSTT: read the channel files present when some listed ones are missing")
-    p.add_argument("--sync-channel", type=int, help="laser sync channel (default: the SSTT pulses "
+    p.add_argument("--sync-channel", type=channel, help="laser sync channel (default: the SSTT pulses "
                    "channel, else 5)")
-    p.add_argument("--sync-divider", type=int, help="sync divider applied before recording (default: "
+    p.add_argument("--sync-divider", type=limited("sync_divider", integer=True), help="sync divider applied before recording (default: "
                    "SSTT TotalSyncDivider, else the recording's setup sidecar, else 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
@@ -68,12 +69,17 @@ def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_ch
                  sync_channel=None, sync_divider=None) -> dict:
     """Stream the recording once and return the summary as a JSON-serialisable dict."""
     from tagstream.io import open_tags
+    from tagstream.errors import SetupError
     from tagstream.setup import sidecar_setup
 
     reader = open_tags(path, format=format, reorder_window_ps=reorder_window_ps,
                        skip_missing_channels=skip_missing_channels, allow_truncated=True)
     md = reader.metadata
-    side = sidecar_setup(path)
+    try:
+        side = sidecar_setup(path)
+    except SetupError as exc:
+        side = None
+        reader._warn(f"{exc}; its sync divider and channels are not used (--sync-channel, --sync-divider)")
     if sync_channel is None:
         pulses = [int(ch) for ch, s in md.get("sync_dividers", {}).items() if s.get("IsPulsesChannel")]
         sync_channel = pulses[0] if pulses else (side[0].sync if side and side[0].sync is not None else 5)
