@@ -403,8 +403,11 @@ def _process(job: Job) -> dict:
     from tagstream.io import detect_format
     from tagstream.pipeline import analyze_file
 
+    from tagstream.checks import result_warnings
+
     fmt = detect_format(job.recording)
-    res = analyze_file(job.recording, job.setup, job.config)
+    warnings: list[str] = []
+    res = analyze_file(job.recording, job.setup, job.config, warnings=warnings)
     fits = None
     if job.fits:
         from tagstream.analysis.regimes import fit_regimes   # the fit layer's Results -> regime fits
@@ -412,6 +415,7 @@ def _process(job: Job) -> dict:
         fits = fit_regimes(res)
         res = res.with_regime_fits(fits)
     row = {"format": fmt, **summary_row(res, fits)}
+    row["warnings"] = "; ".join(dict.fromkeys(warnings + result_warnings(res))) or None
     spectra_error = job.spectra_note
     if job.spectra:
         row["spectra_file"] = job.spectra
