@@ -11,6 +11,7 @@ closes.
 from __future__ import annotations
 
 import gc
+import weakref
 
 from PyQt6 import QtCore
 
@@ -24,7 +25,9 @@ class GuiThreadGC(QtCore.QObject):
         if _open == 0:
             gc.disable()
         _open += 1
-        self._released = False
+        self._released = [False]   # shared with the finalizer: a window collected unclosed also counts
+        flag = self._released
+        weakref.finalize(parent, _forget, flag)
         self._thresholds = gc.get_threshold()
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self.collect)
@@ -39,12 +42,19 @@ class GuiThreadGC(QtCore.QObject):
 
     def release(self) -> None:
         """The window is closing: collect its garbage here, then (last window) collect automatically again."""
-        global _open
-        if self._released:
+        if self._released[0]:
             return
-        self._released = True
         self._timer.stop()
         gc.collect()
-        _open -= 1
-        if _open == 0:
-            gc.enable()
+        _forget(self._released)
+
+
+def _forget(flag: list) -> None:
+    """One guard fewer (closed, or its window deleted without closing); the last one re-enables gc."""
+    global _open
+    if flag[0]:
+        return
+    flag[0] = True
+    _open -= 1
+    if _open == 0:
+        gc.enable()

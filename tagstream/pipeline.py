@@ -26,7 +26,8 @@ import numpy as np
 from tagstream.chunk import TagChunk
 from tagstream.errors import SetupError
 from tagstream.kernels.trace import nice_bin_ps
-from tagstream.results import RawStats, Results, Selection, derive, normalize_regimes
+from tagstream.regime import parse_regimes
+from tagstream.results import RawStats, Results, Selection, derive
 from tagstream.stages.frames import FrameStage
 from tagstream.stages.g2 import G2Stage
 from tagstream.stages.levels import LevelsStage
@@ -92,7 +93,7 @@ class AnalysisConfig:
     level_states: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "regimes_ns", normalize_regimes(self.regimes_ns))
+        object.__setattr__(self, "regimes_ns", parse_regimes(self.regimes_ns))
         if not self.trace_bin_ms > 0:
             raise SetupError(f"trace bin must be > 0 ms, got {self.trace_bin_ms}")
         bin_ps = self.trace_bin_ms * 1e9
@@ -223,7 +224,7 @@ class Pipeline:
             sel = self._selection
         if selection:
             if selection.get("regimes_ns") is not None:
-                selection["regimes_ns"] = normalize_regimes(selection["regimes_ns"])
+                selection["regimes_ns"] = parse_regimes(selection["regimes_ns"])
             sel = dataclasses.replace(sel, **selection)
         return derive(raw, sel)
 
@@ -234,7 +235,7 @@ class Pipeline:
     def set_selection(self, **selection) -> None:
         """Change the default selection of later snapshots (e.g. the live user drags a threshold)."""
         if selection.get("regimes_ns") is not None:
-            selection["regimes_ns"] = normalize_regimes(selection["regimes_ns"])
+            selection["regimes_ns"] = parse_regimes(selection["regimes_ns"])
         with self._lock:
             self._selection = dataclasses.replace(self._selection, **selection)
 
@@ -252,9 +253,10 @@ class Pipeline:
 
 
 def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bool = False,
-                 chunk_records: int = 1 << 20) -> Results:
+                 chunk_records: int = 1 << 20, warnings: list | None = None) -> Results:
     """Analyse a recording with tagstream.io.open_tags; raises SetupError if a channel the setup
-    names never occurs (listing the channels present)."""
+    names never occurs (listing the channels present). warnings: a list that receives the reader's
+    warnings (unfinished recording, ...)."""
     from tagstream.io import open_tags
 
     reader = open_tags(path)
@@ -272,5 +274,7 @@ def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bo
     finally:
         if bar is not None:
             bar.close()
+    if warnings is not None:
+        warnings.extend(w for w in getattr(reader, "warnings", ()) if w not in warnings)
     setup.check_channels(pipe.present_channels, source=str(path))
     return pipe.finalize()

@@ -60,9 +60,11 @@ def test_report_page_draws_the_results_arrays(measured, qapp):
     from tagstream.analysis.regimes import fit_regimes
     from tagstream.export.report import build_page, summary_html
 
+    from tagstream.analysis.regimes import spectra_results
+
     res, series = measured
     fits = fit_regimes(res)
-    w, v = build_page(res, fits=fits, spectra=series, title="t")
+    w, v = build_page(res, fits=fits, spectra=series, title="t", regime_spectra=spectra_results(res, series))
     n = res.trace.counts.size - 1
     np.testing.assert_array_equal(y(v["intensity"].curve_sum), res.trace.counts[:n])
     np.testing.assert_array_equal(y(v["lifetime"].curve_all), res.trace.lifetime_ns[:n])
@@ -84,24 +86,38 @@ def test_report_page_draws_the_results_arrays(measured, qapp):
 
 
 def test_regime_spectra_equal_a_brute_force_weighted_mean(measured):
+    """The product's per-regime spectra (spectra_results, the one implementation) equal a by-hand
+    weighted mean of the frames more than half inside the regime; the app's snapshot only resamples them."""
+    from tagstream.analysis.regimes import SPECTRUM_MIN_WEIGHT, spectra_results
     from tagstream.app.spectra_model import spectra_snapshot
+    from tagstream.spectra import subtract_baseline, to_energy
 
     res, series = measured
-    snap = spectra_snapshot(series, res)
-    assert snap.n_frames == series.n_frames
-    dens = snap.density_per_ev.astype(np.float64)
+    sp = spectra_results(res, series)
+    e, dens = to_energy(series.wavelength_nm, subtract_baseline(series.counts, series.baseline_adu))
     exp_ps = int(round(series.exposure_s * 1e12))
+    starts = res.frames.frame_start_ps if res.frames is not None and len(res.frames.frame_start_ps) \
+        else series.frame_start_ps
     for i, r in enumerate(res.regimes):
         w = []
-        for s in series.frame_start_ps:  # overlap of [s, s + exposure) with the regime's ON intervals
+        for s in starts:  # overlap of [s, s + exposure) with the regime's ON intervals
             cov = sum(max(0, min(s + exp_ps, b) - max(s, a)) for a, b in r.intervals_ps.tolist())
             w.append(cov / exp_ps)
-        w = np.array(w)
-        assert snap.regime_frames[i] == pytest.approx(w.sum())
+        w = np.where(np.array(w) > SPECTRUM_MIN_WEIGHT, w, 0.0)
+        rs = sp.spectra[i]
+        assert rs.weight_sum == pytest.approx(w.sum()) and rs.n_frames == int((w > 0).sum())
         if w.sum() > 0:
-            np.testing.assert_allclose(snap.regime_spectra[i], (w[:, None] * dens).sum(0) / w.sum(), rtol=1e-5,
-                                       atol=1e-3 * np.abs(dens).max())
+            np.testing.assert_allclose(rs.density, (w[:, None] * dens).sum(0) / w.sum(), rtol=1e-9,
+                                       atol=1e-9 * np.abs(dens).max())
+    assert sum(rs.n_frames for rs in sp.spectra) > 10
+    snap = spectra_snapshot(series, res, sp)
+    assert snap.n_frames == series.n_frames
+    for i, rs in enumerate(sp.spectra):
+        assert snap.regime_frames[i] == rs.weight_sum
+        if rs.n_frames:
+            np.testing.assert_allclose(snap.regime_spectra[i], np.interp(snap.energy_ev, rs.energy_ev, rs.density))
     # per-eV densities integrate back to the baseline-subtracted counts of each frame
+    dens = snap.density_per_ev.astype(np.float64)
     total = (dens * energy_bin_widths_ev(snap.energy_ev)).sum(axis=1)
     np.testing.assert_allclose(total, (series.counts - series.baseline_adu).sum(axis=1),
                                rtol=0.02, atol=0.02 * np.abs(series.counts - series.baseline_adu).sum(1).max())

@@ -229,10 +229,11 @@ def _jsonable(o):
     return o
 
 
-def options_hash(setup, config, fits: bool, report: bool) -> str:
-    """Hash of everything that changes the outputs apart from the inputs themselves."""
-    doc = {"schema": OUTPUT_SCHEMA, "config": _jsonable(config), "setup": setup.to_toml(),
-           "fits": bool(fits), "report": bool(report)}
+def options_hash(options, report: bool) -> str:
+    """Hash of everything that changes the outputs apart from the inputs themselves (the resolved
+    AnalysisOptions: config, setup, fit model and options; the report flag)."""
+    doc = {"schema": OUTPUT_SCHEMA, "config": _jsonable(options.config), "setup": options.setup.to_toml(),
+           "fit": options.fit, "fit_options": _jsonable(options.fit_options), "report": bool(report)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -264,90 +265,21 @@ def foreign_files(folder: Path, manifest: dict | None) -> list[Path]:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Job:
-    """Everything a worker needs for one recording (picklable; absolute paths)."""
+    """Everything a worker needs for one recording (picklable; absolute paths). options: the
+    tagstream.product.AnalysisOptions with this recording's setup and spectra file resolved."""
 
     recording: str
     name: str
     folder: str
-    setup: Any
-    config: Any
-    spectra: str | None
+    options: Any
     inputs: dict
     options_hash: str
-    fits: bool = True
     report: bool = True
     spectra_note: str | None = None     # why no spectra file is used (pattern matched nothing)
 
-
-def regime_label(rng) -> str:
-    from tagstream.export.parquet import regime_name
-
-    return "regime_" + regime_name(*rng)
-
-
-def spectral_peaks(res, spectra_path) -> dict:
-    """Peak energy (Gaussian fit, tagstream.spectra) of the ON spectrum and of each regime's spectrum."""
-    from tagstream.analysis.regimes import spectra_on_clock
-    from tagstream.spectra import intervals_from_bins, overlap_weights, regime_spectrum
-
-    _, timing, energy, dens = spectra_on_clock(res, spectra_path)
-    tr = res.trace
-    bin_ps = int(round(tr.bin_ms * 1e9))
-    sel = {"on": intervals_from_bins(tr.bin_start_ps, bin_ps, tr.on)}
-    sel.update({regime_label(r.range_ns): r.intervals_ps for r in res.regimes})
-    out = {}
-    for key, iv in sel.items():
-        rs = regime_spectrum(energy, dens, overlap_weights(timing, iv), min_weight=0.0)
-        ok = rs.peak is not None and rs.peak.success
-        out[f"{key}_peak_ev"] = float(rs.peak.peak_ev) if ok else None
-        out[f"{key}_peak_err_ev"] = float(rs.peak.peak_err_ev) if ok else None
-        out[f"{key}_fwhm_ev"] = float(rs.peak.fwhm_ev) if ok else None
-    return out
-
-
-def _f(x) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)
-
-
-def summary_row(res, fits=None) -> dict:
-    """The summary columns of one analysed recording (see run_batch)."""
-    tr = res.trace
-    T = res.duration_s
-    rate = lambda n: float(n / T) if T > 0 else None  # noqa: E731
-    closed = np.ones(tr.counts.size, bool)
-    if closed.size:
-        closed[-1] = False
-    n_on = int(tr.on.sum())
-    ok = tr.on & np.isfinite(tr.lifetime_ns)
-    w = tr.n_referenced[ok].astype(np.float64)
-    g = res.g2
-    row = {
-        "duration_s": float(T), "n_records": int(res.n_records),
-        "rate_a_hz": rate(res.counts.get("spad_a", 0)), "rate_b_hz": rate(res.counts.get("spad_b", 0)),
-        "rate_photons_hz": rate(res.counts.get("spad_a", 0) + res.counts.get("spad_b", 0)),
-        "rate_sync_hz": rate(res.counts.get("sync", 0)) if "sync" in res.counts else None,
-        "laser_period_ps": _f(res.laser_period_ps),
-        "unreferenced_fraction": (res.unreferenced_photons / max(1, res.counts.get("spad_a", 0)
-                                                                 + res.counts.get("spad_b", 0))),
-        "g2_zero": None if g is None else _f(g.g2_zero), "g2_zero_err": None if g is None else _f(g.g2_zero_err),
-        "on_threshold": float(tr.on_threshold), "on_fraction": float(tr.on_fraction),
-        # average lifetime of all ON photons = photon-weighted mean of the ON bins' average lifetimes
-        "on_lifetime_ns": float(np.sum(w * tr.lifetime_ns[ok]) / w.sum()) if w.sum() > 0 else None,
-    }
-    fits = fits or [None] * len(res.regimes)
-    for r, fit in zip(res.regimes, fits):
-        k = regime_label(r.range_ns)
-        b = r.bins
-        wr = tr.n_referenced[b].astype(np.float64)
-        row[f"{k}_fraction_of_on"] = float(r.n_bins / n_on) if n_on else None
-        row[f"{k}_n_photons"] = int(r.n_photons)
-        row[f"{k}_lifetime_ns"] = float(np.sum(wr * tr.lifetime_ns[b]) / wr.sum()) if wr.sum() > 0 else None
-        tau = err = None
-        if fit is not None and getattr(fit, "success", False):
-            tau, err = _f(fit.params.get("tau_ns")), _f(fit.errors.get("tau_ns"))
-        row[f"{k}_fit_tau_ns"] = tau
-        row[f"{k}_fit_tau_err_ns"] = err
-    return row
+    @property
+    def spectra(self) -> str | None:
+        return None if self.options.spectra is None else str(self.options.spectra)
 
 
 def report_available() -> bool:
@@ -355,22 +287,6 @@ def report_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("tagstream.export.report") is not None
-
-
-def _render_report(res, path: Path, job: "Job") -> None:
-    """The one-page PNG report (tagstream.export.report.render_report writes it atomically)."""
-    from tagstream.export.report import render_report_anywhere
-
-    spectra = None
-    if job.spectra:
-        from tagstream.spectra import read_spectra
-
-        try:
-            spectra = read_spectra(job.spectra)
-        except TagstreamError:
-            spectra = None          # reported in the summary row's spectra_error
-    render_report_anywhere(res, path, fits=[r.fit for r in res.regimes] if job.fits else None, spectra=spectra,
-                  title=Path(job.recording).name, overwrite=True)
 
 
 def _peak_rss_mb() -> float | None:
@@ -399,28 +315,12 @@ def process_recording(job: Job) -> dict:
 
 
 def _process(job: Job) -> dict:
-    from tagstream.export.parquet import results_frames
-    from tagstream.io import detect_format
-    from tagstream.pipeline import analyze_file
+    from tagstream.product import analyze_recording
 
-    fmt = detect_format(job.recording)
-    res = analyze_file(job.recording, job.setup, job.config)
-    fits = None
-    if job.fits:
-        from tagstream.analysis.regimes import fit_regimes   # the fit layer's Results -> regime fits
-
-        fits = fit_regimes(res)
-        res = res.with_regime_fits(fits)
-    row = {"format": fmt, **summary_row(res, fits)}
-    spectra_error = job.spectra_note
-    if job.spectra:
-        row["spectra_file"] = job.spectra
-        try:
-            row.update(spectral_peaks(res, job.spectra))
-        except Exception as exc:  # spectra are an extra: keep the photon results, say what went wrong
-            spectra_error = f"{type(exc).__name__}: {exc}"
-    if spectra_error:
-        row["spectra_error"] = spectra_error
+    a = analyze_recording(job.recording, job.options)
+    row = a.summary_row()
+    if job.spectra_note and not row.get("spectra_error"):
+        row["spectra_error"] = job.spectra_note
 
     # --- write: mark the folder's manifest incomplete (listing old and new outputs), then the outputs,
     # --- then the manifest, last. Each file atomically.
@@ -428,11 +328,11 @@ def _process(job: Job) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder)
     old = read_manifest(folder) or {}
-    new_outputs = sorted(results_frames(res)) + ([REPORT_NAME] if job.report else [])
+    new_outputs = a.output_names(report=job.report)
     listed = sorted(set(old.get("outputs", [])) | set(new_outputs))
     write_json_atomic(folder / MANIFEST, {"complete": False, "outputs": listed,
                                          "tagstream_version": tagstream.__version__})
-    _write_outputs(res, folder, job)
+    a.write(folder, overwrite=True, report=job.report)
     for stale in set(old.get("outputs", [])) - set(new_outputs):
         (folder / stale).unlink(missing_ok=True)
     row["error"] = None
@@ -440,18 +340,10 @@ def _process(job: Job) -> dict:
         "complete": True, "tagstream_version": tagstream.__version__, "options_hash": job.options_hash,
         "recording": job.recording, "spectra": job.spectra, "inputs": job.inputs,
         "outputs": new_outputs, "output_sizes": {n: (folder / n).stat().st_size for n in new_outputs},
-        "setup_toml": job.setup.to_toml(), "config": _jsonable(job.config),
+        "setup_toml": a.setup.to_toml(), "config": _jsonable(job.options.config),
         "row": [[k, _jsonable(v)] for k, v in row.items()],      # a list: keeps the column order
         "written_unix_s": time.time()})
     return row
-
-
-def _write_outputs(res, folder: Path, job: Job) -> None:
-    from tagstream.export.parquet import export_results
-
-    export_results(res, folder, overwrite=True)
-    if job.report:
-        _render_report(res, folder / REPORT_NAME, job)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -528,21 +420,10 @@ class BatchResult:
         return self.n_failed == 0
 
 
-def _resolve_setup(recording: Path, setup, overrides: dict):
-    from tagstream.setup import setup_for_recording
-
-    if setup is None:
-        setup = setup_for_recording(recording)[0]
-    return setup.replace(**overrides) if overrides else setup
-
-
-def plan(recordings: list[Path], out_dir: Path, setup=None, setup_overrides=None, config=None,
-         spectra_pattern=None, fits=True, report=True, force=False):
+def plan(recordings: list[Path], out_dir: Path, options, spectra_pattern=None, report=True, force=False):
     """Split the recordings into up-to-date rows and jobs to run; check the output folder first.
-    Returns (jobs, ready) with ready = {index: row}, errors = {index: message} for input problems."""
-    from tagstream.pipeline import AnalysisConfig
-
-    config = config or AnalysisConfig()
+    Returns (jobs, ready, errors): ready = {index: row}, errors = {index: (name, message)} for input
+    problems. Each job's options carry the recording's resolved setup and spectra file."""
     names = output_names(recordings)
     jobs, ready, errors, foreign = [], {}, {}, []
     bm = _read_json(out_dir / BATCH_MANIFEST)
@@ -556,19 +437,23 @@ def plan(recordings: list[Path], out_dir: Path, setup=None, setup_overrides=None
         m = read_manifest(folder)
         foreign += foreign_files(folder, m)
         try:
-            s = _resolve_setup(rec, setup, setup_overrides or {})
-            spectra = find_spectra(rec, spectra_pattern)
+            s, s_source = options.resolve_setup(rec)
+            if spectra_pattern:
+                spectra = find_spectra(rec, spectra_pattern)
+            else:
+                spectra = options.resolve_spectra(rec)[0]
             inputs = input_fingerprint(rec, spectra)
         except (TagstreamError, OSError) as exc:
             errors[i] = (name, str(exc))
             continue
-        h = options_hash(s, config, fits, report)
+        opts = dataclasses.replace(options, setup=s, setup_source=s_source, setup_overrides={},
+                                   spectra=spectra, spectra_sidecar=False)
+        h = options_hash(opts, report)
         if not force and is_up_to_date(m, folder, h, inputs):
             ready[i] = {"file": str(rec), "name": name, **dict(m["row"])}
             continue
         note = f"no spectra file matches {spectra_pattern!r}" if spectra_pattern and spectra is None else None
-        jobs.append((i, Job(str(rec), name, str(folder), s, config, None if spectra is None else str(spectra),
-                            inputs, h, fits, report, note)))
+        jobs.append((i, Job(str(rec), name, str(folder), opts, inputs, h, report, note)))
     if foreign and not force:
         shown = ", ".join(str(p) for p in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise BatchError(f"the output folder {out_dir} holds files tagstream did not write ({shown}); "
@@ -585,11 +470,16 @@ def _read_json(p: Path) -> dict | None:
         return None
 
 
-def run_batch(paths, out_dir, *, setup=None, setup_overrides: dict | None = None, config=None,
+def run_batch(paths, out_dir, options=None, *, setup=None, setup_overrides: dict | None = None, config=None,
               spectra_pattern: str | None = None, workers: int | None = None, scheduler=None,
               force: bool = False, fits: bool = True, report: bool | None = None, progress: bool = False,
               log=None) -> BatchResult:
     """Analyse every recording found in `paths` into `out_dir` (see the module docstring).
+
+    options: a tagstream.product.AnalysisOptions (what `tagstream analyze` takes); without it one is
+    made of setup / setup_overrides / config and fits (True = the global fit, False = none).
+    spectra_pattern: each recording's spectra file (see above); None = its <stem>.spectra.npz sidecar
+    if present (unless options.spectra_sidecar is False).
 
     workers: local processes (default os.cpu_count(); 1 = in this process). scheduler: a Dask
     distributed address ("tcp://host:8786"), Client or cluster object: run there instead.
@@ -611,8 +501,13 @@ def run_batch(paths, out_dir, *, setup=None, setup_overrides: dict | None = None
     recordings = find_recordings(paths, exclude=[out_dir])
     if not recordings:
         raise BatchError("no recordings found in " + ", ".join(map(str, paths)))
-    jobs, ready, errors = plan(recordings, out_dir, setup, setup_overrides, config, spectra_pattern,
-                               fits, report, force)
+    if options is None:
+        from tagstream.pipeline import AnalysisConfig
+        from tagstream.product import AnalysisOptions
+
+        options = AnalysisOptions(config=config or AnalysisConfig(), setup=setup,
+                                  setup_overrides=setup_overrides or {}, fit="global" if fits else None)
+    jobs, ready, errors = plan(recordings, out_dir, options, spectra_pattern, report, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = output_names(recordings)
     rows: dict[int, dict] = {i: {**r, "status": "up-to-date"} for i, r in ready.items()}

@@ -66,7 +66,8 @@ def summary_html(res, fits: Sequence | None, title: str, spectra=None, notes: Se
 
 
 def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = "tagstream report",
-               theme=None, size: tuple[int, int] = PAGE_PX, notes: Sequence[str] = (), trap_spectrum=None):
+               theme=None, size: tuple[int, int] = PAGE_PX, notes: Sequence[str] = (), trap_spectrum=None,
+               regime_spectra=None):
     """The page as a pyqtgraph GraphicsLayoutWidget (not shown); returns (widget, views dict)."""
     import pyqtgraph as pg
 
@@ -77,7 +78,7 @@ def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = 
 
     theme = theme or LIGHT
     if spectra is not None and not isinstance(spectra, SpectraSnapshot):
-        spectra = spectra_snapshot(spectra, res)
+        spectra = spectra_snapshot(spectra, res, regime_spectra)
     w = pg.GraphicsLayoutWidget(show=False)
     w.setBackground(theme.background)
     w.resize(*size)
@@ -118,7 +119,7 @@ def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = 
 
 def render_report(results, path, *, fits: Sequence | None = None, spectra=None, title: str = "tagstream report",
                   overwrite: bool = False, size: tuple[int, int] = PAGE_PX, notes: Sequence[str] = (),
-                  trap_spectrum=None) -> Path:
+                  trap_spectrum=None, regime_spectra=None) -> Path:
     """Write the one-page PNG report of `results` to `path`; returns the path.
 
     fits: one tagstream.analysis.DecayFit (or None) per regime, e.g. tagstream.analysis.regimes.fit_regimes(results);
@@ -137,7 +138,7 @@ def render_report(results, path, *, fits: Sequence | None = None, spectra=None, 
     from PyQt6 import QtCore
 
     w, views = build_page(results, fits=fits, spectra=spectra, title=title, size=size, notes=notes,
-                          trap_spectrum=trap_spectrum)
+                          trap_spectrum=trap_spectrum, regime_spectra=regime_spectra)
     w.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
     w.show()
     app.processEvents()
