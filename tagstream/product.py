@@ -91,6 +91,13 @@ class AnalysisOptions:
         return dict(o.as_kwargs()) if hasattr(o, "as_kwargs") else dict(o)
 
 
+def report_skipped() -> str | None:
+    """None if the PNG report can be drawn in this process, else why not (one line)."""
+    from tagstream.export.report import report_unavailable
+
+    return report_unavailable()
+
+
 def sidecar_spectra(recording) -> Path | None:
     """The recording's <stem>.spectra.npz (as `tagstream simulate` writes it), if present."""
     p = Path(recording)
@@ -152,28 +159,30 @@ class Analysis:
         return {**results_frames(self.results), **regime_analysis_frames(self.results, self.fits, self.spectra)}
 
     def output_names(self, report: bool = True) -> list[str]:
-        return sorted(self.tables()) + ([REPORT_NAME] if report else [])
+        """The files write() writes: the tables, and report.png if asked for and drawable here."""
+        return sorted(self.tables()) + ([REPORT_NAME] if report and report_skipped() is None else [])
 
     def write(self, directory, *, overwrite: bool = False, report: bool = True, log=None) -> list[Path]:
         """Write tables() (Parquet) and the PNG report into `directory`, each atomically; nothing is
-        written if any would overwrite an existing file without overwrite=True (ExportError).
-        A report that cannot be drawn is skipped with one line to log (and in the return value's
-        absence); the tables are always written."""
+        written if any would overwrite an existing file without overwrite=True (ExportError). Where
+        the report cannot be drawn (no matplotlib) every table is still written and log (e.g. print)
+        gets one line saying the report was skipped and why."""
         from tagstream.export.parquet import write_tables
 
-        written = write_tables(self.tables(), directory, overwrite, also=(REPORT_NAME,) if report else ())
-        if report:
+        why = report_skipped() if report else None
+        draw = report and why is None
+        written = write_tables(self.tables(), directory, overwrite, also=(REPORT_NAME,) if draw else ())
+        if draw:
             written.append(self.write_report(Path(directory) / REPORT_NAME, overwrite=True))
+        elif why is not None and log is not None:
+            log(f"report.png skipped: {why}; the {len(written)} tables are written")
         return written
 
     def write_report(self, path, *, overwrite: bool = False) -> Path:
-        """The one-page PNG report (tagstream.export.report) of this analysis."""
-        from tagstream.export.report import render_report_anywhere
+        """The one-page PNG report (tagstream.export.report, matplotlib Agg: no Qt) of this analysis."""
+        from tagstream.export.report import render_report
 
-        return render_report_anywhere(
-            self.results, path, fits=None if self.fits is None else list(self.fits.fits), spectra=self.series,
-            title=self.title, overwrite=overwrite, notes=self.report_notes(),
-            trap_spectrum=None if self.spectra is None else self.spectra.trap, regime_spectra=self.spectra)
+        return render_report(self, path, overwrite=overwrite)
 
     # ----------------------------------------------------------------------------------- text
     def report_notes(self) -> list[str]:

@@ -73,11 +73,15 @@ def run(args) -> int:
         for line in a.notes:
             if line.startswith("spectra: using the sidecar"):
                 print(line, file=sys.stderr)
-    written = a.write(args.export, overwrite=args.force) if args.export else []
+    skipped = []
+    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    written = a.write(args.export, overwrite=args.force, log=lambda line: (skipped.append(line), say(line))) \
+        if args.export else []
     if args.json:
         d = a.to_json()
         if written:
             d["exported"] = [str(p) for p in written]
+            d["report_skipped"] = skipped[0] if skipped else None
         json.dump(d, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:

@@ -61,7 +61,7 @@ def run(args) -> int:
         raise SetupError("--spectra-pattern and --no-spectra exclude each other")
     res = run_batch(args.paths, args.out, analysis_options(args), spectra_pattern=args.spectra_pattern,
                     workers=args.workers, scheduler=args.scheduler, force=args.force,
-                    report=False if args.no_report else None, progress=not args.no_progress and sys.stderr.isatty())
+                    report=not args.no_report, progress=not args.no_progress and sys.stderr.isatty())
     n = res.summary.height
     print(f"{n} recordings: {res.n_done} analysed, {res.n_skipped} up to date, {res.n_failed} failed "
           f"({res.seconds:.1f} s); summary: {res.out_dir / 'summary.parquet'}, {res.out_dir / 'summary.csv'}")
