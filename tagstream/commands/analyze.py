@@ -221,7 +221,9 @@ def run(args) -> int:
     progress = sys.stdout.isatty() and not args.json
     res = analyze_file(args.recording, setup, cfg, progress=progress, skip_missing_channels=True)
     warnings = (P.channel_warnings(setup, probe["present"])
-                + P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider) + P.result_warnings(res))
+                + P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider)
+                + P.microtime_warnings(probe["max_microtime_ps"], rs.laser_period_ps, probe["hw_sync_divider"])
+                + P.result_warnings(res))
     extra = []
     fits = sp = series = None
     if args.fit and res.regimes:

@@ -404,6 +404,7 @@ class PtuReader(TagReader):
         n_in = tags.get("HW_InpChannels")
         div = tags.get("HWSync_Divider")
         div = int(div) if isinstance(div, int) and not isinstance(div, bool) and div >= 1 else 1
+        self.hw_sync_divider = div if self.is_t3 else 1
         out: dict = {"spad_a": 1, "notes": []}
         if isinstance(n_in, int) and not isinstance(n_in, bool):
             out["spad_b"] = 2 if n_in >= 2 else None
