@@ -83,14 +83,7 @@ class Setup:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "Setup":
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise SetupError(f"setup file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SetupError(f"setup file {path} is not valid TOML: {exc}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls(**_toml_parts(path))
 
     @classmethod
     def from_dict(cls, data: Mapping, source: str = "setup") -> "Setup":
@@ -126,31 +119,30 @@ def parse_channel(value, role: str = "channel", source: str = "setup") -> int | 
 
 def setup_parts(data: Mapping, source: str = "setup") -> dict:
     """The Setup fields a TOML document sets explicitly (so that a file overrides only what it says)."""
-    if True:  # noqa: SIM108 (kept indented: one block of validation)
-        unknown = set(data) - {"channels", "sync", "delays_ps"}
-        if unknown:
-            raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps")
-        ch = dict(data.get("channels", {}))
-        sync = dict(data.get("sync", {}))
-        bad = (set(ch) - {*ROLES, "markers"}) | {f"sync.{k}" for k in set(sync) - {"divider", "filtered"}}
-        if bad:
-            raise SetupError(f"{source}: unknown key(s) {sorted(bad)}")
-        try:
-            delays = {int(k): int(v) for k, v in dict(data.get("delays_ps", {})).items()}
-        except (TypeError, ValueError):
-            raise SetupError(f"{source}: [delays_ps] must map channel numbers to integer picoseconds") from None
-        kwargs = {k: parse_channel(ch[k], k, source) for k in ROLES if k in ch}
-        if "spad_a" in kwargs and kwargs["spad_a"] is None:
-            raise SetupError(f"{source}: spad_a cannot be \"none\"")
-        if "markers" in ch:
-            kwargs["markers"] = tuple(ch["markers"])
-        if "divider" in sync:
-            kwargs["sync_divider"] = int(sync["divider"])
-        if "filtered" in sync:
-            kwargs["sync_filtered"] = bool(sync["filtered"])
-        if "delays_ps" in data:
-            kwargs["delays_ps"] = delays
-        return kwargs
+    unknown = set(data) - {"channels", "sync", "delays_ps"}
+    if unknown:
+        raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps")
+    ch = dict(data.get("channels", {}))
+    sync = dict(data.get("sync", {}))
+    bad = (set(ch) - {*ROLES, "markers"}) | {f"sync.{k}" for k in set(sync) - {"divider", "filtered"}}
+    if bad:
+        raise SetupError(f"{source}: unknown key(s) {sorted(bad)}")
+    try:
+        delays = {int(k): int(v) for k, v in dict(data.get("delays_ps", {})).items()}
+    except (TypeError, ValueError):
+        raise SetupError(f"{source}: [delays_ps] must map channel numbers to integer picoseconds") from None
+    kwargs = {k: parse_channel(ch[k], k, source) for k in ROLES if k in ch}
+    if "spad_a" in kwargs and kwargs["spad_a"] is None:
+        raise SetupError(f"{source}: spad_a cannot be \"none\"")
+    if "markers" in ch:
+        kwargs["markers"] = tuple(ch["markers"])
+    if "divider" in sync:
+        kwargs["sync_divider"] = int(sync["divider"])
+    if "filtered" in sync:
+        kwargs["sync_filtered"] = bool(sync["filtered"])
+    if "delays_ps" in data:
+        kwargs["delays_ps"] = delays
+    return kwargs
 
 
 def sidecar_parts(recording: str | Path) -> tuple[dict, Path] | None:
