@@ -415,7 +415,7 @@ class PtuReader(TagReader):
             out["notes"].append(f"PTU T3: sync implicit, laser period {self.sync_period_ps:.3f} ps "
                                 f"(MeasDesc_GlobalResolution), dtime resolution {self.resolution_ps:g} ps")
             if div > 1:
-                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span {div} laser periods "
+                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span several laser periods "
                                     f"and are folded into one")
         else:
             rate = tags.get("TTResult_SyncRate")
