@@ -257,7 +257,7 @@ class Analysis:
             lines.append(f"g2 ON state: {int(g.counts.sum())} pairs in {g.duration_s:.2f} s ON, g2(0) = {g0}")
         lines.append(f"trace: {tr.counts.size} bins of {tr.bin_ms:g} ms, ON threshold {tr.on_threshold:g} "
                      f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
-        for r in res.regimes:
+        for r in res.regimes if res.laser_period_ps else ():   # no period: no lifetimes (a warning says so)
             lines.append(f"regime {r.regime.label} ns: {r.n_bins} bins, {r.n_photons} photons")
         lev = res.levels
         if lev is not None:
@@ -377,6 +377,7 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
             fmt = detect_format(path)
             warn += P.channel_warnings(setup, probe["present"])
             warn += P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider)
+            warn += P.microtime_warnings(probe["max_microtime_ps"], resolved.laser_period_ps, probe["hw_sync_divider"])
             source = title or str(recording)
         warn += P.result_warnings(res)
         notes: list[str] = []

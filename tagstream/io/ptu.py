@@ -427,6 +427,7 @@ class PtuReader(TagReader):
         n_in = tags.get("HW_InpChannels")
         div = tags.get("HWSync_Divider")
         div = int(div) if isinstance(div, int) and not isinstance(div, bool) and div >= 1 else 1
+        self.hw_sync_divider = div if self.is_t3 else 1
         out: dict = {"spad_a": 1, "notes": []}
         if isinstance(n_in, int) and not isinstance(n_in, bool):
             out["spad_b"] = 2 if n_in >= 2 else None
@@ -437,7 +438,7 @@ class PtuReader(TagReader):
             out["notes"].append(f"PTU T3: sync implicit, laser period {self.sync_period_ps:.3f} ps "
                                 f"(MeasDesc_GlobalResolution), dtime resolution {self.resolution_ps:g} ps")
             if div > 1:
-                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span {div} laser periods "
+                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span several laser periods "
                                     f"and are folded into one")
         else:
             rate = tags.get("TTResult_SyncRate")
