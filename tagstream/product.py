@@ -19,6 +19,7 @@ not converged, spectra that could not be used) is collected in `warnings` and sa
 from __future__ import annotations
 
 import math
+import threading
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from tagstream.results import Results
 from tagstream.setup import Setup, setup_for_recording
 
 REPORT_NAME = "report.png"
+# warnings.catch_warnings swaps process-global state: one analysis at a time records (threads: Dask, app)
+_CATCH_LOCK = threading.Lock()
 FIT_MODELS = ("global", "single", "be_trap")
 
 
@@ -297,58 +300,55 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
 
     options = options or AnalysisOptions()
     warn: list[str] = []
-    with _warnings.catch_warnings(record=True) as caught:
-        _warnings.simplefilter("always")
-        if isinstance(recording, Results):
-            res = recording
-            path, fmt = None, None
-            raw_setup = getattr(res._raw, "setup", None)
-            setup, setup_source = (raw_setup, "live") if raw_setup is not None else options.resolve_setup(None)
-            source = title or "live"
-        else:
-            from tagstream.io import detect_format
-            from tagstream.pipeline import analyze_file
+    if isinstance(recording, Results):
+        res = recording
+        path, fmt = None, None
+        raw_setup = getattr(res._raw, "setup", None)
+        setup, setup_source = (raw_setup, "live") if raw_setup is not None else options.resolve_setup(None)
+        source = title or "live"
+    else:
+        from tagstream.io import detect_format
+        from tagstream.pipeline import analyze_file
 
-            path = Path(recording)
-            setup, setup_source = options.resolve_setup(path)
-            fmt = detect_format(path)
-            res = analyze_file(path, setup, options.config, progress=progress, warnings=warn)
-            source = title or str(recording)
-        notes: list[str] = []
-        fits = sp = series = None
-        if options.fit and res.regimes:
-            fits = fit_results(res, options.fit, **options.fit_kwargs())
-            res = res.with_regime_fits(list(fits.fits))
-            notes += fits.lines
-            warn += [f"regime {r.regime.label} ns: {m}" for r, m in zip(res.regimes, fits.messages) if m]
-            warn += [f"regime {r.regime.label} ns: fit NOT CONVERGED ({f.message})"
-                     for r, f in zip(res.regimes, fits.fits) if f is not None and not f.success]
-            if fits.global_fit is not None and not fits.global_fit.success:
-                warn.append("global fit NOT CONVERGED")
-        spectra, spectra_source = options.resolve_spectra(path)
-        spectra_file = spectra_error = None
-        if spectra is not None:
-            from tagstream.spectra import SpectralSeries, read_spectra
+        path = Path(recording)
+        setup, setup_source = options.resolve_setup(path)
+        fmt = detect_format(path)
+        res = analyze_file(path, setup, options.config, progress=progress, warnings=warn)
+        source = title or str(recording)
+    notes: list[str] = []
+    fits = sp = series = None
+    if options.fit and res.regimes:
+        fits = fit_results(res, options.fit, **options.fit_kwargs())
+        res = res.with_regime_fits(list(fits.fits))
+        notes += fits.lines
+        warn += [f"regime {r.regime.label} ns: {m}" for r, m in zip(res.regimes, fits.messages) if m]
+        warn += [f"regime {r.regime.label} ns: fit NOT CONVERGED ({f.message})"
+                 for r, f in zip(res.regimes, fits.fits) if f is not None and not f.success]
+        if fits.global_fit is not None and not fits.global_fit.success:
+            warn.append("global fit NOT CONVERGED")
+    spectra, spectra_source = options.resolve_spectra(path)
+    spectra_file = spectra_error = None
+    if spectra is not None:
+        from tagstream.spectra import SpectralSeries, read_spectra
 
-            spectra_file = None if isinstance(spectra, SpectralSeries) else str(spectra)
-            if spectra_source == "sidecar":
-                notes.append(f"spectra: using the sidecar {spectra} (--spectra FILE for another, --no-spectra to skip)")
-            try:
-                series = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
+        spectra_file = None if isinstance(spectra, SpectralSeries) else str(spectra)
+        if spectra_source == "sidecar":
+            notes.append(f"spectra: using the sidecar {spectra} (--spectra FILE for another, --no-spectra to skip)")
+        try:
+            series = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
+            with _CATCH_LOCK, _warnings.catch_warnings(record=True) as caught:   # frame-timing warnings
+                _warnings.simplefilter("always")
                 sp = spectra_results(res, series, fits)
-            except TagstreamError as exc:
-                spectra_error = f"{'sidecar ' if spectra_source == 'sidecar' else ''}spectra {spectra_file or ''}: {exc}"
-                warn.append(spectra_error + " (no spectra used)")
-                series = None
-            else:
-                notes += sp.lines
-                if fits is not None and sp.trap is None:
-                    warn.append(f"trap spectrum not reconstructed: {sp.trap_message}")
-        if not res.laser_period_ps:
-            warn.append("no laser period (no sync?): no microtimes, lifetimes or decays")
-    for w in caught:
-        text = str(w.message)
-        if text not in warn:
-            warn.append(text)
+            warn += [str(w.message) for w in caught]
+        except TagstreamError as exc:
+            spectra_error = f"{'sidecar ' if spectra_source == 'sidecar' else ''}spectra {spectra_file or ''}: {exc}"
+            warn.append(spectra_error + " (no spectra used)")
+            series = None
+        else:
+            notes += sp.lines
+            if fits is not None and sp.trap is None:
+                warn.append(f"trap spectrum not reconstructed: {sp.trap_message}")
+    if not res.laser_period_ps:
+        warn.append("no laser period (no sync?): no microtimes, lifetimes or decays")
     return Analysis(source, options, setup, setup_source, res, fits, sp, series, spectra_file, spectra_source,
                     spectra_error, fmt, tuple(notes), tuple(dict.fromkeys(warn)))
