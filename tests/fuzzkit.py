@@ -120,11 +120,12 @@ def _ptu_bytes(t: np.ndarray, c: np.ndarray) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------ classify
-def read_tags(path: Path, fmt: str | None, chunk_records: int, allow_truncated: bool = True):
+def read_tags(path: Path, fmt: str | None, chunk_records: int, allow_truncated: bool = True,
+              skip_missing: bool = True):
     """(timestamps, channels, warnings) of a whole read."""
     from tagstream.io import open_tags
 
-    r = open_tags(path, format=fmt, allow_truncated=allow_truncated)
+    r = open_tags(path, format=fmt, allow_truncated=allow_truncated, skip_missing_channels=skip_missing)
     ts, cs = [], []
     for ch in r.chunks(chunk_records):
         ts.append(ch.timestamps_ps)
