@@ -115,6 +115,7 @@ def _ptu_bytes(t: np.ndarray, c: np.ndarray) -> bytes:
     head += tag("TTResultFormat_TTTRRecType", 0x10000008, 0x01010204)
     head += tag("MeasDesc_GlobalResolution", 0x20000008, 1e-12)
     head += tag("TTResult_NumberOfRecords", 0x10000008, len(words))
+    head += tag("MeasDesc_AcquisitionTime", 0x10000008, int(t.max()) // 10**9 + 1)   # ms
     head += tag("Header_End", 0xFFFF0008, 0)
     return head + np.asarray(words, "<u4").tobytes()
 
