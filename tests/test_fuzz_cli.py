@@ -89,7 +89,10 @@ def test_os_errors_are_one_line(rec, tmp_path):
     _case(["analyze", str(rec), "--no-fit", "--export", str(tmp_path / "file" / "out")])
     _case(["convert", str(rec), str(tmp_path / "file" / "out.qutag")])
     _case(["simulate", "--duration-s", "0.1", "-o", str(tmp_path / "file" / "s.qutag")])
-    _case(["convert", str(rec), str(tmp_path / "b.h5")])
+    _case(["convert", str(rec), str(tmp_path / "b.h5")], want=("ok",))   # .h5 is Photon-HDF5 ...
+    from tagstream.io import detect_format
+    assert detect_format(tmp_path / "b.h5") == "photon-hdf5"            # ... and is written as such
+    _case(["convert", str(rec), str(tmp_path / "c.ptu")])               # a format we do not write
     _case(["convert", str(rec), "/proc/tagstream-nope.qutag"])
     (tmp_path / "bin.json").write_bytes(b"\x00\xff\xfe")
     _case(["simulate", "-o", str(tmp_path / "s.qutag"), "--params", str(tmp_path / "bin.json")])

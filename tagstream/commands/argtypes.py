@@ -3,6 +3,7 @@
 
     p.add_argument("--bin-ms", type=limited("trace_bin_ms"))       # limits from tagstream.validate
     p.add_argument("--sync", type=channel)
+    p.add_argument("--sync", type=channel_or_none)    # ... or "none"
 """
 
 from __future__ import annotations
@@ -46,3 +47,8 @@ def limited(key: str, integer: bool = False):
 
 
 channel = limited("channel", integer=True)
+
+
+def channel_or_none(text: str):
+    """A channel number, or "none" (no such channel: `--sync none` for CW/HBT or T3, `--spad-b none`)."""
+    return "none" if text.strip().lower() == "none" else channel(text)

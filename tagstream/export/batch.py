@@ -403,7 +403,7 @@ def _process(job: Job) -> dict:
     from tagstream.io import detect_format
     from tagstream.pipeline import analyze_file
 
-    from tagstream.checks import result_warnings
+    from tagstream.plausibility import result_warnings
 
     fmt = detect_format(job.recording)
     warnings: list[str] = []
@@ -561,9 +561,17 @@ class BatchResult:
 def _resolve_setup(recording: Path, setup, overrides: dict):
     from tagstream.setup import setup_for_recording
 
-    if setup is None:
-        setup = setup_for_recording(recording)[0]
-    return setup.replace(**overrides) if overrides else setup
+    if setup is None:   # the sidecar, else what the file's header (and first tags) propose
+        from tagstream.io import open_tags
+        from tagstream.io.propose import propose_setup
+        from tagstream.setup import resolve_setup
+
+        try:
+            header = propose_setup(open_tags(recording))[0]
+        except Exception:   # an unreadable file fails later, with its own message
+            return dataclasses.replace(setup_for_recording(recording)[0], **overrides)
+        return resolve_setup(recording, header, cli=overrides).setup
+    return dataclasses.replace(setup, **overrides) if overrides else setup
 
 
 def plan(recordings: list[Path], out_dir: Path, setup=None, setup_overrides=None, config=None,
