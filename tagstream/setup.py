@@ -64,7 +64,6 @@ class Setup:
                 raise SetupError(f"channel {ch} is given twice: as {seen[ch]} and as {role}")
             seen[ch] = role
         for ch, d in dict(self.delays_ps).items():
-            check_limit(f"delay of channel {ch}", ch, "channel", integer=True)
             check_limit(f"delay of channel {ch}", d, "delay_ps", integer=True)
 
     @property
