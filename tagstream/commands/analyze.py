@@ -38,8 +38,9 @@ import json
 import sys
 from pathlib import Path
 
-from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
+from tagstream.analysis.regimes import (fit_results, fit_warnings, global_fit_fields, regime_fields, report_notes,
                                         spectra_results, trap_spectrum_fields)
+from tagstream.commands.fit_options import add_fit_arguments, fit_options
 from tagstream.errors import SetupError, TagstreamError
 from tagstream.export.parquet import ExportError
 from tagstream.pipeline import AnalysisConfig, analyze_file
@@ -87,6 +88,7 @@ def add_arguments(p) -> None:
                      metavar="MODEL", help="Poisson-MLE decay fit per regime, on by default: global (default; shared "
                      "band-edge/trap lifetimes, seed Fig. 4), single or be_trap (each regime alone)")
     fit.add_argument("--no-fit", dest="fit", action="store_const", const=None, help="skip the decay fits")
+    add_fit_arguments(p)
     spec = p.add_mutually_exclusive_group()
     spec.add_argument("--spectra", metavar="FILE", help="EMCCD spectra (.sif / .spectra.npz): mean spectrum per "
                       "regime and trap spectrum; default: the recording's <stem>.spectra.npz sidecar if present")
@@ -182,7 +184,7 @@ def run(args) -> int:
     extra = []
     fits = sp = series = None
     if args.fit and res.regimes:
-        fits = fit_results(res, args.fit)
+        fits = fit_results(res, args.fit, options=fit_options(args), setup=setup, config=cfg)
         res = res.with_regime_fits(list(fits.fits))
         extra += fits.lines
     if spectra_path is not None:
@@ -215,6 +217,7 @@ def run(args) -> int:
         for i, r in enumerate(d["regimes"]):
             r.update(regime_fields(fits, sp, i))
         d["fit"] = global_fit_fields(fits)
+        d.setdefault("warnings", []).extend(fit_warnings(fits))
         d["spectra"] = None if sp is None else {"file": str(spectra_path), "source": spectra_source,
                                                 "n_frames": sp.n_frames, "timing": sp.timing_source}
         d["trap_spectrum"] = trap_spectrum_fields(sp)
