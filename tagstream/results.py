@@ -269,8 +269,9 @@ def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
 def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | None:
     """Mean counts per decay bin over the pre-pulse region: the quarter period just before the
     rise, [t0 - guard - P/4, t0 - guard) taken circularly (it is the end of the previous period),
-    guard = max(5 bins, 2 ns) keeps the IRF's leading tail out. Assumes the decay has vanished
-    3/4 of a period after t0 (tau << P/4). None if fewer than 3 bins are available."""
+    guard = max(5 bins, 2 ns) keeps the IRF's leading tail out. Where that region still decays
+    significantly (the periodic tail of earlier pulses, tau ~ P), the level a geometric tail tends to
+    is taken instead of the mean. None if fewer than 3 bins are available."""
     n_dec = h.shape[0]
     guard = max(5 * bin_ps, 2000.0)
     stop = int(np.floor((t0_ps - guard) / bin_ps))
@@ -278,7 +279,14 @@ def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | N
     if width < 3:
         return None
     idx = np.arange(stop - width, stop) % n_dec
-    return float(h[idx].mean())
+    x = h[idx].astype(np.float64)
+    # periodic tail of earlier pulses (high repetition rates): if the region still decays, eliminate a
+    # geometric tail b + a r^k from three equal windows, b = (x1 x3 - x2^2) / (x1 + x3 - 2 x2)
+    m = width // 3
+    x1, x2, x3 = (float(x[i * m:(i + 1) * m].mean()) for i in range(3))
+    if x1 - x2 > 3.0 * np.sqrt((x1 + x2) / m) and x2 > x3 and x1 + x3 - 2.0 * x2 > 0:
+        return float(min(max((x1 * x3 - x2 * x2) / (x1 + x3 - 2.0 * x2), 0.0), x3))
+    return float(x.mean())
 
 
 def otsu_threshold(counts: np.ndarray) -> float:

@@ -226,8 +226,10 @@ class _Problem:
         return res
 
     def objective(self, x):
-        """Deviance (mle) or Neyman chi-square (lsq) over all fit ranges."""
-        return float(np.sum(self.residuals(x) ** 2))
+        """Deviance (mle) or Neyman chi-square (lsq) over all fit ranges (inf where the model overflows)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = float(np.sum(self.residuals(x) ** 2))
+        return v if np.isfinite(v) else np.inf
 
     def _weights(self, ds, mu):
         return 1.0 / mu if self.method == "mle" else 1.0 / np.maximum(ds.n, 1.0)
@@ -499,7 +501,7 @@ def _bounds(name, period_ps, w_ps):
         return 1e-3 * w_ps / NS, 100.0 * period_ps / NS
     if name == "irf_shift_ps":
         return -0.5 * period_ps, 1.5 * period_ps
-    return 1e-2 * w_ps, 0.05 * period_ps  # irf_sigma_ps, irf_tail_ps (<< period)
+    return 0.1 * w_ps, 0.05 * period_ps  # irf_sigma_ps, irf_tail_ps (<< period; below ~w/10 a bin cannot tell)
 
 
 def _rise_index(x: np.ndarray, frac: float = 0.5) -> tuple[int, int]:

@@ -56,9 +56,9 @@ class FitOptions:
         rise = d.rise_10_90_ps if d is not None and d.rise_10_90_ps else None
         bin_ps = float(d.bin_ps or 1.0)
         sigma = self.irf_sigma_ps or max((rise or bin_ps) / 2.56, 0.25 * bin_ps)
-        # a rise within ~2 bins: the IRF is narrower than the bins resolve; its width then only
-        # shapes the rising bin, so it is held (at a quarter bin) instead of fitted
-        resolved = self.irf_sigma_ps is None and rise is not None and rise > 2.5 * bin_ps
+        # fitted unless given: even below a bin the width shapes the rising bin (a wrong fixed width
+        # biases the lifetimes); below a tenth of a bin it is held at that bound
+        resolved = self.irf_sigma_ps is None
         if self.irf == "delta":
             return IRF.delta()
         if self.irf == "gaussian":
