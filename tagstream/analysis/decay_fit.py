@@ -38,19 +38,21 @@ _COMP_PARAMS = {
     "be": ("n_be", "tau_be_ns"),
     "trap": ("n_trap", "tau_trap_ns"),
     "delayed": ("n_delayed", "alpha_delayed", "t0_delayed_ns"),
+    "fast": ("n_fast", "tau_fast_ns"),   # optional: grey/OFF-state and biexciton photons (one shared lifetime)
 }
-_LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "bg_per_bin"}
+_LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "n_fast", "bg_per_bin"}
+_NOT_IN_FRACTIONS = ("fast",)  # fractions are of the band-edge / trap (/ delayed) photons
 MODELS = ("single", "be_trap")
 
 
-def _components(model: str, delayed: bool) -> tuple[str, ...]:
+def _components(model: str, delayed: bool, fast: bool = False) -> tuple[str, ...]:
     if model == "single":
         comps = ("single",)
     elif model == "be_trap":
         comps = ("be", "trap")
     else:
         raise AnalysisError(f"unknown decay model {model!r}; choose one of {MODELS}")
-    return comps + (("delayed",) if delayed else ())
+    return comps + (("delayed",) if delayed else ()) + (("fast",) if fast else ())
 
 
 # ----------------------------------------------------------------------------------------- datasets
@@ -497,6 +499,8 @@ def _bounds(name, period_ps, w_ps):
         return 0.0, np.inf
     if name == "alpha_delayed":
         return 1.05, 10.0
+    if name == "tau_fast_ns":
+        return 0.05, 20.0
     if name.endswith("_ns"):
         return 1e-3 * w_ps / NS, 100.0 * period_ps / NS
     if name == "irf_shift_ps":
@@ -546,11 +550,11 @@ def _fill_initial(ds, model_comps, guess, initial):
     vals = {"bg_per_bin": guess["bg_per_bin"], "irf_shift_ps": guess["irf_shift_ps"],
             "irf_sigma_ps": ds.irf.sigma_ps, "irf_tail_ps": ds.irf.tail_ps,
             "tau_ns": tau, "tau_be_ns": 0.8 * tau, "tau_trap_ns": 1.6 * tau,
-            "alpha_delayed": 2.0, "t0_delayed_ns": tau}
+            "alpha_delayed": 2.0, "t0_delayed_ns": tau, "tau_fast_ns": 3.0}
     if ds.irf.shift_ps is not None:
         vals["irf_shift_ps"] = ds.irf.shift_ps
     ntot = guess["n_total"]
-    share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1}
+    share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1, "fast": 0.03}
     norm_ = sum(share[c] for c in model_comps)
     for c in model_comps:
         vals[_COMP_PARAMS[c][0]] = ntot * share[c] / norm_
@@ -572,8 +576,18 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
     a failure. Returns (fits, covariance over `inner`, errors by global index, failures, notes, inner)."""
     failures, notes = [], []
     bound = [i for i in free if _at_bound(problem, x, i)]
+    for comp in ("fast",):  # an optional component the data do not need: its lifetime is undetermined
+        amps = {m[_COMP_PARAMS[comp][0]] for m in problem.maps if _COMP_PARAMS[comp][0] in m}
+        if amps and amps <= set(bound) | (set(range(len(problem.names))) - set(free)):
+            for m in problem.maps:
+                for ln in _COMP_PARAMS[comp][1:]:
+                    if ln in m and m[ln] in free and m[ln] not in bound:
+                        bound.append(m[ln])
+                        notes.append(f"no {comp} component needed ({ln} undetermined)")
     for i in bound:
         name = problem.names[i]
+        if any(n.startswith("no ") and name in n for n in notes):
+            continue
         if name.split("[")[0].endswith("_ns") or name.startswith("alpha"):
             failures.append(f"{name} = {x[i]:.4g} sits on its bound {problem.lo[i]:.3g}..{problem.hi[i]:.3g}")
         elif name.startswith("irf_"):
@@ -607,15 +621,16 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
         dev, expect, z = adequacy(ds.n, mu[ds.mask], n_free_eff)
         dof = int(ds.mask.sum()) - len(local_free)
         # fractions and their errors through the joint covariance
-        amp_idx = [problem.maps[d].get(_COMP_PARAMS[c][0]) for c in ds.comps]
-        amps = np.array([p[_COMP_PARAMS[c][0]] for c in ds.comps])
+        fcomps = tuple(c for c in ds.comps if c not in _NOT_IN_FRACTIONS)
+        amp_idx = [problem.maps[d].get(_COMP_PARAMS[c][0]) for c in fcomps]
+        amps = np.array([p[_COMP_PARAMS[c][0]] for c in fcomps])
         total = amps.sum()
         fr = amps / total if total > 0 else np.full(amps.shape, np.nan)
         if cov is None:
-            fr_err = np.full(len(ds.comps), np.nan)
+            fr_err = np.full(len(fcomps), np.nan)
         else:
-            G = np.zeros((len(ds.comps), len(inner)))
-            for i in range(len(ds.comps)):
+            G = np.zeros((len(fcomps), len(inner)))
+            for i in range(len(fcomps)):
                 for j, gi in enumerate(amp_idx):
                     if gi in pos and total > 0:
                         G[i, pos[gi]] += ((i == j) * total - amps[i]) / total**2
@@ -627,8 +642,8 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
             model=model, components=ds.comps, params={k: float(v) for k, v in p.items()},
             errors={ln: float(err_global[i]) for ln, i in problem.maps[d].items()},
             fixed=tuple(ln for ln, i in problem.maps[d].items() if i in fixed_names),
-            fractions={c: float(f) for c, f in zip(ds.comps, fr)},
-            fraction_errors={c: float(e) for c, e in zip(ds.comps, fr_err)},
+            fractions={c: float(f) for c, f in zip(fcomps, fr)},
+            fraction_errors={c: float(e) for c, e in zip(fcomps, fr_err)},
             deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), t_ps=ds.t_ps, counts=ds.counts,
             model_counts=mu, fit_mask=ds.mask, residuals=res, method=problem.method, success=True,
             message="", covariance=None, free=(), expected_deviance=expect, adequacy_z=z))
@@ -793,14 +808,15 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
                      single_regimes: Sequence[str] = (), irf: IRF | None = None,
                      fit_range_ps: tuple[float, float] | None = None, delayed: bool = False,
                      fixed: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
-                     method: str = "mle", profile: Sequence[str] = ()) -> GlobalDecayFit:
+                     method: str = "mle", profile: Sequence[str] = (), fast: bool = False) -> GlobalDecayFit:
     """Fit several regimes' histograms jointly (the seed's Fig. 4 f-h analysis).
 
     histograms: {label: (t_ps, counts)} on the same bins and period. Names in `shared` (lifetimes,
     and always the IRF parameters) take one value for all regimes; every other parameter (amplitudes
     n_*, bg_per_bin, and lifetimes not shared) is per regime and called 'name[label]' in the result.
     single_regimes: regimes fitted with the band-edge component only (n_trap = 0), like the seed's
-    short-lifetime regime. fixed: values by local name (all regimes) or 'name[label]'; e.g.
+    short-lifetime regime. fast=True adds a fast exponential (shared tau_fast_ns in 0.05-20 ns, amplitude
+    n_fast per regime) for grey/OFF-state and biexciton photons; fractions stay band edge vs trap. fixed: values by local name (all regimes) or 'name[label]'; e.g.
     fixed={"tau_be_ns": 35.0} to fix the band edge from a separate single-exponential fit.
     The IRF parameters start from a single-exponential fit of the summed histogram (with restarts over
     the shift); with fit_range_ps they stay fixed at its full-period values.
@@ -823,7 +839,7 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     datasets = []
     for lab in labels:
         t, c = histograms[lab]
-        comps = _components(model, delayed)
+        comps = _components(model, delayed, fast)
         if lab in single_regimes:
             comps = tuple(x for x in comps if x != "trap")
         try:
@@ -834,7 +850,7 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     for ds in datasets:
         allowed |= set(ds.local_names())
     _check_names(fixed, initial, allowed, [p.split("[")[0] for p in profile])
-    shared = set(shared) | set(irf.param_names())
+    shared = set(shared) | set(irf.param_names()) | ({"tau_fast_ns"} if fast else set())
     # start values: a single-exponential fit of the summed histogram, per-regime rough guesses
     t0 = datasets[0].t_ps
     if any(ds.t_ps.shape != t0.shape or np.any(ds.t_ps != t0) for ds in datasets):

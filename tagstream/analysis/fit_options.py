@@ -26,7 +26,8 @@ class FitOptions:
     with the recording's setup). irf_sigma_ps / irf_tail_ps: start values (None: from the measured rise).
     fit_range_ns: (start, stop) in ns after the decay's rise t0 (periodic; the IRF parameters are then
     fixed by a full-period fit first). test_band_edge: impose band edge only on the shortest-lifetime
-    regime only where a likelihood-ratio test does not reject it (False: always impose it)."""
+    regime only where a likelihood-ratio test does not reject it (False: always impose it). fast_component:
+    the global fit gets a shared fast exponential for grey/OFF-state and biexciton photons."""
 
     irf: str = "gaussian"
     irf_path: str | None = None
@@ -34,6 +35,7 @@ class FitOptions:
     irf_tail_ps: float | None = None
     fit_range_ns: tuple[float, float] | None = None
     test_band_edge: bool = True
+    fast_component: bool = False
 
     def __post_init__(self) -> None:
         if self.irf not in IRF_KINDS:

@@ -122,9 +122,10 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
     if mode == "global" and hists:
         try:
             short = _shortest_regime(res, list(hists))
-            g = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps)
+            fast = options.fast_component
+            g = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast)
             if options.test_band_edge:
-                free = fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps)
+                free = fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast)
                 d_dev = g.deviance - free.deviance
                 p_lrt = 0.5 * float(stats.chi2.sf(max(d_dev, 0.0), 1))  # boundary: 50:50 chi2_0 + chi2_1
                 if free.success and p_lrt < LRT_P_MIN:

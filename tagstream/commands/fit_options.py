@@ -9,6 +9,7 @@ Setup TOML (the --setup file or the recording's <stem>.setup.toml), all keys opt
     irf_sigma_ps = 80.0
     fit_range_ns = [3.0, 500.0]        # ns after the rise
     test_band_edge = true
+    fast_component = false             # a shared fast exponential for grey/OFF/biexciton photons
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def add_fit_arguments(p) -> None:
     g.add_argument("--fit-range-ns", metavar="LO,HI",
                    help="fit only the bins LO..HI ns after the rise (periodic), with the IRF shift fixed from the "
                         "full-period fit, e.g. 3,500 to skip fast components")
+    g.add_argument("--fast-component", action="store_true", default=None,
+                   help="global fit: add a shared fast exponential (grey/OFF-state, biexciton photons)")
     g.add_argument("--no-band-edge-test", dest="test_band_edge", action="store_false", default=None,
                    help="always fit the shortest-lifetime regime as band edge only (default: only where a "
                         "likelihood-ratio test does not reject it)")
@@ -65,7 +68,7 @@ def _range(text, where):
 def fit_options(args) -> FitOptions:
     """FitOptions from the CLI, falling back to the setup TOML's [fit] table, then to the defaults."""
     table, src = _setup_table(args)
-    unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "test_band_edge"}
+    unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "test_band_edge", "fast_component"}
     if unknown:
         raise TagstreamError(f"{src}: unknown [fit] key(s) {sorted(unknown)}")
     irf = args.irf if args.irf is not None else table.get("irf", "gaussian")
@@ -78,4 +81,6 @@ def fit_options(args) -> FitOptions:
         irf_tail_ps=table.get("irf_tail_ps"),
         fit_range_ns=None if fr is None else _range(fr, "--fit-range-ns" if args.fit_range_ns else src),
         test_band_edge=args.test_band_edge if args.test_band_edge is not None
-        else bool(table.get("test_band_edge", True)))
+        else bool(table.get("test_band_edge", True)),
+        fast_component=args.fast_component if args.fast_component is not None
+        else bool(table.get("fast_component", False)))

@@ -347,6 +347,7 @@ def summary_row(res, fits=None) -> dict:
             tau, err = _f(fit.params.get("tau_ns")), _f(fit.errors.get("tau_ns"))
         row[f"{k}_fit_tau_ns"] = tau
         row[f"{k}_fit_tau_err_ns"] = err
+        row[f"{k}_fit_ok"] = None if fit is None else bool(getattr(fit, "fit_ok", False))  # adequate (issue 11)
     return row
 
 
