@@ -142,6 +142,8 @@ class SimulationParams:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["wavelength_coeffs_nm"] = list(self.wavelength_coeffs_nm)
+        if d["sync_delay_ns"] == 0.0:  # the default: files of earlier versions stay byte-identical
+            del d["sync_delay_ns"]
         return d
 
     @classmethod
