@@ -9,21 +9,28 @@ from __future__ import annotations
 import numpy as np
 
 
-def estimate_t0(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
+def estimate_t0(h: np.ndarray, bin_ps: float, bg: float, period_ps: float | None = None) -> float | None:
     """Half maximum of the rising edge of the decay h (background level bg subtracted), in ps,
-    linearly interpolated between decay-bin centres."""
+    linearly interpolated between decay-bin centres. Periodic: h is one laser period, the rise is
+    searched backwards from the peak around the circle (a rise just before the sync sits at the end
+    of the histogram) and t0 is returned in (-P/2, P/2], P = period_ps (default len(h) * bin_ps)."""
     if h.size == 0 or h.sum() == 0:
         return None
+    P = float(period_ps) if period_ps else h.size * float(bin_ps)
     x = h.astype(np.float64) - bg
+    n = x.size
     peak = int(np.argmax(x))
     half = x[peak] / 2.0
     i = peak
-    while i > 0 and x[i - 1] > half:
+    for _ in range(n - 1):
+        if x[(i - 1) % n] <= half:
+            break
         i -= 1
-    if i == 0:
-        return 0.5 * bin_ps * (x[0] > half)
-    frac = (half - x[i - 1]) / (x[i] - x[i - 1])
-    return float((i - 0.5 + frac) * bin_ps)
+    lo, hi = x[(i - 1) % n], x[i % n]
+    frac = (half - lo) / (hi - lo) if hi > lo else 0.5
+    t0 = float((i - 0.5 + frac) * bin_ps)
+    t0 = (t0 + 0.5 * P) % P - 0.5 * P
+    return P / 2 if t0 == -P / 2 else t0
 
 
 def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
@@ -31,12 +38,13 @@ def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
     if h.size == 0 or h.sum() == 0:
         return None
     x = h.astype(np.float64) - bg
+    n = x.size
     peak = int(np.argmax(x))
-    i10 = i90 = peak
-    while i90 > 0 and x[i90 - 1] > 0.9 * x[peak]:
+    i90 = peak
+    while peak - i90 < n - 1 and x[(i90 - 1) % n] > 0.9 * x[peak]:  # periodic, like estimate_t0
         i90 -= 1
     i10 = i90
-    while i10 > 0 and x[i10 - 1] > 0.1 * x[peak]:
+    while peak - i10 < n - 1 and x[(i10 - 1) % n] > 0.1 * x[peak]:
         i10 -= 1
     return float(max(i90 - i10, 1) * bin_ps)
 
@@ -44,8 +52,9 @@ def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
 def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | None:
     """Mean counts per decay bin over the pre-pulse region: the quarter period just before the
     rise, [t0 - guard - P/4, t0 - guard) taken circularly (it is the end of the previous period),
-    guard = max(5 bins, 2 ns) keeps the IRF's leading tail out. Assumes the decay has vanished
-    3/4 of a period after t0 (tau << P/4). None if fewer than 3 bins are available."""
+    guard = max(5 bins, 2 ns) keeps the IRF's leading tail out. Where that region still decays
+    significantly (the periodic tail of earlier pulses, tau ~ P), the level a geometric tail tends to
+    is taken instead of the mean. None if fewer than 3 bins are available."""
     n_dec = h.shape[0]
     guard = max(5 * bin_ps, 2000.0)
     stop = int(np.floor((t0_ps - guard) / bin_ps))
@@ -53,7 +62,14 @@ def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | N
     if width < 3:
         return None
     idx = np.arange(stop - width, stop) % n_dec
-    return float(h[idx].mean())
+    x = h[idx].astype(np.float64)
+    # periodic tail of earlier pulses (high repetition rates): if the region still decays, eliminate a
+    # geometric tail b + a r^k from three equal windows, b = (x1 x3 - x2^2) / (x1 + x3 - 2 x2)
+    m = width // 3
+    x1, x2, x3 = (float(x[i * m:(i + 1) * m].mean()) for i in range(3))
+    if x1 - x2 > 3.0 * np.sqrt((x1 + x2) / m) and x2 > x3 and x1 + x3 - 2.0 * x2 > 0:
+        return float(min(max((x1 * x3 - x2 * x2) / (x1 + x3 - 2.0 * x2), 0.0), x3))
+    return float(x.mean())
 
 
 def otsu_threshold(counts: np.ndarray) -> float:

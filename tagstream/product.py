@@ -52,8 +52,8 @@ class AnalysisOptions:
         setup_source: where a given setup came from (messages).
     skip_missing_channels: SSTT: analyse the channel files present when listed ones are missing.
     fit: decay model of the regime fits ("global", "single", "be_trap"); None = no fits.
-    fit_options: extra fit options (IRF, ...: tagstream.commands.fit_options), passed to fit_results
-        as keywords (an object with as_kwargs() or a mapping); None = the fit's defaults.
+    fit_options: tagstream.analysis.fit_options.FitOptions (IRF, fit range, band-edge test, fast
+        component; from the CLI: tagstream.commands.fit_options); None = the fit's defaults.
     spectra: EMCCD spectra file (.sif / .spectra.npz) or a tagstream.spectra.SpectralSeries; None =
         the recording's <stem>.spectra.npz sidecar if present and spectra_sidecar, else no spectra.
     """
@@ -111,12 +111,6 @@ class AnalysisOptions:
             if side is not None:
                 return side, "sidecar"
         return None, None
-
-    def fit_kwargs(self) -> dict:
-        o = self.fit_options
-        if o is None:
-            return {}
-        return dict(o.as_kwargs()) if hasattr(o, "as_kwargs") else dict(o)
 
 
 def _probe(recording) -> tuple[dict | None, dict | None]:
@@ -308,11 +302,11 @@ class Analysis:
             row[f"{k}_lifetime_ns"] = float(np.sum(wr * tr.lifetime_ns[r.bins]) / wr.sum()) if wr.sum() > 0 else None
             for name, v in regime_fields(self.fits, self.spectra, i).items():
                 if name not in ("fit_mode",):
-                    row[f"{k}_{name}"] = v
+                    row[f"{k}_{name}"] = "; ".join(map(str, v)) or None if isinstance(v, (list, tuple)) else v
         gf = global_fit_fields(self.fits)
         row["fit_mode"] = None if gf is None else gf["mode"]
         for name, v in ((gf or {}).get("global") or {}).items():
-            row[f"fit_{name}"] = v
+            row[f"fit_{name}"] = "; ".join(map(str, v)) or None if isinstance(v, (list, tuple)) else v
         if self.spectra is not None:
             row.update({f"on_{k}": v for k, v in _peak_fields(self.spectra.on).items()})
             t = self.spectra.trap
@@ -384,7 +378,8 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
     notes: list[str] = []
     fits = sp = series = None
     if options.fit and res.regimes:
-        fits = fit_results(res, options.fit, **options.fit_kwargs())
+        fits = fit_results(res, options.fit, options=options.fit_options, setup=setup,
+                           config=getattr(res._raw, "config", None) or options.config)
         res = res.with_regime_fits(list(fits.fits))
         notes += fits.lines
         warn += [f"regime {r.regime.label} ns: {m}" for r, m in zip(res.regimes, fits.messages) if m]

@@ -5,8 +5,11 @@ lifetime regimes, FLID edges) is applied here, in `derive`, from raw per-bin sta
 re-selection equals a fresh computation. Units are in the names (_ps, _ns, _ms, _s).
 
 Average lifetime of a trace bin (the estimator, its assumptions and biases):
-    tau_avg = (S - n_bg * P/2) / (n - n_bg) - t0
-with n referenced photons of the bin, S the sum of their microtimes, P the laser period, t0 the
+    tau_avg = (S_w - n_bg * (P/2 - g)) / (n - n_bg)
+with n referenced photons of the bin, S_w the sum of their delays (microtime - t0) wrapped into
+[-g, P - g) (periodic: a photon just before t0 is late from the previous pulse, unless within the guard
+g = max(2 decay bins, 2 x the 10-90 % rise) that keeps the IRF's leading edge with its own pulse;
+g = 0 when t0 is given, so --t0-ps 0 is the plain mean microtime of the seed), P the laser period, t0 the
 decay's time zero and n_bg = R_bg * bin width the bin's expected uniform background (R_bg: the
 background rate from the pre-pulse region of the total decay, see `estimate_background`). Without
 subtraction n_bg = 0. Bias: an uncorrected uniform background fraction f pulls the mean towards
@@ -265,12 +268,12 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     bg_level, bg_ok, t0, rise = 0.0, False, None, None
     if dbin and h.sum() > 0:
         hp = h[: int(P // dbin)] if P else h  # whole decay bins inside one period
-        t0_guess = estimate_t0(hp, dbin, float(np.median(hp)))
+        t0_guess = estimate_t0(hp, dbin, float(np.median(hp)), P)
         b = estimate_background(hp, dbin, t0_guess if sel.t0_ps is None else sel.t0_ps)
         if b is not None:
             bg_level, bg_ok = b, True
-        t0 = estimate_t0(h, dbin, bg_level) if sel.t0_ps is None else float(sel.t0_ps)
-        rise = rise_10_90(h, dbin, bg_level)
+        t0 = estimate_t0(hp, dbin, bg_level, P) if sel.t0_ps is None else float(sel.t0_ps)
+        rise = rise_10_90(hp, dbin, bg_level)
     n_ref_total = int(tr.n_ref.sum())
     n_period_bins = (P / dbin) if (P and dbin) else 0
     bg_total = bg_level * n_period_bins
@@ -288,8 +291,22 @@ def derive(raw: RawStats, sel: Selection) -> Results:
         if sel.subtract_background and bg_ok and duration_ps > 0:
             n_bg = np.full(nb, bg_total * bin_ps / max(duration_ps, bin_ps))
         sig = n - n_bg
+        # delays (microtime - t0) wrapped into one period starting at the cut c = t0 - guard (a decay-bin
+        # edge; guard: the IRF's leading edge belongs to its own pulse; 0 for a user-given t0)
+        guard = max(2.0 * dbin, 2.0 * (rise or 0.0)) if sel.t0_ps is None else 0.0
+        n_dec = int(np.ceil(P / dbin))
+        cb = int(np.floor((t0 - guard) / dbin)) % n_dec
+        c_ps = cb * float(dbin)
+        delta = (c_ps - t0 + 0.5 * P) % P - 0.5 * P  # c - t0 in (-P/2, P/2]
+        n_below = np.zeros(nb)
+        if cb > 0:
+            on_n, on_s = np.zeros(nb, np.int64), np.zeros(nb, np.float64)
+            sums_from(tr.store, np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64), cb,
+                      float(dbin), on_n, on_s)
+            n_below = n - on_n
+        S_wrapped = S - n * c_ps + P * n_below + n * delta
         with np.errstate(divide="ignore", invalid="ignore"):
-            lt = ((S - n_bg * P / 2.0) / sig - t0) / 1e3
+            lt = ((S_wrapped - n_bg * (P / 2.0 + delta)) / sig) / 1e3
         good = (n > 0) & (sig >= 1.0)
         lifetime[good] = lt[good]
     offsets = np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64)
