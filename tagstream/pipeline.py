@@ -28,6 +28,7 @@ from tagstream.errors import SetupError
 from tagstream.kernels.trace import nice_bin_ps
 from tagstream.results import RawStats, Results, Selection, derive, normalize_regimes
 from tagstream.stages.frames import FrameStage
+from tagstream.stages.correlation import CorrelationStage
 from tagstream.stages.g2 import G2Stage
 from tagstream.stages.levels import LevelsStage
 from tagstream.stages.microtime import MicrotimeStage, PhotonBatch
@@ -68,6 +69,9 @@ class AnalysisConfig:
     level_states: group the levels into this many states (None = the BIC's choice on the EM-refined
         Poisson mixture, Watkins & Yang; 3 = force ON/grey/OFF when a state's rate drifts and the BIC
         resolves it into two).
+    intensity_correlation: the exact A-B intensity correlation on log lags 1 us - 10 s, 8 per decade
+        (tagstream.stages.correlation; holds the photons of the last 10 s).
+    g2_time_window_s: window of g2(0) against time (needs g2_per_state; also g2(0) per blinking state with levels).
     """
 
     trace_bin_ms: float = 10.0
@@ -90,6 +94,8 @@ class AnalysisConfig:
     levels_confidence: float | None = None
     on_from_levels: bool = False
     level_states: int | None = None
+    intensity_correlation: bool = True
+    g2_time_window_s: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regimes_ns", normalize_regimes(self.regimes_ns))
@@ -131,6 +137,7 @@ class Pipeline:
         self._frames = FrameStage() if setup.frame is not None else None
         self._g2: G2Stage | None = None
         self._levels = None if c.levels_confidence is None else LevelsStage(c.levels_confidence)
+        self._corr = CorrelationStage() if c.intensity_correlation else None
         self._pending_t: list[np.ndarray] = []
         self._pending_w: list[np.ndarray] = []
         self._n_records = 0
@@ -181,6 +188,8 @@ class Pipeline:
             self._update_g2(batch)
             if self._levels is not None:
                 self._levels.update(batch)
+            if self._corr is not None:
+                self._corr.update(batch)
 
     def _update_g2(self, batch: PhotonBatch) -> None:
         if not self.config.g2:
@@ -205,13 +214,16 @@ class Pipeline:
         nz = np.flatnonzero(si_counts)
         if final and self._levels is not None:
             self._levels.finalize()
+        if final and self._corr is not None:
+            self._corr.finalize()
         return RawStats(
             final=final, config=self.config, setup=self.setup, first_time_ps=self._first_time,
             last_time_ps=self._last_time, n_records=self._n_records, period_ps=self._micro.period_ps,
             ch_counts={int(c): int(si_counts[c]) for c in nz}, unreferenced=self._micro.unreferenced,
             trace=self._trace.stats_copy(), g2=None if self._g2 is None else self._g2.stats_copy(),
             frames=None if self._frames is None else self._frames.stats_copy(),
-            levels=None if self._levels is None else self._levels.stats_copy())
+            levels=None if self._levels is None else self._levels.stats_copy(),
+            correlation=None if self._corr is None else self._corr.stats_copy())
 
     def snapshot(self, **selection) -> Results:
         """Results so far (copies; safe from another thread). Keyword args override the selection

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import json
 import sys
+
+import numpy as np
 from pathlib import Path
 
 from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
@@ -79,6 +81,9 @@ def add_arguments(p) -> None:
                    "brightest grouped state (implies --levels); the regimes then use those bins")
     p.add_argument("--level-states", type=int, metavar="N", help="group the levels into N states (default: "
                    "the BIC's choice on the EM-refined mixture; 3 forces ON/grey/OFF)")
+    p.add_argument("--g2-time-window-s", type=float, default=10.0, metavar="S", help="with --g2-on: g2(0) per "
+                   "window of S seconds (default 10), and per blinking state with --levels (--json g2_vs_time)")
+    p.add_argument("--no-correlation", action="store_true", help="skip the 1 us - 10 s intensity correlation")
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
@@ -117,7 +122,9 @@ def config(args) -> AnalysisConfig:
                          subtract_background=not args.no_background, g2_window_ps=args.g2_window_ps,
                          g2_bin_ps=args.g2_bin_ps, g2_per_state=getattr(args, "g2_on", False),
                          levels_confidence=_levels_confidence(args), on_from_levels=getattr(args, "on_from_levels", False),
-                         level_states=getattr(args, "level_states", None))
+                         level_states=getattr(args, "level_states", None),
+                         intensity_correlation=not getattr(args, "no_correlation", False),
+                         g2_time_window_s=getattr(args, "g2_time_window_s", 10.0))
     return cfg
 
 
@@ -153,7 +160,36 @@ def summary(res, path) -> str:
         lines.append(f"levels (confidence {lev.confidence:g}): {lev.n_levels} levels, {lev.grouping.n_states} states")
         for i, lt, o in zip(lev.grouping.state_intensity_cps, lev.state_lifetime_ns, lev.state_occupancy):
             lines.append(f"  state {i:.0f} cps, lifetime {lt:.2f} ns, occupancy {100 * o:.1f} %")
+    lines += blinking_lines(res)
     return "\n".join(lines)
+
+
+def blinking_lines(res) -> list[str]:
+    """Summary lines of the dwell-time power laws, the intensity correlation and g2(0) per state."""
+    out = []
+    b = getattr(res, "blinking", None)
+    if b is not None:
+        for name, st in b.states.items():
+            f = st.fit
+            if f is None:
+                out.append(f"blinking {name.upper()}: {st.n_dwells} dwells, no fit")
+                continue
+            c = f" with cut-off {f.cutoff.cutoff_s:.3g} s (p = {f.cutoff.p_value:.2g})" if (
+                f.cutoff is not None and f.cutoff.preferred) else ""
+            out.append(f"blinking {name.upper()}: {st.n_dwells} dwells, alpha = {f.alpha:.3f} +- {f.alpha_err:.3f} "
+                       f"above t_min {f.t_min_s:.3g} s ({f.n_tail} dwells){c}")
+        out += [f"warning: {w}" for w in b.warnings]
+    ic = getattr(res, "intensity_correlation", None)
+    if ic is not None and ic.g2.size:
+        pick = [k for k in (1e-5, 1e-3, 1e-1, 1.0) if k <= ic.lag_s[-1]]
+        vals = ", ".join(f"{ic.g2[np.argmin(abs(ic.lag_s - k))]:.3f} at {k:g} s" for k in pick)
+        out.append(f"intensity correlation {ic.lag_edges_s[0]:g} - {ic.lag_edges_s[-1]:g} s: g2 = {vals}")
+    gt = getattr(res, "g2_time", None)
+    if gt is not None:
+        for name, v in gt.by_state.items():
+            g0 = "too few pairs" if v.g2_zero is None else f"{v.g2_zero:.4f} +- {v.g2_zero_err:.4f}"
+            out.append(f"g2(0) in {name.upper()} levels ({v.duration_s:.1f} s): {g0}")
+    return out
 
 
 def sidecar_spectra(recording) -> Path | None:
@@ -218,6 +254,8 @@ def run(args) -> int:
         d["spectra"] = None if sp is None else {"file": str(spectra_path), "source": spectra_source,
                                                 "n_frames": sp.n_frames, "timing": sp.timing_source}
         d["trap_spectrum"] = trap_spectrum_fields(sp)
+        if res.blinking is not None and res.blinking.warnings:
+            d.setdefault("warnings", []).extend(res.blinking.warnings)
         if written:
             d["exported"] = [str(p) for p in written]
         json.dump(d, sys.stdout, indent=1)
