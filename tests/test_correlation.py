@@ -49,12 +49,16 @@ def test_kernel_counts_equal_all_pairs():
     rng = np.random.default_rng(1)
     a = np.sort(rng.integers(0, 10**10, 1500))
     b = np.sort(rng.integers(0, 10**10, 1700))
+    a[10:14] = a[10]  # ties
     e = log_lag_edges_ps(1e-6, 5e-3, 5)
-    ptr = np.zeros(e.size, np.int64)
-    S = np.zeros(e.size, np.int64)
-    count_below(a, b, 0, e, ptr, S)
     d = (b[None, :] - a[:, None]).ravel()
-    assert np.array_equal(np.diff(S), np.histogram(d[(d >= e[0]) & (d < e[-1])], e)[0])
+    ref = np.histogram(d[(d >= e[0]) & (d < e[-1])], e)[0]
+    for n_enum in range(e.size):       # short lags by enumeration, the rest by rank look-ups: all exact
+        S = np.zeros(e.size, np.int64)
+        count_below(a[:700], b, 0, e, n_enum, S)
+        j = int(np.searchsorted(b, a[700] + e[0]))   # targets handed from a later piece with their global base
+        count_below(a[700:], b[j:], j, e, n_enum, S)
+        assert np.array_equal(np.diff(S), ref), n_enum
 
 
 def test_lag_edges_fixed_per_decade():

@@ -1,11 +1,11 @@
 """Intensity-correlation stage: the exact cross-correlation of SPAD A and B on log-spaced lags (default 1 us to
 10 s, 8 bins per decade), streamed, for the blinking timescales beyond the g2 histogram's ns window.
 
-Counting (tagstream.kernels.correlation): both orders, A then B (lag t_B - t_A) and B then A, each with one
-forward-moving pointer per lag edge. A start photon is counted once every target photon within the largest lag
+Counting (tagstream.kernels.correlation): both orders, A then B (lag t_B - t_A) and B then A, as sums of the
+targets' ranks at t_start + each lag edge. A start photon is counted once every target photon within the largest lag
 after it is known (its time + lag_max <= the last photon's time), so the stage holds the photons of the last
-lag_max (10 s: ~1 MB per 10 kcounts/s) plus the targets the pointers still need. Counts are exact integers,
-identical for any chunking. A snapshot counts the still-pending starts on copies of the pointers: it is exactly
+lag_max (10 s: ~1 MB per 10 kcounts/s) plus the targets of the pending starts. Counts are exact integers,
+identical for any chunking. A snapshot counts the still-pending starts on copies of the sums: it is exactly
 the correlation of the photons seen so far.
 
 Normalisation (Laurence et al., Opt. Lett. 31, 829 (2006), as pycorrelate's): for lag bin [e_k, e_k+1) with
@@ -24,17 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagstream.kernels.correlation import count_below, log_lag_edges_ps
+from tagstream.kernels.correlation import count_below, enumeration_edges, log_lag_edges_ps
 from tagstream.stages.microtime import PhotonBatch
 
 N_SUB = 32  # normalisation points per lag bin
 
 
 class _Order:
-    """One order (start detector s, target detector o): pointers, sums, starts done."""
+    """One order (start detector s, target detector o): rank sums per lag edge, starts done."""
 
     def __init__(self, k: int) -> None:
-        self.ptr = np.zeros(k, np.int64)
         self.S = np.zeros(k, np.int64)
         self.done = 0     # global index of the next start photon to count
 
@@ -54,6 +53,7 @@ class CorrelationStage:
         self._orders = (_Order(k), _Order(k))  # 0: A then B, 1: B then A
         self._head = [np.zeros(self.sub_ps.size, np.int64), np.zeros(self.sub_ps.size, np.int64)]
         self.first_ps: int | None = None
+        self.n_enum: int | None = None        # short-lag edges counted by enumeration (from the first photons' rate)
         self.last_ps: int | None = None       # last photon time: later photons have times >= it
 
     def update(self, batch: PhotonBatch) -> None:
@@ -63,6 +63,8 @@ class CorrelationStage:
         if self.first_ps is None:
             self.first_ps = int(t[0])
         self.last_ps = int(t[-1])
+        if self.n_enum is None and t[-1] > t[0]:
+            self.n_enum = enumeration_edges(self.edges_ps, t.shape[0] / ((t[-1] - t[0]) * 1e-12) / 2)
         head_end = self.first_ps + self.sub_ps
         for d in (0, 1):
             td = t[batch.which == d]
@@ -83,13 +85,17 @@ class CorrelationStage:
             i0 = od.done - self._base[s]
             i1 = b.shape[0] if up_to_ps is None else int(np.searchsorted(b, up_to_ps, side="right"))
             if i1 > i0:
-                count_below(b[i0:i1], self._buf[o], self._base[o], self.edges_ps, od.ptr, od.S)
+                count_below(b[i0:i1], self._buf[o], self._base[o], self.edges_ps, self.n_enum or 0, od.S)
                 od.done = self._base[s] + i1
 
     def _trim(self) -> None:
-        """Drop photons neither a pending start nor reachable by a pointer (targets before ptr[0])."""
+        """Drop photons that are neither pending starts nor targets of one (t >= first pending start + e_0)."""
         for d in (0, 1):
-            keep_from = min(self._orders[d].done, int(self._orders[1 - d].ptr[0]))
+            o = 1 - d
+            i = self._orders[o].done - self._base[o]
+            t_first = self._buf[o][i] if i < self._buf[o].shape[0] else self.last_ps  # later starts: >= last_ps
+            reach = int(np.searchsorted(self._buf[d], t_first + self.edges_ps[0], side="left"))
+            keep_from = min(self._orders[d].done, self._base[d] + reach)
             drop = keep_from - self._base[d]
             if drop > 0:
                 self._buf[d] = self._buf[d][drop:].copy()
@@ -106,7 +112,7 @@ class CorrelationStage:
         orders = []
         for od in self._orders:
             c = _Order(0)
-            c.ptr, c.S, c.done = od.ptr.copy(), od.S.copy(), od.done
+            c.S, c.done = od.S.copy(), od.done
             orders.append(c)
         self._count(None, orders)
         # starts before t1 - tau: all minus those of the last tau (all within the buffers: the pending starts)
