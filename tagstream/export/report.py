@@ -72,8 +72,8 @@ def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = 
 
     from tagstream.app.spectra_model import SpectraSnapshot, spectra_snapshot
     from tagstream.app.theme import LIGHT
-    from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LifetimeHistogramView,
-                                     LifetimeTraceView, SpectraViews)
+    from tagstream.app.views import (CorrelationView, DecayView, DwellHistogramView, FlidView, G2View,
+                                     IntensityTraceView, LifetimeHistogramView, LifetimeTraceView, SpectraViews)
 
     theme = theme or LIGHT
     if spectra is not None and not isinstance(spectra, SpectraSnapshot):
@@ -101,6 +101,10 @@ def build_page(res, *, fits: Sequence | None = None, spectra=None, title: str = 
     if spectra is not None:
         views["spectra"] = SpectraViews(theme, waterfall=lay.addPlot(row=6, col=0), regimes=lay.addPlot(row=6, col=1))
         row_heights[6] = 3
+    if getattr(res, "blinking", None) is not None or getattr(res, "intensity_correlation", None) is not None:
+        views["dwells"] = DwellHistogramView(lay.addPlot(row=7, col=0), theme)
+        views["correlation"] = CorrelationView(lay.addPlot(row=7, col=1), theme)
+        row_heights[7] = 3
     for r, f in row_heights.items():
         lay.layout.setRowStretchFactor(r, f)
     for v in views.values():
