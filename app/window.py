@@ -407,8 +407,10 @@ class MainWindow(QtWidgets.QMainWindow):
             rec = self.record_path.text().strip() if self.record.isChecked() else None
             if self.record.isChecked() and not rec:
                 raise ValueError("recording is on but no file name is given")
-            self.controller.start(src, self.setup_from_controls(), self.config_from_controls(), record_to=rec,
-                                  spectra=acc)
+            cfg = self.config_from_controls()
+            if getattr(src, "laser_period_ps", None) and cfg.laser_period_ps is None:   # T3 / nanotime replay
+                cfg = dataclasses.replace(cfg, laser_period_ps=src.laser_period_ps)
+            self.controller.start(src, self.setup_from_controls(), cfg, record_to=rec, spectra=acc)
         except Exception as exc:
             self.show_error(f"could not start: {exc}")
             return

@@ -35,6 +35,8 @@ from tagstream.stages.microtime import MicrotimeStage, PhotonBatch
 from tagstream.stages.trace import TraceStage
 
 _PENDING_G2_MAX = 1 << 20
+NO_SYNC_G2_WINDOW_PS = 50_000   # g2 of a stream without laser period (CW / HBT): +-50 ns ...
+NO_SYNC_G2_BIN_PS = 100         # ... in 100 ps bins
 
 
 @dataclass(frozen=True)
@@ -175,10 +177,14 @@ class Pipeline:
                 self._first_time = int(chunk.timestamps_ps[0])
                 self._trace.start(self._first_time)
                 c = self.config
-                if c.g2 and c.g2_window_ps is not None and c.g2_bin_ps is not None:
+                if self._g2_on and c.g2_window_ps is not None and c.g2_bin_ps is not None:
                     self._make_g2(None, -np.inf)
-                elif c.g2 and c.laser_period_ps is not None:
+                elif self._g2_on and c.laser_period_ps is not None:
                     self._make_g2(float(c.laser_period_ps), -np.inf)
+                elif self._g2_on and self.setup.sync is None:   # no period will ever be known
+                    self.config = dataclasses.replace(c, g2_window_ps=c.g2_window_ps or NO_SYNC_G2_WINDOW_PS,
+                                                      g2_bin_ps=c.g2_bin_ps or NO_SYNC_G2_BIN_PS)
+                    self._make_g2(None, -np.inf)
             batch = self._micro.update(chunk)
             self._n_records += len(chunk)
             self._last_time = batch.last_time_ps
@@ -191,8 +197,12 @@ class Pipeline:
             if self._corr is not None:
                 self._corr.update(batch)
 
+    @property
+    def _g2_on(self) -> bool:
+        return self.config.g2 and self.setup.spad_b is not None   # one detector: no g2
+
     def _update_g2(self, batch: PhotonBatch) -> None:
-        if not self.config.g2:
+        if not self._g2_on:
             return
         if self._g2 is None:
             self._pending_t.append(batch.t_ps)
@@ -264,12 +274,20 @@ class Pipeline:
 
 
 def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bool = False,
-                 chunk_records: int = 1 << 20) -> Results:
+                 chunk_records: int = 1 << 20, skip_missing_channels: bool = False) -> Results:
     """Analyse a recording with tagstream.io.open_tags; raises SetupError if a channel the setup
-    names never occurs (listing the channels present)."""
+    names never occurs (listing the channels present). Without a laser period in `config`, a file
+    that records microtimes (T3, nanotimes) or a sync-filtered setup uses the period the file states."""
     from tagstream.io import open_tags
 
-    reader = open_tags(path)
+    reader = open_tags(path, skip_missing_channels=skip_missing_channels)
+    config = config or AnalysisConfig()
+    if config.laser_period_ps is None and (reader.has_microtimes or setup.sync_filtered):
+        from tagstream.io.propose import propose_setup   # the period the file states (T3, nanotimes, filter)
+
+        period = propose_setup(reader)[0].get("laser_period_ps")
+        if period is not None:
+            config = dataclasses.replace(config, laser_period_ps=float(period))
     pipe = Pipeline(setup, config)
     bar = None
     if progress:

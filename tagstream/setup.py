@@ -5,9 +5,10 @@ and/or CLI flags.
 Example ``setup.toml``::
 
     [channels]
-    sync = 5          # laser sync channel (1-based, as stored in files)
+    sync = 5          # laser sync channel (1-based, as stored in files); "none": no sync
+                      # channel (CW/HBT recording, or PicoQuant T3 whose sync is implicit)
     spad_a = 1
-    spad_b = 2
+    spad_b = 2        # "none" for a single-detector recording (no g2)
     frame = 3         # camera frame trigger (optional)
     markers = []      # marker channels (optional)
 
@@ -39,7 +40,7 @@ class Setup:
 
     sync: int | None = 5
     spad_a: int = 1
-    spad_b: int = 2
+    spad_b: int | None = 2
     frame: int | None = None
     markers: tuple[int, ...] = ()
     sync_divider: int = 1
@@ -93,6 +94,39 @@ class Setup:
 
     @classmethod
     def from_dict(cls, data: Mapping, source: str = "setup") -> "Setup":
+        return cls(**setup_parts(data, source))
+
+    def to_toml(self) -> str:
+        """The TOML text that from_toml reads back to an equal Setup (absent channels as "none")."""
+        lines = ["[channels]"]
+        for role in ROLES:
+            v = getattr(self, role)
+            if v is not None:
+                lines.append(f"{role} = {v}")
+            elif role != "frame":
+                lines.append(f'{role} = "none"')
+        lines.append(f"markers = [{', '.join(str(m) for m in self.markers)}]")
+        lines += ["", "[sync]", f"divider = {self.sync_divider}", f"filtered = {str(self.sync_filtered).lower()}"]
+        if self.delays_ps:
+            lines += ["", "[delays_ps]"] + [f"{k} = {v}" for k, v in sorted(self.delays_ps.items())]
+        return "\n".join(lines) + "\n"
+
+
+def parse_channel(value, role: str = "channel", source: str = "setup") -> int | None:
+    """A channel number, or None for "none" (no such channel): CLI `--sync none`, TOML `sync = "none"`."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "off", "no", "")):
+        return None
+    if isinstance(value, bool):
+        raise SetupError(f"{source}: {role} must be a channel number or \"none\", got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SetupError(f"{source}: {role} must be a channel number or \"none\", got {value!r}") from None
+
+
+def setup_parts(data: Mapping, source: str = "setup") -> dict:
+    """The Setup fields a TOML document sets explicitly (so that a file overrides only what it says)."""
+    if True:  # noqa: SIM108 (kept indented: one block of validation)
         unknown = set(data) - {"channels", "sync", "delays_ps"}
         if unknown:
             raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps")
@@ -105,30 +139,22 @@ class Setup:
             delays = {int(k): int(v) for k, v in dict(data.get("delays_ps", {})).items()}
         except (TypeError, ValueError):
             raise SetupError(f"{source}: [delays_ps] must map channel numbers to integer picoseconds") from None
-        kwargs = {k: ch[k] for k in ROLES if k in ch}
+        kwargs = {k: parse_channel(ch[k], k, source) for k in ROLES if k in ch}
+        if "spad_a" in kwargs and kwargs["spad_a"] is None:
+            raise SetupError(f"{source}: spad_a cannot be \"none\"")
         if "markers" in ch:
             kwargs["markers"] = tuple(ch["markers"])
         if "divider" in sync:
             kwargs["sync_divider"] = int(sync["divider"])
         if "filtered" in sync:
             kwargs["sync_filtered"] = bool(sync["filtered"])
-        return cls(**kwargs, delays_ps=delays)
-
-    def to_toml(self) -> str:
-        """The TOML text that from_toml reads back to an equal Setup."""
-        lines = ["[channels]"]
-        for role in ROLES:
-            if getattr(self, role) is not None:
-                lines.append(f"{role} = {getattr(self, role)}")
-        lines.append(f"markers = [{', '.join(str(m) for m in self.markers)}]")
-        lines += ["", "[sync]", f"divider = {self.sync_divider}", f"filtered = {str(self.sync_filtered).lower()}"]
-        if self.delays_ps:
-            lines += ["", "[delays_ps]"] + [f"{k} = {v}" for k, v in sorted(self.delays_ps.items())]
-        return "\n".join(lines) + "\n"
+        if "delays_ps" in data:
+            kwargs["delays_ps"] = delays
+        return kwargs
 
 
-def sidecar_setup(recording: str | Path) -> tuple[Setup, Path] | None:
-    """The setup saved next to a recording, with the file it came from, or None.
+def sidecar_parts(recording: str | Path) -> tuple[dict, Path] | None:
+    """The setup fields saved next to a recording, with the file they came from, or None.
 
     Looked for in this order: ``<stem>.setup.toml`` (written by `tagstream simulate` and by hand),
     then the ``setup_toml`` key of ``<recording>.meta.json`` (written by the live recorder). A sync
@@ -137,7 +163,7 @@ def sidecar_setup(recording: str | Path) -> tuple[Setup, Path] | None:
     p = Path(recording)
     toml = p.with_name(p.name.split(".")[0] + ".setup.toml")
     if toml.is_file():
-        return Setup.from_toml(toml), toml
+        return _toml_parts(toml), toml
     meta = p.with_name(p.name + ".meta.json")
     if meta.is_file():
         import json
@@ -148,17 +174,34 @@ def sidecar_setup(recording: str | Path) -> tuple[Setup, Path] | None:
             return None
         if text:
             try:
-                return Setup.from_dict(tomllib.loads(text), source=str(meta)), meta
+                return setup_parts(tomllib.loads(text), source=str(meta)), meta
             except tomllib.TOMLDecodeError as exc:
                 raise SetupError(f"{meta}: setup_toml is not valid TOML: {exc}") from None
     return None
+
+
+def _toml_parts(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SetupError(f"setup file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SetupError(f"setup file {path} is not valid TOML: {exc}") from None
+    return setup_parts(data, source=str(path))
+
+
+def sidecar_setup(recording: str | Path) -> tuple[Setup, Path] | None:
+    """The sidecar setup of a recording (see sidecar_parts) as a Setup, or None."""
+    found = sidecar_parts(recording)
+    return None if found is None else (Setup(**found[0]), found[1])
 
 
 def setup_for_recording(recording: str | Path, setup_file: str | Path | None = None) -> tuple[Setup, str]:
     """The setup to analyse `recording` with, and where it came from (for messages).
 
     An explicit setup file wins; otherwise the recording's sidecar (see sidecar_setup); otherwise the
-    defaults (SPAD A = 1, SPAD B = 2, sync = 5, no divider).
+    defaults (SPAD A = 1, SPAD B = 2, sync = 5, no divider). (resolve_setup also reads the file header.)
     """
     if setup_file is not None:
         return Setup.from_toml(setup_file), str(setup_file)
@@ -166,3 +209,82 @@ def setup_for_recording(recording: str | Path, setup_file: str | Path | None = N
     if found is not None:
         return found[0], str(found[1])
     return Setup(), "defaults"
+
+
+# --- the setup of a recording, part by part ---------------------------------------------------------
+PARTS = ("sync", "spad_a", "spad_b", "frame", "markers", "sync_divider", "sync_filtered", "delays_ps",
+         "laser_period_ps")
+
+
+@dataclass(frozen=True)
+class ResolvedSetup:
+    """The setup a recording is analysed with, the nominal laser period (ps, None = measured from
+    the sync or unknown), where each part came from ("CLI", a setup file, "file header", "first tags",
+    "defaults"),
+    and the header's notes (e.g. "T3: the sync is implicit")."""
+
+    setup: Setup
+    laser_period_ps: float | None
+    origins: Mapping[str, str]
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line: each part with its value and origin, grouped by origin."""
+        s = self.setup
+        val = {"sync": "none" if s.sync is None else s.sync, "spad_a": s.spad_a,
+               "spad_b": "none" if s.spad_b is None else s.spad_b, "frame": s.frame,
+               "sync_divider": s.sync_divider, "sync_filtered": s.sync_filtered,
+               "laser_period_ps": None if self.laser_period_ps is None else f"{self.laser_period_ps:.3f}"}
+        by: dict[str, list[str]] = {}
+        for k, v in val.items():
+            if k == "frame" and v is None:
+                continue
+            if k == "laser_period_ps" and v is None:
+                v = "from the sync" if s.sync is not None else "none"
+            by.setdefault(self.origins.get(k, "defaults"), []).append(f"{k}={v}")
+        return "; ".join(f"{', '.join(v)} ({o})" for o, v in by.items())
+
+    def to_json_dict(self) -> dict:
+        s = self.setup
+        return {"sync": s.sync, "spad_a": s.spad_a, "spad_b": s.spad_b, "frame": s.frame,
+                "markers": list(s.markers), "sync_divider": s.sync_divider, "sync_filtered": s.sync_filtered,
+                "delays_ps": {str(k): v for k, v in dict(s.delays_ps).items()},
+                "laser_period_ps": self.laser_period_ps, "origins": dict(self.origins), "notes": list(self.notes)}
+
+
+def resolve_setup(recording: str | Path | None = None, header: Mapping | None = None,
+                  setup_file: str | Path | None = None, cli: Mapping | None = None) -> ResolvedSetup:
+    """Merge the layers, part by part: CLI > setup file (--setup, else the recording's sidecar) >
+    the file header's proposal (reader.header_setup()) > defaults.
+
+    header/cli: dicts of PARTS (cli: only what was given; a channel given as None means "none").
+    Notes under header["notes"] are kept; parts listed in header["probed"] are labelled "first tags"
+    (read from the recording's first tags, io/propose.py) instead of "file header".
+    """
+    layers: list[tuple[str, Mapping]] = [("defaults", {**{f.name: getattr(Setup(), f.name)
+                                                          for f in dataclasses.fields(Setup)},
+                                                       "laser_period_ps": None})]
+    header = dict(header or {})
+    notes = tuple(header.pop("notes", ()))
+    probed = set(header.pop("probed", ()))
+    layers.append(("file header", {k: v for k, v in header.items() if k not in probed}))
+    layers.append(("first tags", {k: v for k, v in header.items() if k in probed}))
+    if setup_file is not None:
+        layers.append((str(setup_file), _toml_parts(setup_file)))
+    elif recording is not None:
+        found = sidecar_parts(recording)
+        if found is not None:
+            layers.append((str(found[1]), found[0]))
+    layers.append(("CLI", dict(cli or {})))
+    merged: dict = {}
+    origins: dict = {}
+    for origin, parts in layers:
+        for k, v in parts.items():
+            if k not in PARTS:
+                raise SetupError(f"{origin}: unknown setup part {k!r}")
+            merged[k] = v
+            origins[k] = origin
+    period = merged.pop("laser_period_ps")
+    if merged.get("spad_a") is None:
+        raise SetupError(f"SPAD A cannot be none ({origins.get('spad_a')})")
+    return ResolvedSetup(Setup(**merged), None if period is None else float(period), origins, notes)

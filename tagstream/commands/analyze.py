@@ -34,19 +34,21 @@ by the frame-trigger channel. Adds peak_ev, fwhm_mev per regime and a top-level 
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import sys
 
 import numpy as np
 from pathlib import Path
 
-from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
-                                        spectra_results, trap_spectrum_fields)
+from typing import TYPE_CHECKING
+
 from tagstream.errors import SetupError, TagstreamError
-from tagstream.export.parquet import ExportError
-from tagstream.pipeline import AnalysisConfig, analyze_file
-from tagstream.results import normalize_regimes
-from tagstream.setup import Setup, setup_for_recording
+from tagstream.setup import ResolvedSetup, Setup, resolve_setup
+
+if TYPE_CHECKING:   # the analysis stack (numba, scipy, polars) is imported when a command runs, not for --help
+    from tagstream.pipeline import AnalysisConfig
 
 NAME = "analyze"
 HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
@@ -55,10 +57,12 @@ HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
 def add_arguments(p) -> None:
     p.add_argument("recording", help="time-tag file (quTAG, SSTT, ...)")
     p.add_argument("--setup", help="setup TOML (channel map, sync divider/filter, delays); default: the "
-                   "recording's <stem>.setup.toml or .meta.json sidecar if present, else SPAD A=1, B=2, sync=5")
-    p.add_argument("--sync", type=int, help="laser sync channel")
+                   "recording's <stem>.setup.toml or .meta.json sidecar if present. Each part comes from the CLI, "
+                   "else this file, else the recording's header (PTU, Photon-HDF5, SSTT; quTAG: sync 5 if present, "
+                   "sync filter recognised), else the defaults SPAD A=1, B=2, sync=5")
+    p.add_argument("--sync", type=_channel, metavar="CH|none", help="laser sync channel, or none (CW/HBT, T3)")
     p.add_argument("--spad-a", type=int, help="SPAD A channel")
-    p.add_argument("--spad-b", type=int, help="SPAD B channel")
+    p.add_argument("--spad-b", type=_channel, metavar="CH|none", help="SPAD B channel, or none (one detector)")
     p.add_argument("--frame", type=int, help="camera frame-trigger channel")
     p.add_argument("--sync-divider", type=int, help="sync recorded every N laser pulses")
     p.add_argument("--sync-filtered", action="store_true", default=None, help="quTAG sync filter was on")
@@ -98,21 +102,57 @@ def add_arguments(p) -> None:
     spec.add_argument("--no-spectra", action="store_true", help="do not use the <stem>.spectra.npz sidecar")
 
 
+def _channel(text: str):
+    """argparse type of a channel option: a number, or the string "none" (no such channel)."""
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a channel number or none, got {text!r}") from None
+
+
+def cli_parts(args) -> dict:
+    """The setup parts given on the command line ("none" -> None)."""
+    given = dict(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
+                 sync_divider=args.sync_divider, sync_filtered=args.sync_filtered)
+    out = {k: (None if v == "none" else v) for k, v in given.items() if v is not None}
+    period = _cli_period(args)
+    if period is not None:
+        out["laser_period_ps"] = period
+    return out
+
+
+def resolved(args) -> tuple[ResolvedSetup, dict]:
+    """The setup of args.recording, part by part (CLI > --setup/sidecar > header > defaults), and the
+    probe facts of its first tags (io/propose.py)."""
+    from tagstream.io import open_tags
+    from tagstream.io.propose import propose_setup
+
+    header, probe = propose_setup(open_tags(args.recording, skip_missing_channels=True, allow_truncated=True))
+    return resolve_setup(args.recording, header, args.setup, cli_parts(args)), probe
+
+
 def build(args) -> tuple[Setup, AnalysisConfig, str]:
-    """Setup (with CLI overrides), analysis config, and where the setup came from."""
-    setup, setup_source = setup_for_recording(args.recording, args.setup)
-    setup = setup.replace(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
-                          sync_divider=args.sync_divider, sync_filtered=args.sync_filtered)
-    return setup, config(args), setup_source
+    """Setup, analysis config, and where the setup came from (one line, part by part)."""
+    rs, _ = resolved(args)
+    return rs.setup, dataclasses.replace(config(args), laser_period_ps=rs.laser_period_ps), rs.describe()
+
+
+def _cli_period(args) -> float | None:
+    if args.laser_mhz is not None:
+        if args.laser_mhz <= 0:
+            raise SetupError("--laser-mhz must be > 0")
+        return 1e6 / args.laser_mhz
+    return args.laser_period_ps
 
 
 def config(args) -> AnalysisConfig:
     """The AnalysisConfig of the analysis options (shared with `tagstream export`, which has no recording)."""
-    period = args.laser_period_ps
-    if args.laser_mhz is not None:
-        if args.laser_mhz <= 0:
-            raise SetupError("--laser-mhz must be > 0")
-        period = 1e6 / args.laser_mhz
+    from tagstream.pipeline import AnalysisConfig
+    from tagstream.results import normalize_regimes
+
+    period = _cli_period(args)
     try:
         regimes = normalize_regimes(args.regimes)
     except ValueError as exc:
@@ -153,7 +193,7 @@ def summary(res, path) -> str:
         lines.append(f"g2 ON state: {int(g.counts.sum())} pairs in {g.duration_s:.2f} s ON, g2(0) = {g0}")
     lines.append(f"trace: {tr.counts.size} bins of {tr.bin_ms:g} ms, ON threshold {tr.on_threshold:g} "
                  f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
-    for r in res.regimes:
+    for r in (res.regimes if res.laser_period_ps else ()):   # no period: no lifetimes (one warning says so)
         lines.append(f"regime {r.range_ns[0]:g}-{r.range_ns[1]:g} ns: {r.n_bins} bins, {r.n_photons} photons")
     lev = getattr(res, "levels", None)
     if lev is not None:
@@ -208,13 +248,24 @@ def spectra_file(args) -> tuple[Path | None, str | None]:
 
 
 def run(args) -> int:
-    setup, cfg, setup_source = build(args)
+    from tagstream import plausibility as P
+    from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
+                                            spectra_results, trap_spectrum_fields)
+    from tagstream.pipeline import analyze_file
+
+    rs, probe = resolved(args)
+    setup = rs.setup
+    cfg = dataclasses.replace(config(args), laser_period_ps=rs.laser_period_ps)
     spectra_path, spectra_source = spectra_file(args)
     report_path = Path(args.export) / "report.png" if args.export else None
     if report_path is not None and report_path.exists() and not args.force:
+        from tagstream.export.parquet import ExportError
+
         raise ExportError(f"{report_path} exists; use --force to overwrite")
     progress = sys.stdout.isatty() and not args.json
-    res = analyze_file(args.recording, setup, cfg, progress=progress)
+    res = analyze_file(args.recording, setup, cfg, progress=progress, skip_missing_channels=True)
+    warnings = (P.channel_warnings(setup, probe["present"])
+                + P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider) + P.result_warnings(res))
     extra = []
     fits = sp = series = None
     if args.fit and res.regimes:
@@ -248,6 +299,8 @@ def run(args) -> int:
                                      notes=report_notes(fits, sp), trap_spectrum=None if sp is None else sp.trap))
     if args.json:
         d = res.to_json_dict()
+        d["setup"] = rs.to_json_dict()
+        d["warnings"] = list(d.get("warnings", [])) + warnings
         for i, r in enumerate(d["regimes"]):
             r.update(regime_fields(fits, sp, i))
         d["fit"] = global_fit_fields(fits)
@@ -261,7 +314,8 @@ def run(args) -> int:
         json.dump(d, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print("\n".join([summary(res, args.recording), f"setup: {setup_source}"] + extra))
+        print("\n".join([summary(res, args.recording), f"setup: {rs.describe()}"]
+                        + [f"setup note: {n}" for n in rs.notes] + extra + [f"warning: {w}" for w in warnings]))
         for p in written:
             print(f"wrote {p}")
     return 0

@@ -71,6 +71,7 @@ def run(args) -> int:
     overrides = {k: v for k, v in dict(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
                                        sync_divider=args.sync_divider, sync_filtered=args.sync_filtered).items()
                  if v is not None}
+    overrides = {k: (None if v == "none" else v) for k, v in overrides.items()}   # --sync none
     res = run_batch(args.paths, args.out, setup=setup, setup_overrides=overrides, config=cfg,
                     spectra_pattern=args.spectra_pattern, workers=args.workers, scheduler=args.scheduler,
                     force=args.force, fits=not args.no_fit, report=False if args.no_report else None,

@@ -531,9 +531,17 @@ class BatchResult:
 def _resolve_setup(recording: Path, setup, overrides: dict):
     from tagstream.setup import setup_for_recording
 
-    if setup is None:
-        setup = setup_for_recording(recording)[0]
-    return setup.replace(**overrides) if overrides else setup
+    if setup is None:   # the sidecar, else what the file's header (and first tags) propose
+        from tagstream.io import open_tags
+        from tagstream.io.propose import propose_setup
+        from tagstream.setup import resolve_setup
+
+        try:
+            header = propose_setup(open_tags(recording))[0]
+        except Exception:   # an unreadable file fails later, with its own message
+            return dataclasses.replace(setup_for_recording(recording)[0], **overrides)
+        return resolve_setup(recording, header, cli=overrides).setup
+    return dataclasses.replace(setup, **overrides) if overrides else setup
 
 
 def plan(recordings: list[Path], out_dir: Path, setup=None, setup_overrides=None, config=None,

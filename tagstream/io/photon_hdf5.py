@@ -161,6 +161,32 @@ class PhotonHdf5Reader(TagReader):
     def has_microtimes(self) -> bool:
         return bool(self._has_nano)
 
+    def header_setup(self) -> dict:
+        """With nanotimes: no sync channel, laser period from laser_repetition_rate (else the TCSPC
+        range, said in a note); detectors from /setup/detectors or the first 1M detector IDs."""
+        import h5py
+        md = self.metadata
+        out: dict = {"notes": []}
+        if self._has_nano:
+            out["sync"] = None
+            if md.get("sync_period_ps"):
+                out["laser_period_ps"] = float(md["sync_period_ps"])
+            elif md.get("tcspc_range_s"):
+                out["laser_period_ps"] = float(md["tcspc_range_s"]) * 1e12
+                out["notes"].append("Photon-HDF5: no laser_repetition_rate; the laser period is taken as "
+                                    "the TCSPC range (nanotimes_specs/tcspc_range)")
+        if self._native:
+            return out
+        with h5py.File(self.path, "r") as h:
+            ids = (np.unique(h["photon_data/detectors"][: 1 << 20]) if self._has_det else np.zeros(1, np.int64))
+        ch = [int(i) + 1 for i in ids]
+        if ch:
+            out["spad_a"] = ch[0]
+            out["spad_b"] = ch[1] if len(ch) > 1 else None
+            if len(ch) > 2:
+                out["notes"].append(f"Photon-HDF5: detectors {[c - 1 for c in ch]}; using the first two")
+        return out
+
 
 _TITLES = {
     "description": "User comment describing the data file.",

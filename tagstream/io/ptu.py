@@ -394,3 +394,32 @@ class PtuReader(TagReader):
     @property
     def has_microtimes(self) -> bool:
         return bool(self.is_t3)
+
+    def header_setup(self) -> dict:
+        """Inputs from HW_InpChannels (input i -> channel i + 1), HWSync_Divider; T3: the sync is
+        implicit (no sync channel), the laser period is MeasDesc_GlobalResolution and the recorded
+        dtimes are folded into it (with a divider they span several laser periods); T2: sync channel
+        99 when TTResult_SyncRate > 0, else no sync."""
+        tags = self.metadata["tags"]
+        n_in = tags.get("HW_InpChannels")
+        div = tags.get("HWSync_Divider")
+        div = int(div) if isinstance(div, int) and not isinstance(div, bool) and div >= 1 else 1
+        out: dict = {"spad_a": 1, "notes": []}
+        if isinstance(n_in, int) and not isinstance(n_in, bool):
+            out["spad_b"] = 2 if n_in >= 2 else None
+            if n_in < 2:
+                out["notes"].append(f"PTU: {n_in} input channel: one detector, no g2")
+        if self.is_t3:
+            out.update(sync=None, laser_period_ps=self.sync_period_ps, sync_divider=1)
+            out["notes"].append(f"PTU T3: sync implicit, laser period {self.sync_period_ps:.3f} ps "
+                                f"(MeasDesc_GlobalResolution), dtime resolution {self.resolution_ps:g} ps")
+            if div > 1:
+                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span {div} laser periods "
+                                    f"and are folded into one")
+        else:
+            rate = tags.get("TTResult_SyncRate")
+            has_sync = isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0
+            out.update(sync=SYNC_CHANNEL if has_sync else None, sync_divider=div)
+            if not has_sync:
+                out["notes"].append("PTU T2: TTResult_SyncRate is 0: no laser sync recorded")
+        return out

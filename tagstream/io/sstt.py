@@ -242,6 +242,31 @@ class SsttReader(TagReader):
             self._check_channel(row, _ChannelCursor(self, row["ChannelID"], folder / row["Filename"],
                                                     version, self.unit_ps))
 
+    def header_setup(self) -> dict:
+        """Sync = the IsPulsesChannel channel (divider TotalSyncDivider); SPADs = the channels whose
+        CorrespondingPulsesChannel is it (present files first); no pulses channel: no sync."""
+        info = self.metadata.get("channels", {})
+        pulses = [int(k) for k, v in info.items() if v.get("IsPulsesChannel")]
+        out: dict = {"notes": []}
+        if not pulses:
+            if any("IsPulsesChannel" in v for v in info.values()):
+                out["sync"] = None
+                out["notes"].append("SSTT: no channel has IsPulsesChannel set: no laser sync")
+            return out
+        sync = pulses[0]
+        out["sync"] = sync
+        out["sync_divider"] = max(1, int(info[str(sync)].get("TotalSyncDivider", 1) or 1))
+        det = [int(k) for k, v in info.items() if int(v.get("CorrespondingPulsesChannel", 0)) == sync]
+        present = [c for c in det if info[str(c)].get("present", True)]
+        absent = [c for c in det if c not in present]
+        if present:
+            out["spad_a"] = present[0]
+            out["spad_b"] = present[1] if len(present) > 1 else None
+        if absent:
+            out["notes"].append(f"SSTT: detector channel(s) {absent} listed in the header but their files are "
+                                f"missing")
+        return out
+
     def _check_channel(self, row: dict, cur: _ChannelCursor) -> None:
         """Compare a channel file with the header's Filesize (0 = never finalised by the writer)."""
         declared = row.get("Filesize", 0)

@@ -123,9 +123,10 @@ class PacedSource(Pausable, Source):
                 self._t_first_ps = int(self._cur.timestamps_ps[0])
         return True
 
-    def _take(self, due_ps: int | None) -> tuple[list, list]:
-        """Tags with timestamp <= due_ps (all if None), up to max_chunk_tags."""
-        ts_parts, ch_parts, n = [], [], 0
+    def _take(self, due_ps: int | None) -> tuple[list, list, list | None]:
+        """Tags with timestamp <= due_ps (all if None), up to max_chunk_tags; the third list holds the
+        chunks' microtimes (recorded T3 / nanotimes) or is None when the input has none."""
+        ts_parts, ch_parts, mt_parts, n = [], [], [], 0
         while n < self.max_chunk_tags and self._next_input():
             ts = self._cur.timestamps_ps
             stop = len(ts) if due_ps is None else int(np.searchsorted(ts, due_ps, side="right"))
@@ -134,11 +135,15 @@ class PacedSource(Pausable, Source):
                 break
             ts_parts.append(ts[self._pos:stop])
             ch_parts.append(self._cur.channels[self._pos:stop])
+            mt = self._cur.microtimes_ps
+            mt_parts.append(None if mt is None else mt[self._pos:stop])
             n += stop - self._pos
             self._pos = stop
             if stop < len(ts):
                 break
-        return ts_parts, ch_parts
+        if any(m is None for m in mt_parts):
+            mt_parts = None
+        return ts_parts, ch_parts, mt_parts
 
     def _read(self, timeout_s: float) -> TagChunk | None:
         deadline = time.monotonic() + timeout_s
@@ -167,12 +172,13 @@ class PacedSource(Pausable, Source):
                 return None
             time.sleep(min(self.poll_interval_s, remaining))
 
-    def _emit_parts(self, ts_parts: list, ch_parts: list) -> TagChunk | None:
+    def _emit_parts(self, ts_parts: list, ch_parts: list, mt_parts: list | None = None) -> TagChunk | None:
         if not ts_parts:
             return None
         if len(ts_parts) == 1:
-            return self._emit(ts_parts[0], ch_parts[0])
-        return self._emit(np.concatenate(ts_parts), np.concatenate(ch_parts))
+            return self._emit(ts_parts[0], ch_parts[0], None if mt_parts is None else mt_parts[0])
+        return self._emit(np.concatenate(ts_parts), np.concatenate(ch_parts),
+                          None if mt_parts is None else np.concatenate(mt_parts))
 
     @property
     def stream_time_s(self) -> float:
