@@ -28,8 +28,14 @@ is used if present (the output says so; --no-spectra to skip). Frames are placed
 by the frame-trigger channel. Adds peak_ev, fwhm_mev per regime and a top-level trap_spectrum
 {peak_ev, fwhm_mev, consistency: chi2/dof/p between the regimes' reconstructions}.
 
---export DIR writes g2, trace, FLID, decay_<regime>, regime_fits, spectra_<regime>, trap_spectrum
-(.parquet) and report.png, each atomically.
+Blinking (with --levels): dwells of the grouped states, power-law fits; --json blinking {on, off, grey:
+alpha, alpha_err, t_min_s, n_dwells, cutoff_s or null, ...}. Always (unless --no-correlation): the A-B
+intensity correlation 1 us - 10 s, --json intensity_correlation {lag_s, g2, g2_err}. With --g2-on: g2(0)
+per window of --g2-time-window-s and per blinking state (--json g2_vs_time).
+
+--export DIR writes g2, trace, FLID, decay_<regime>, regime_fits, spectra_<regime>, trap_spectrum,
+intensity_correlation, and with levels dwells / dwell_histograms, with --g2-on g2_vs_time (.parquet) and
+report.png, each atomically.
 """
 
 from __future__ import annotations
