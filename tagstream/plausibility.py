@@ -102,13 +102,37 @@ def channel_warnings(setup, present) -> list[str]:
     return out
 
 
+GAP_FRACTION_WARN = 0.05     # photons further than the sync divider (+ 0.5) periods from their sync
+BACKGROUND_WARN = 0.5        # of referenced photons
+
+
 def result_warnings(res) -> list[str]:
-    """Figures of a finished analysis that should not be trusted as they stand."""
+    """Figures of a finished analysis that should not be trusted as they stand (they look only at
+    Results, so they work the same for a file, a batch row or a live snapshot)."""
     out = period_warnings(res.laser_period_ps)
     d = res.decay
+    photons = int(res.counts.get("spad_a", 0)) + int(res.counts.get("spad_b", 0))
+    gap = int(res.unreferenced_by_reason.get("after_gap", 0))
+    if photons and gap > GAP_FRACTION_WARN * photons:
+        out.append(f"{gap} of {photons} photons ({100 * gap / photons:.0f} %) are further from their sync than the "
+                   f"sync divider allows ('after gap'): the laser period (--laser-mhz / --laser-period-ps) or "
+                   f"--sync-divider probably does not match the recording")
     if res.laser_period_ps is None:
         out.append("no laser period: lifetime outputs (decays, average lifetimes, regimes, FLID lifetimes) are absent")
-    elif d.background_fraction is not None and d.background_fraction > 0.5:
+    elif d.background_fraction is not None and d.background_fraction > BACKGROUND_WARN:
         out.append(f"background is {100 * d.background_fraction:.0f} % of referenced photons: the decay is mostly "
                    f"flat (wrong period, sync filter or no pulsed excitation?)")
+    setup = getattr(getattr(res, "_raw", None), "setup", None)
+    for role in ("spad_a", "spad_b"):
+        if setup is not None and getattr(setup, role) is None:
+            continue
+        if int(res.counts.get(role, 0)) == 0 and res.n_records:
+            out.append(f"no photons on {role} (channel {getattr(setup, role, '?')}): g2 and the {role} counts are "
+                       f"empty; check the channel map (--spad-a / --spad-b / --setup)")
     return out
+
+
+def report(name: str, warnings: list[str], stream) -> None:
+    """Print warnings as `name: warning: ...` lines."""
+    for w in warnings:
+        print(f"{name}: warning: {w}", file=stream)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from tagstream.errors import SetupError
+from tagstream.validate import check_limit
 
 ROLES = ("sync", "spad_a", "spad_b", "frame")
 
@@ -48,17 +49,23 @@ class Setup:
     delays_ps: Mapping[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.sync_divider < 1:
-            raise SetupError(f"sync divider must be >= 1, got {self.sync_divider}")
+        check_limit("sync divider", self.sync_divider, "sync_divider", integer=True,
+                    hint="the number of laser pulses per stored sync tag (--sync-divider, [sync] divider)")
+        object.__setattr__(self, "sync_divider", int(self.sync_divider))
+        if not isinstance(self.sync_filtered, bool):
+            raise SetupError(f"sync filtered must be true or false, got {self.sync_filtered!r}")
         named = [(r, getattr(self, r)) for r in ROLES if getattr(self, r) is not None]
         named += [("marker", m) for m in self.markers]
         seen: dict[int, str] = {}
         for role, ch in named:
-            if not isinstance(ch, int) or ch < 0:
-                raise SetupError(f"channel for {role} must be a non-negative integer, got {ch!r}")
+            if isinstance(ch, bool) or not isinstance(ch, int) or not 0 <= ch <= 65535:
+                raise SetupError(f"channel for {role} must be an integer between 0 and 65535, got {ch!r}")
             if ch in seen:
                 raise SetupError(f"channel {ch} is given twice: as {seen[ch]} and as {role}")
             seen[ch] = role
+        for ch, d in dict(self.delays_ps).items():
+            check_limit(f"delay of channel {ch}", ch, "channel", integer=True)
+            check_limit(f"delay of channel {ch}", d, "delay_ps", integer=True)
 
     @property
     def roles(self) -> dict[str, int]:
@@ -83,18 +90,15 @@ class Setup:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "Setup":
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise SetupError(f"setup file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SetupError(f"setup file {path} is not valid TOML: {exc}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(_read_toml(path), source=str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping, source: str = "setup") -> "Setup":
-        return cls(**setup_parts(data, source))
+        parts = setup_parts(data, source)
+        try:
+            return cls(**parts)
+        except SetupError as exc:
+            raise SetupError(f"{source}: {exc}") from None
 
     def to_toml(self) -> str:
         """The TOML text that from_toml reads back to an equal Setup (absent channels as "none")."""
@@ -116,7 +120,7 @@ def parse_channel(value, role: str = "channel", source: str = "setup") -> int | 
     """A channel number, or None for "none" (no such channel): CLI `--sync none`, TOML `sync = "none"`."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "off", "no", "")):
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or isinstance(value, float):
         raise SetupError(f"{source}: {role} must be a channel number or \"none\", got {value!r}")
     try:
         return int(value)
@@ -125,32 +129,48 @@ def parse_channel(value, role: str = "channel", source: str = "setup") -> int | 
 
 
 def setup_parts(data: Mapping, source: str = "setup") -> dict:
-    """The Setup fields a TOML document sets explicitly (so that a file overrides only what it says)."""
-    if True:  # noqa: SIM108 (kept indented: one block of validation)
-        unknown = set(data) - {"channels", "sync", "delays_ps"}
-        if unknown:
-            raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps")
-        ch = dict(data.get("channels", {}))
-        sync = dict(data.get("sync", {}))
-        bad = (set(ch) - {*ROLES, "markers"}) | {f"sync.{k}" for k in set(sync) - {"divider", "filtered"}}
-        if bad:
-            raise SetupError(f"{source}: unknown key(s) {sorted(bad)}")
+    """The Setup fields a TOML document sets explicitly (so that a file overrides only what it says),
+    each checked for its type (the ranges are checked by Setup itself)."""
+    for name in ("channels", "sync", "delays_ps"):
+        if name in data and not isinstance(data[name], Mapping):
+            raise SetupError(f"{source}: [{name}] must be a table, got {data[name]!r}")
+    unknown = set(data) - {"channels", "sync", "delays_ps"}
+    if unknown:
+        raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps")
+    ch = dict(data.get("channels", {}))
+    sync = dict(data.get("sync", {}))
+    bad = (set(ch) - {*ROLES, "markers"}) | {f"sync.{k}" for k in set(sync) - {"divider", "filtered"}}
+    if bad:
+        raise SetupError(f"{source}: unknown key(s) {sorted(bad)}")
+
+    def integer(where, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise SetupError(f"{source}: {where} must be an integer, got {v!r}")
+        return v
+
+    delays = {}
+    for k, v in dict(data.get("delays_ps", {})).items():
         try:
-            delays = {int(k): int(v) for k, v in dict(data.get("delays_ps", {})).items()}
-        except (TypeError, ValueError):
-            raise SetupError(f"{source}: [delays_ps] must map channel numbers to integer picoseconds") from None
-        kwargs = {k: parse_channel(ch[k], k, source) for k in ROLES if k in ch}
-        if "spad_a" in kwargs and kwargs["spad_a"] is None:
-            raise SetupError(f"{source}: spad_a cannot be \"none\"")
-        if "markers" in ch:
-            kwargs["markers"] = tuple(ch["markers"])
-        if "divider" in sync:
-            kwargs["sync_divider"] = int(sync["divider"])
-        if "filtered" in sync:
-            kwargs["sync_filtered"] = bool(sync["filtered"])
-        if "delays_ps" in data:
-            kwargs["delays_ps"] = delays
-        return kwargs
+            key = int(k)
+        except ValueError:
+            raise SetupError(f"{source}: [delays_ps] key {k!r} is not a channel number") from None
+        delays[key] = integer(f"[delays_ps] {k}", v)
+    kwargs = {k: parse_channel(ch[k], f"channels.{k}", source) for k in ROLES if k in ch}
+    if "spad_a" in kwargs and kwargs["spad_a"] is None:
+        raise SetupError(f"{source}: spad_a cannot be \"none\"")
+    if "markers" in ch:
+        if not isinstance(ch["markers"], list):
+            raise SetupError(f"{source}: channels.markers must be a list of integers, got {ch['markers']!r}")
+        kwargs["markers"] = tuple(integer("channels.markers", m) for m in ch["markers"])
+    if "divider" in sync:
+        kwargs["sync_divider"] = integer("sync.divider", sync["divider"])
+    if "filtered" in sync:
+        if not isinstance(sync["filtered"], bool):
+            raise SetupError(f"{source}: sync.filtered must be true or false, got {sync['filtered']!r}")
+        kwargs["sync_filtered"] = sync["filtered"]
+    if "delays_ps" in data:
+        kwargs["delays_ps"] = delays
+    return kwargs
 
 
 def sidecar_parts(recording: str | Path) -> tuple[dict, Path] | None:
@@ -168,33 +188,56 @@ def sidecar_parts(recording: str | Path) -> tuple[dict, Path] | None:
     if meta.is_file():
         import json
 
+        fix = "fix or remove it, or give the setup explicitly (--setup FILE / --sync-divider)"
         try:
-            text = json.loads(meta.read_text()).get("setup_toml")
-        except (OSError, ValueError):
-            return None
+            data = json.loads(meta.read_text())
+        except OSError as exc:
+            raise SetupError(f"recording sidecar {meta} cannot be read ({exc.strerror or exc}); {fix}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SetupError(f"recording sidecar {meta} is not valid JSON ({exc}); {fix}") from None
+        if not isinstance(data, dict):
+            raise SetupError(f"recording sidecar {meta} must hold a JSON object; {fix}")
+        text = data.get("setup_toml")
+        if text is not None and not isinstance(text, str):
+            raise SetupError(f"recording sidecar {meta}: setup_toml must be a string; {fix}")
         if text:
             try:
                 return setup_parts(tomllib.loads(text), source=str(meta)), meta
             except tomllib.TOMLDecodeError as exc:
-                raise SetupError(f"{meta}: setup_toml is not valid TOML: {exc}") from None
+                raise SetupError(f"{meta}: setup_toml is not valid TOML: {exc}; {fix}") from None
     return None
 
 
-def _toml_parts(path: str | Path) -> dict:
+def _read_toml(path: str | Path) -> dict:
+    """A setup TOML file's document; every way it can fail is one SetupError naming the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SetupError(f"setup file {path} does not exist") from None
+    except IsADirectoryError:
+        raise SetupError(f"setup file {path} is a folder; give the setup TOML file inside it") from None
+    except OSError as exc:
+        raise SetupError(f"setup file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SetupError(f"setup file {path} is not text (byte {exc.start}); give a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SetupError(f"setup file {path} is not valid TOML: {exc}") from None
-    return setup_parts(data, source=str(path))
+
+
+def _toml_parts(path: str | Path) -> dict:
+    return setup_parts(_read_toml(path), source=str(path))
 
 
 def sidecar_setup(recording: str | Path) -> tuple[Setup, Path] | None:
     """The sidecar setup of a recording (see sidecar_parts) as a Setup, or None."""
     found = sidecar_parts(recording)
-    return None if found is None else (Setup(**found[0]), found[1])
+    if found is None:
+        return None
+    try:
+        return Setup(**found[0]), found[1]
+    except SetupError as exc:
+        raise SetupError(f"{found[1]}: {exc}") from None
 
 
 def setup_for_recording(recording: str | Path, setup_file: str | Path | None = None) -> tuple[Setup, str]:
@@ -287,4 +330,9 @@ def resolve_setup(recording: str | Path | None = None, header: Mapping | None = 
     period = merged.pop("laser_period_ps")
     if merged.get("spad_a") is None:
         raise SetupError(f"SPAD A cannot be none ({origins.get('spad_a')})")
-    return ResolvedSetup(Setup(**merged), None if period is None else float(period), origins, notes)
+    try:
+        setup = Setup(**merged)
+    except SetupError as exc:   # name where the offending parts came from
+        given = sorted({o for k, o in origins.items() if o != "defaults"})
+        raise SetupError(f"{exc} (setup from {', '.join(given) or 'the defaults'})") from None
+    return ResolvedSetup(setup, None if period is None else float(period), origins, notes)

@@ -50,6 +50,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from tagstream.commands.argtypes import channel, channel_or_none, limited
 from tagstream.errors import SetupError, TagstreamError
 from tagstream.setup import ResolvedSetup, Setup, resolve_setup
 
@@ -66,22 +67,22 @@ def add_arguments(p) -> None:
                    "recording's <stem>.setup.toml or .meta.json sidecar if present. Each part comes from the CLI, "
                    "else this file, else the recording's header (PTU, Photon-HDF5, SSTT; quTAG: sync 5 if present, "
                    "sync filter recognised), else the defaults SPAD A=1, B=2, sync=5")
-    p.add_argument("--sync", type=_channel, metavar="CH|none", help="laser sync channel, or none (CW/HBT, T3)")
-    p.add_argument("--spad-a", type=int, help="SPAD A channel")
-    p.add_argument("--spad-b", type=_channel, metavar="CH|none", help="SPAD B channel, or none (one detector)")
-    p.add_argument("--frame", type=int, help="camera frame-trigger channel")
-    p.add_argument("--sync-divider", type=int, help="sync recorded every N laser pulses")
+    p.add_argument("--sync", type=channel_or_none, metavar="CH|none", help="laser sync channel, or none (CW/HBT, T3)")
+    p.add_argument("--spad-a", type=channel, help="SPAD A channel")
+    p.add_argument("--spad-b", type=channel_or_none, metavar="CH|none", help="SPAD B channel, or none (one detector)")
+    p.add_argument("--frame", type=channel, help="camera frame-trigger channel")
+    p.add_argument("--sync-divider", type=limited("sync_divider", integer=True), help="sync recorded every N laser pulses")
     p.add_argument("--sync-filtered", action="store_true", default=None, help="quTAG sync filter was on")
-    p.add_argument("--laser-period-ps", type=float, help="nominal laser period (needed with --sync-filtered)")
-    p.add_argument("--laser-mhz", type=float, help="nominal laser repetition rate (alternative to --laser-period-ps)")
-    p.add_argument("--microtime-offset-ps", type=int, default=0, help="fixed delay subtracted from microtimes")
-    p.add_argument("--bin-ms", type=float, default=10.0, help="trace bin (default 10 ms; the seed used 100)")
-    p.add_argument("--on-threshold", type=float, help="ON if counts per bin > N (default: Otsu, automatic)")
+    p.add_argument("--laser-period-ps", type=limited("laser_period_ps"), help="nominal laser period (needed with --sync-filtered)")
+    p.add_argument("--laser-mhz", type=limited("laser_mhz"), help="nominal laser repetition rate (alternative to --laser-period-ps)")
+    p.add_argument("--microtime-offset-ps", type=limited("microtime_offset_ps", integer=True), default=0, help="fixed delay subtracted from microtimes")
+    p.add_argument("--bin-ms", type=limited("trace_bin_ms"), default=10.0, help="trace bin (default 10 ms; the seed used 100)")
+    p.add_argument("--on-threshold", type=limited("on_threshold"), help="ON if counts per bin > N (default: Otsu, automatic)")
     p.add_argument("--regimes", default="40-50,50-60,60-70", help="average-lifetime ranges in ns")
-    p.add_argument("--t0-ps", type=float, help="decay time zero (default: from the total decay's rise)")
+    p.add_argument("--t0-ps", type=limited("t0_ps"), help="decay time zero (default: from the total decay's rise)")
     p.add_argument("--no-background", action="store_true", help="do not subtract the uniform background")
-    p.add_argument("--g2-window-ps", type=int, help="g2 half-window (default 3.5 laser periods)")
-    p.add_argument("--g2-bin-ps", type=int, help="g2 bin (default from the IRF)")
+    p.add_argument("--g2-window-ps", type=limited("g2_window_ps", integer=True), help="g2 half-window (default 3.5 laser periods)")
+    p.add_argument("--g2-bin-ps", type=limited("g2_bin_ps", integer=True), help="g2 bin (default from the IRF)")
     p.add_argument("--g2-on", action="store_true", help="also g2 of the ON state only (pairs with both photons "
                    "in ON trace bins; in --json as g2_on)")
     p.add_argument("--levels", nargs="?", type=float, const=0.99, metavar="CONF", help="change-point intensity "
@@ -89,7 +90,7 @@ def add_arguments(p) -> None:
                    "levels.parquet and level_flid.parquet in --export")
     p.add_argument("--on-from-levels", action="store_true", help="ON = trace bins entirely inside levels of the "
                    "brightest grouped state (implies --levels); the regimes then use those bins")
-    p.add_argument("--level-states", type=int, metavar="N", help="group the levels into N states (default: "
+    p.add_argument("--level-states", type=limited("level_states", integer=True), metavar="N", help="group the levels into N states (default: "
                    "the BIC's choice on the EM-refined mixture; 3 forces ON/grey/OFF)")
     p.add_argument("--g2-time-window-s", type=float, default=10.0, metavar="S", help="with --g2-on: g2(0) per "
                    "window of S seconds (default 10), and per blinking state with --levels (--json g2_vs_time)")
@@ -97,6 +98,8 @@ def add_arguments(p) -> None:
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    p.add_argument("--skip-missing-channels", action="store_true",
+                   help="SSTT: analyse the channel files present when some listed ones are missing (a warning says so)")
     fit = p.add_mutually_exclusive_group()
     fit.add_argument("--fit", nargs="?", const="global", default="global", choices=["global", "single", "be_trap"],
                      metavar="MODEL", help="Poisson-MLE decay fit per regime, on by default: global (default; shared "
@@ -106,16 +109,6 @@ def add_arguments(p) -> None:
     spec.add_argument("--spectra", metavar="FILE", help="EMCCD spectra (.sif / .spectra.npz): mean spectrum per "
                       "regime and trap spectrum; default: the recording's <stem>.spectra.npz sidecar if present")
     spec.add_argument("--no-spectra", action="store_true", help="do not use the <stem>.spectra.npz sidecar")
-
-
-def _channel(text: str):
-    """argparse type of a channel option: a number, or the string "none" (no such channel)."""
-    if text.strip().lower() == "none":
-        return "none"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a channel number or none, got {text!r}") from None
 
 
 def cli_parts(args) -> dict:
@@ -146,9 +139,11 @@ def build(args) -> tuple[Setup, AnalysisConfig, str]:
 
 
 def _cli_period(args) -> float | None:
+    """The nominal laser period of --laser-period-ps or --laser-mhz (at most one of them)."""
     if args.laser_mhz is not None:
-        if args.laser_mhz <= 0:
-            raise SetupError("--laser-mhz must be > 0")
+        if args.laser_period_ps is not None:
+            raise SetupError(f"--laser-mhz {args.laser_mhz:g} and --laser-period-ps {args.laser_period_ps:g} both "
+                             f"given: give one of them")
         return 1e6 / args.laser_mhz
     return args.laser_period_ps
 
@@ -269,9 +264,13 @@ def run(args) -> int:
 
         raise ExportError(f"{report_path} exists; use --force to overwrite")
     progress = sys.stdout.isatty() and not args.json
-    res = analyze_file(args.recording, setup, cfg, progress=progress, skip_missing_channels=True)
-    warnings = (P.channel_warnings(setup, probe["present"])
-                + P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider) + P.result_warnings(res))
+    warnings: list[str] = []
+    res = analyze_file(args.recording, setup, cfg, progress=progress,
+                       skip_missing_channels=args.skip_missing_channels, warnings=warnings)
+    warnings += (P.channel_warnings(setup, probe["present"])
+                 + P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider) + P.result_warnings(res))
+    if args.json:   # the text summary lists them itself
+        P.report("tagstream analyze", warnings, sys.stderr)
     extra = []
     fits = sp = series = None
     if args.fit and res.regimes:
@@ -306,7 +305,6 @@ def run(args) -> int:
     if args.json:
         d = res.to_json_dict()
         d["setup"] = rs.to_json_dict()
-        d["warnings"] = list(d.get("warnings", [])) + warnings
         for i, r in enumerate(d["regimes"]):
             r.update(regime_fields(fits, sp, i))
         d["fit"] = global_fit_fields(fits)
@@ -317,6 +315,7 @@ def run(args) -> int:
             d.setdefault("warnings", []).extend(res.blinking.warnings)
         if written:
             d["exported"] = [str(p) for p in written]
+        d["warnings"] = list(dict.fromkeys(d.get("warnings", []) + warnings))
         json.dump(d, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:

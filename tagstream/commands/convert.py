@@ -30,6 +30,7 @@ TARGETS = ("qutag-binary", "sstt-v2", "photon-hdf5")
 
 
 def add_arguments(p) -> None:
+    from tagstream.commands.argtypes import limited
     from tagstream.io import formats
 
     p.add_argument("input", help="recording to read (any format tagstream reads)")
@@ -38,7 +39,7 @@ def add_arguments(p) -> None:
     p.add_argument("--to", choices=TARGETS, help="output format (default: from the output extension)")
     p.add_argument("--format", choices=formats(), help="input format (default: detect)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
-    p.add_argument("--reorder-window-ps", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--reorder-window-ps", type=limited("reorder_window_ps", integer=True), default=1_000_000, metavar="N",
                    help="reorder window for the input (default 1000000 = 1 us)")
     p.add_argument("--skip-missing-channels", action="store_true",
                    help="SSTT input: convert the channel files present when some are missing")
@@ -46,9 +47,23 @@ def add_arguments(p) -> None:
                    help="allow writing a T3 / nanotime input to a format without microtimes (they are lost)")
 
 
-def _target(output: Path) -> str:
-    suffix = output.suffix.lower()
-    return "sstt-v2" if suffix == ".sstt" else "photon-hdf5" if suffix in (".h5", ".hdf5") else "qutag-binary"
+def target_format(output: Path, to: str | None) -> str:
+    """The output format: --to, else from the extension; an extension of another format is refused
+    (a quTAG file named .h5 would mislead every reader)."""
+    from tagstream.io.formats import _REGISTRY
+
+    ext = output.suffix.lower()
+    own = {name: _REGISTRY[name].extensions for name in ("sstt-v2", "qutag-binary", "photon-hdf5")}
+    guess = next((name for name, exts in own.items() if ext in exts), None)
+    others = [s.name for s in _REGISTRY.values() if ext in s.extensions and s.name not in own]
+    if to is None and guess is None:
+        raise TagFileError(f"cannot tell the output format from the extension {ext or '(none)'!r}: name the "
+                           f"output .qutag (quTAG binary), .sstt (SSTT V2) or .h5 (Photon-HDF5), or pass --to", output)
+    to = to or guess
+    if others or (guess is not None and guess != to):
+        raise TagFileError(f"the extension {ext!r} is that of {(others or [guess])[0]}, not of {to}: name the "
+                           f"output {' or '.join(own[to])}", output)
+    return to
 
 
 def convert(input, output, to=None, format=None, force=False, reorder_window_ps=1_000_000,
@@ -57,7 +72,7 @@ def convert(input, output, to=None, format=None, force=False, reorder_window_ps=
     from tagstream.io import open_tags, write_photon_hdf5, write_qutag_binary, write_sstt_v2
 
     output = Path(output)
-    to = to or _target(output)
+    to = target_format(output, to)
     reader = open_tags(input, format=format, reorder_window_ps=reorder_window_ps,
                        skip_missing_channels=skip_missing_channels)
     if reader.has_microtimes and to != "photon-hdf5" and not drop_microtimes:

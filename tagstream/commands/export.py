@@ -28,11 +28,13 @@ import os
 import sys
 
 from tagstream.commands import analyze
+from tagstream.commands.argtypes import limited
 
 NAME = "export"
 HELP = "analyse many recordings in parallel (local processes or a Dask cluster) into one summary table"
 
-_NOT_SHARED = {"recording", "export", "json", "force", "help", "fit", "spectra", "no_spectra"}  # own options below
+_NOT_SHARED = {"recording", "export", "json", "force", "help", "fit", "spectra", "no_spectra",
+               "skip_missing_channels"}  # own options below
 
 
 def add_arguments(p) -> None:
@@ -49,7 +51,7 @@ def add_arguments(p) -> None:
                    help="spectra file of each recording, e.g. '{stem}.spectra.npz' (see above)")
     p.add_argument("--no-fit", action="store_true", help="skip the per-regime decay fits")
     p.add_argument("--no-report", action="store_true", help="skip the PNG report")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=limited("workers", integer=True), default=None,
                    help=f"local worker processes (default: number of CPUs, here {os.cpu_count()})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on an existing Dask distributed cluster (e.g. tcp://host:8786); "

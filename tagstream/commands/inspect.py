@@ -25,18 +25,20 @@ MAX_SYNC_INTERVALS = 2_000_000
 
 
 def add_arguments(p) -> None:
+    from tagstream.commands.argtypes import channel, limited
     from tagstream.io import formats
 
     p.add_argument("file", help="recording (quTAG .qutag/.raw/.txt, SSTT .sstt header, ...)")
     p.add_argument("--format", choices=formats(), help="file format (default: detect from magic bytes, "
                    "then extension)")
-    p.add_argument("--reorder-window-ps", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--reorder-window-ps", type=limited("reorder_window_ps", integer=True), default=1_000_000, metavar="N",
                    help="largest step back in time that is re-sorted silently (default 1000000 = 1 us)")
     p.add_argument("--skip-missing-channels", action="store_true",
                    help="SSTT: read the channel files present when some listed ones are missing")
-    p.add_argument("--sync-channel", type=int, help="laser sync channel (default: the file header's, e.g. the "
+    p.add_argument("--sync-channel", type=channel, help="laser sync channel (default: the file header's, e.g. the "
                    "SSTT pulses channel or PTU T2 channel 99, else the sidecar's, else 5 if it has tags)")
-    p.add_argument("--sync-divider", type=int, help="sync divider applied before recording (default: "
+    p.add_argument("--sync-divider", type=limited("sync_divider", integer=True), help="sync divider applied "
+                   "before recording (default: "
                    "SSTT TotalSyncDivider, else the recording's setup sidecar, else 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
@@ -45,6 +47,7 @@ def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_ch
                  sync_channel=None, sync_divider=None) -> dict:
     """Stream the recording once and return the summary as a JSON-serialisable dict."""
     from tagstream.io import open_tags
+    from tagstream.errors import SetupError
     from tagstream.io.propose import propose_setup
     from tagstream.setup import resolve_setup
 
@@ -53,7 +56,11 @@ def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_ch
     md = reader.metadata
     cli = {k: v for k, v in (("sync", sync_channel), ("sync_divider", sync_divider)) if v is not None}
     header, probe = propose_setup(reader)
-    rs = resolve_setup(path, header, None, cli)
+    try:
+        rs = resolve_setup(path, header, None, cli)
+    except SetupError as exc:   # inspect still shows what the file holds; analyze refuses
+        reader._warn(f"{exc}; its sync divider and channels are not used (--sync-channel, --sync-divider)")
+        rs = resolve_setup(None, header, None, cli)
     sync_channel = rs.setup.sync
     sync_divider = rs.setup.sync_divider
     counts = np.zeros(1 << 16, np.int64)

@@ -67,7 +67,7 @@ class PhotonHdf5Reader(TagReader):
                 self._inspect(h)
         except TagFileError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as e:
             raise HeaderError(f"cannot read as Photon-HDF5: {e}", p, None) from None
 
     def _inspect(self, h) -> None:
@@ -78,6 +78,10 @@ class PhotonHdf5Reader(TagReader):
         if "timestamps" not in pd or "timestamps_specs" not in pd or "timestamps_unit" not in pd["timestamps_specs"]:
             raise HeaderError("Photon-HDF5 file lacks /photon_data/timestamps or timestamps_specs/timestamps_unit", p)
         ts = pd["timestamps"]
+        import h5py
+        for name in ("timestamps", "detectors", "nanotimes"):
+            if name in pd and not isinstance(pd[name], h5py.Dataset):
+                raise HeaderError(f"/photon_data/{name} is a {type(pd[name]).__name__}, not a dataset (array)", p)
         if ts.ndim != 1 or ts.dtype.kind not in "iu":
             raise HeaderError(f"/photon_data/timestamps must be a 1-D integer array, is {ts.dtype} {ts.shape}", p)
         unit = float(_scalar(pd["timestamps_specs"], "timestamps_unit"))
@@ -134,11 +138,14 @@ class PhotonHdf5Reader(TagReader):
             for a in range(0, n, block):
                 b = min(a + block, n)
                 try:
-                    raw = pd["timestamps"][a:b].astype(np.int64)
+                    raw = pd["timestamps"][a:b]
                     det = pd["detectors"][a:b].astype(np.int64) if self._has_det else np.zeros(b - a, np.int64)
-                    nano = pd["nanotimes"][a:b].astype(np.int64) if self._has_nano else None
+                    nano = pd["nanotimes"][a:b] if self._has_nano else None
                 except (OSError, ValueError) as e:
                     raise CorruptRecordError(f"cannot read photon_data rows {a}..{b}: {e}", self.path, None, a) from None
+                raw = self._checked(raw, a, self._unit_ps, "timestamps", "timestamps_unit")
+                if nano is not None:
+                    nano = self._checked(nano, a, self._tcspc_unit * 1e12, "nanotimes", "tcspc_unit")
                 t = raw * int(round(self._unit_ps)) if integer_unit else np.rint(raw * self._unit_ps).astype(np.int64)
                 ch = det if self._native else det + 1
                 if ch.size and (ch.min() < 0 or ch.max() > np.iinfo(np.uint16).max):
@@ -156,6 +163,21 @@ class PhotonHdf5Reader(TagReader):
         t, c, m = reorder.finish(self._has_nano)
         for chunk in emit_chunks(t, c, m, chunk_records, emitted):
             yield chunk
+
+    def _checked(self, v: np.ndarray, a: int, unit_ps: float, name: str, unit_name: str) -> np.ndarray:
+        """Rows a..b of an integer dataset must be >= 0 and their time in ps must fit in int64 (a uint64 of
+        2**63 or more would wrap negative, a large value x unit would overflow)."""
+        if v.size == 0:
+            return v.astype(np.int64)
+        lo, hi = int(v.min()), int(v.max())
+        limit = int(np.iinfo(np.int64).max // max(unit_ps, 1.0)) // 2   # room for the nanotime sum
+        if lo < 0 or hi > limit:
+            bad = int(np.argmax(v < 0)) if lo < 0 else int(np.argmax(v > limit))
+            raise CorruptRecordError(
+                f"/photon_data/{name} value {int(v[bad])} is {'negative' if lo < 0 else 'too large'}: times must be "
+                f">= 0 and x {unit_name} ({unit_ps:g} ps) at most {limit} (garbage, or a wrong {unit_name})",
+                self.path, None, a + bad)
+        return v.astype(np.int64)
 
     @property
     def has_microtimes(self) -> bool:

@@ -241,8 +241,9 @@ class MicrotimeReorderer:
         self._m = np.empty(0, np.int64)
         self._max = None
 
-    def push(self, t, c, m, first_record=None):
-        """Add tags in file order (m may be None); returns the final ones (t, c, m) in time order."""
+    def push(self, t, c, m, first_record=None, locate=None):
+        """Add tags in file order (m may be None); returns the final ones (t, c, m) in time order.
+        locate(i) -> (path, byte_offset, record) of tag i names the place of a time-order error."""
         if t.size == 0:
             return t, c, m
         rmax = np.maximum.accumulate(t)
@@ -251,9 +252,10 @@ class MicrotimeReorderer:
         back = rmax - t
         if int(back.max()) > self.window_ps:
             i = int(np.argmax(back > self.window_ps))
+            where = locate(i) if locate is not None else (self.path, None,
+                                                          None if first_record is None else first_record + i)
             raise TimeOrderError(f"tag at {int(t[i])} ps is {int(back[i])} ps earlier than an earlier tag, "
-                                 f"more than the reorder window of {self.window_ps} ps", self.path, None,
-                                 None if first_record is None else first_record + i)
+                                 f"more than the reorder window of {self.window_ps} ps", *where)
         self._max = int(rmax[-1])
         all_t = np.concatenate([self._t, t])
         order = np.argsort(all_t, kind="stable")
@@ -318,6 +320,10 @@ class PtuReader(TagReader):
         header_n = tags.get("TTResult_NumberOfRecords")
         header_n = int(header_n) if isinstance(header_n, int) and not isinstance(header_n, bool) else None
         self._n_file_records = whole
+        if header_n is not None and header_n < 0:
+            self._warn(f"header TTResult_NumberOfRecords {header_n} is impossible; reading the {whole} whole "
+                       f"records present")
+            header_n = None
         if header_n is None or header_n == 0:
             if whole:
                 self._warn(f"header gives no number of records; reading the {whole} whole records present")
@@ -368,14 +374,15 @@ class PtuReader(TagReader):
             ticks = np.empty(n, np.int64)
             dts = np.empty(n, np.int64)
             chs = np.empty(n, np.uint16)
+            ofl_before = ofl
             n_out, ofl, bad = decode_records(words, self._kind, ofl, ticks, dts, chs)
             if bad >= 0:
                 rec = rec0 + bad
                 raise CorruptRecordError(f"invalid {self.record_type} record 0x{int(words[bad]):08X}",
                                          self.path, self._data_offset + rec * 4, rec)
-            del words
             t, m = self._to_ps(ticks[:n_out], dts[:n_out])
-            t, c, m = reorder.push(t, chs[:n_out], m)
+            t, c, m = reorder.push(t, chs[:n_out], m, locate=self._event_locator(words, ofl_before, rec0))
+            del words
             for chunk in emit_chunks(t, c, m, chunk_records, emitted):
                 yield chunk
             emitted += t.size
@@ -390,6 +397,22 @@ class PtuReader(TagReader):
                 self._warn(str(self._end_error))
             else:
                 raise self._end_error
+
+    def _event_locator(self, words, ofl, rec0: int):
+        """locate(i) of the i-th decoded event of a block (overflow records are not events): found by
+        bisection on how many events a prefix decodes to (only run for an error message)."""
+        def locate(i: int) -> tuple:
+            lo, hi = 0, words.shape[0]
+            scratch = [np.empty(words.shape[0], t) for t in (np.int64, np.int64, np.uint16)]
+            while lo < hi:   # the smallest prefix that holds i + 1 events
+                mid = (lo + hi) // 2
+                if decode_records(words[:mid + 1], self._kind, ofl, *scratch)[0] >= i + 1:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            rec = rec0 + lo
+            return self.path, self._data_offset + 4 * rec, rec
+        return locate
 
     @property
     def has_microtimes(self) -> bool:
