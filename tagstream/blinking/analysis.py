@@ -81,8 +81,9 @@ class BlinkingResult:
         return out
 
 
-def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None) -> BlinkingResult:
-    """Histograms and fits per category present (ON and OFF always listed, grey when some level is grey)."""
+def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None, cutoff: bool = True) -> BlinkingResult:
+    """Histograms and fits per category present (ON and OFF always listed, grey when some level is grey).
+    cutoff False: no cut-off fit (live snapshots: it costs ~50 ms per state)."""
     warnings = []
     names = [n for i, n in enumerate(CATEGORIES) if n != "grey" or np.any(dwells.category == i)]
     all_d = dwells.duration_s[~dwells.censored]
@@ -95,7 +96,7 @@ def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None) -> Blinki
                                                                              np.zeros(0), np.zeros(0))
         fit = None
         if d.size >= MIN_DWELLS_FOR_FIT:
-            fit = fit_power_law(d, t_min_s=t_min_s)
+            fit = fit_power_law(d, t_min_s=t_min_s, cutoff=cutoff)
         if fit is None:
             warnings.append(f"blinking: {d.size} uncensored {name.upper()} dwells, too few for a power-law fit "
                             f"(need {MIN_DWELLS_FOR_FIT})")
@@ -110,10 +111,10 @@ def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None) -> Blinki
     return BlinkingResult(dwells, states, warnings)
 
 
-def blinking_from_levels(levels, t_min_s: float | None = None) -> BlinkingResult:
+def blinking_from_levels(levels, t_min_s: float | None = None, cutoff: bool = True) -> BlinkingResult:
     """BlinkingResult from a LevelsResult (or anything with .levels.start_ps/end_ps and .grouping)."""
     lv, g = levels.levels, levels.grouping
-    res = blinking_from_dwells(dwells_from_levels(lv.start_ps, lv.end_ps, g.labels, g.n_states), t_min_s)
+    res = blinking_from_dwells(dwells_from_levels(lv.start_ps, lv.end_ps, g.labels, g.n_states), t_min_s, cutoff)
     if g.n_states < 2:
         res.warnings.insert(0, "blinking: the levels group into a single state: no ON/OFF blinking resolved")
     return res
