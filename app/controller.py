@@ -1,9 +1,10 @@
 """LiveController: wires a LiveSession's snapshots to the views (no widgets of its own).
 
 Threads: the session's acquisition and analysis threads (tagstream.sources.live); a snapshot
-thread here that takes pipeline snapshots (~ms each, growing with the data), regime fits (at most
-every fit_interval_s, tagstream.analysis.regimes.fit_regimes) and spectra snapshots, so the GUI thread never waits on
-the analysis; and the GUI thread, whose QTimer (~20 Hz) draws the newest bundle and the status.
+thread here that takes pipeline snapshots (~ms each, growing with the data), runs the analysis
+product on them (tagstream.product.analyze_recording: regime fits, spectra per regime; at most every
+fit_interval_s, and once more when a finite source is done, so a replay ends with exactly what
+`tagstream analyze` gives) and spectra snapshots, so the GUI thread never waits on the analysis; and the GUI thread, whose QTimer (~20 Hz) draws the newest bundle and the status.
 Errors from the worker threads (LiveSession.on_error) are re-emitted as the Qt signal `error`.
 The GUI computes nothing: dragging a threshold or a regime calls pipeline.set_selection() and the
 next snapshot carries the recomputed result.
@@ -11,6 +12,7 @@ next snapshot carries the recomputed result.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import threading
 import time
@@ -20,18 +22,21 @@ from pathlib import Path
 from PyQt6 import QtCore
 
 from tagstream.pipeline import AnalysisConfig, Pipeline
+from tagstream.product import AnalysisOptions, analyze_recording
 from tagstream.sources import LiveSession
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """What one redraw shows: a Results snapshot, fits per regime (or None) and a spectra snapshot."""
+    """What one redraw shows: a Results snapshot, fits per regime (or None), a spectra snapshot, and
+    the analysis product they come from (tagstream.product.Analysis; None before the first one)."""
 
     results: object
     fits: list | None
     spectra: object | None
     taken_s: float          # time.monotonic() when the snapshot was taken
     seq: int
+    analysis: object = None
 
 
 POLL_S = 0.01   # how often the snapshot thread looks for new tags when idle
@@ -47,8 +52,8 @@ class _SnapshotWorker(threading.Thread):
     def run(self) -> None:
         c = self.ctrl
         last_fit = -1e9
-        fits, fit_sel = None, None
-        seen = (-1, None)
+        analysis, fit_sel = None, None
+        seen = analysed = (-1, None)   # analysed: (tags, selection) of the final analysis once done
         t_snap = 0.0    # when the last snapshot was taken: snapshots are >= interval_s apart
         while not self.halt.is_set():
             # look for new tags every POLL_S (cheap), snapshot at most every interval_s
@@ -62,20 +67,23 @@ class _SnapshotWorker(threading.Thread):
             try:
                 sel = c._sel_version
                 n = c.session.status().tags_analyzed if c.session is not None else 0
-                if (n, sel) == seen and not c._force:
+                done = c.session is not None and c._session_done()
+                final_due = done and c.fit_interval_s is not None and analysed != (n, sel)
+                if (n, sel) == seen and not c._force and not final_due:
                     continue
                 c._force = False
                 t = t_snap = time.monotonic()
                 res = pipe.snapshot()
                 seen = (res.n_records, sel)
-                if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel):
-                    from tagstream.analysis.regimes import fit_regimes
-
-                    fits, fit_sel, last_fit = fit_regimes(res), sel, time.monotonic()
-                spec = c.spectra.snapshot(res) if c.spectra is not None else None
+                if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel or final_due):
+                    analysis, fit_sel, last_fit = c.analyze(res), sel, time.monotonic()
+                    analysed = (res.n_records, sel) if done else None
+                a = analysis if fit_sel == sel else None
+                fits = None if a is None or a.fits is None else list(a.fits.fits)
+                spec = c.spectra_snapshot(res, None if a is None else a.spectra)
                 with c._lock:
                     c._seq += 1
-                    c._bundle = Bundle(res, fits if fit_sel == sel else None, spec, t, c._seq)
+                    c._bundle = Bundle(res, fits, spec, t, c._seq, a)
                 c._ready.emit()  # queued to the GUI thread: draw now rather than at the next tick
             except Exception as exc:  # keep the display alive; say what happened
                 c._report(f"display snapshot failed: {type(exc).__name__}: {exc}")
@@ -100,7 +108,9 @@ class LiveController(QtCore.QObject):
         self.fit_interval_s = fit_interval_s
         self.session: LiveSession | None = None
         self.pipeline: Pipeline | None = None
-        self.spectra = None
+        self.spectra = None          # SpectraAccumulator of a live camera, or None
+        self.spectra_series = None   # SpectralSeries of a replayed recording's spectra file, or None
+        self.options: AnalysisOptions | None = None
         self._lock = threading.Lock()
         self._bundle: Bundle | None = None
         self._drawn_seq = 0
@@ -117,15 +127,24 @@ class LiveController(QtCore.QObject):
 
     # -- session -----------------------------------------------------------------------------------
     def start(self, source, setup, config: AnalysisConfig, *, record_to=None, record_format="qutag-binary",
-              spectra=None) -> None:
+              spectra=None, spectra_file=None, fit: str | None = "global") -> None:
         """Start a new session (stopping any previous one). spectra: a SpectraAccumulator fed by the
-        source (tagstream.app.camera), or None. Raises what LiveSession.start raises (source closed)."""
+        source (tagstream.app.camera), or None; spectra_file: the spectra of a replayed recording
+        (.sif / .spectra.npz). fit: the product's decay-fit model. Raises what LiveSession.start
+        raises (source closed)."""
         self.stop()
         if record_to is not None and Path(record_to).exists():
             source.close()
             raise FileExistsError(f"recording file {record_to} exists: choose another name")
         self.pipeline = Pipeline(setup, config)
         self.spectra = spectra
+        self.spectra_series = None
+        if spectra_file is not None:
+            from tagstream.spectra import read_spectra
+
+            self.spectra_series = read_spectra(spectra_file)
+        self.options = AnalysisOptions(config=config, setup=setup, setup_source="live", fit=fit,
+                                       spectra_sidecar=False)
         self.session = LiveSession(source, pipeline=self.pipeline, record_to=record_to, record_format=record_format,
                                    setup=setup, on_error=self._report)
         with self._lock:
@@ -172,6 +191,35 @@ class LiveController(QtCore.QObject):
             self._worker.wake.set()
             self._worker.join(5)
             self._worker = None
+
+    # -- the analysis product ------------------------------------------------------------------------
+    def analyze(self, res):
+        """The analysis product (tagstream.product.Analysis) of a Results snapshot with this session's
+        options and spectra: the same computation as `tagstream analyze`."""
+        series = self.spectra.series() if self.spectra is not None else self.spectra_series
+        opts = self.options if series is None else dataclasses.replace(self.options, spectra=series)
+        return analyze_recording(res, opts, title="live")
+
+    def spectra_snapshot(self, res, regime_spectra):
+        """What the spectra views draw: the frames (waterfall) and the product's regime spectra."""
+        if self.spectra is not None:
+            return self.spectra.snapshot(res, regime_spectra)
+        if self.spectra_series is not None:
+            from tagstream.app.spectra_model import spectra_snapshot
+
+            return spectra_snapshot(self.spectra_series, res, regime_spectra)
+        return None
+
+    def _session_done(self) -> bool:
+        st = self.session.status()
+        return (st.state != "running" or st.source_finished) and st.analysis_lag_tags == 0 and \
+            not any(t.is_alive() for t in self.session.threads)
+
+    @property
+    def analysis(self):
+        """The analysis product of the last drawn bundle (None before the first)."""
+        b = self.last_drawn
+        return None if b is None else b.analysis
 
     @property
     def running(self) -> bool:
@@ -241,17 +289,10 @@ class LiveController(QtCore.QObject):
         self.error.emit(message)
 
     def export_snapshot(self, directory, *, title: str = "tagstream live snapshot") -> list[Path]:
-        """Parquet tables + PNG report of the current results into a new time-stamped subfolder."""
-        from tagstream.export.parquet import export_results
-        from tagstream.export.report import render_report
-
+        """Parquet tables + PNG report of the current results (the analysis product, as
+        `tagstream analyze --export` writes them) into a new time-stamped subfolder."""
         if self.pipeline is None:
             raise RuntimeError("nothing to export: start a measurement first")
-        b = self.last_drawn
-        res = self.pipeline.snapshot()
-        fits = b.fits if b is not None and b.results.selection == res.selection else None
-        spec = self.spectra.snapshot(res) if self.spectra is not None else None
+        a = self.analyze(self.pipeline.snapshot())
         out = Path(directory) / f"snapshot-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-        written = export_results(res, out)
-        written.append(render_report(res, out / "report.png", fits=fits, spectra=spec, title=title))
-        return written
+        return dataclasses.replace(a, source=title).write(out)

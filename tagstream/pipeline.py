@@ -26,7 +26,8 @@ import numpy as np
 from tagstream.chunk import TagChunk
 from tagstream.errors import SetupError
 from tagstream.kernels.trace import nice_bin_ps
-from tagstream.results import RawStats, Results, Selection, derive, normalize_regimes
+from tagstream.regime import parse_regimes
+from tagstream.results import RawStats, Results, Selection, derive
 from tagstream.stages.frames import FrameStage
 from tagstream.stages.correlation import CorrelationStage
 from tagstream.stages.g2 import G2Stage
@@ -101,7 +102,7 @@ class AnalysisConfig:
     g2_time_window_s: float = 10.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "regimes_ns", normalize_regimes(self.regimes_ns))
+        object.__setattr__(self, "regimes_ns", parse_regimes(self.regimes_ns))
         check_limit("trace bin", self.trace_bin_ms, "trace_bin_ms", hint="e.g. --bin-ms 10")
         bin_ps = self.trace_bin_ms * 1e9
         if abs(bin_ps - round(bin_ps)) > 1e-6 * bin_ps:
@@ -262,7 +263,7 @@ class Pipeline:
             sel = self._selection
         if selection:
             if selection.get("regimes_ns") is not None:
-                selection["regimes_ns"] = normalize_regimes(selection["regimes_ns"])
+                selection["regimes_ns"] = parse_regimes(selection["regimes_ns"])
             sel = dataclasses.replace(sel, **selection)
         return derive(raw, sel)
 
@@ -273,7 +274,7 @@ class Pipeline:
     def set_selection(self, **selection) -> None:
         """Change the default selection of later snapshots (e.g. the live user drags a threshold)."""
         if selection.get("regimes_ns") is not None:
-            selection["regimes_ns"] = normalize_regimes(selection["regimes_ns"])
+            selection["regimes_ns"] = parse_regimes(selection["regimes_ns"])
         with self._lock:
             self._selection = dataclasses.replace(self._selection, **selection)
 

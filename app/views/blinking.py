@@ -8,34 +8,11 @@ import numpy as np
 import pyqtgraph as pg
 
 from tagstream.app.theme import Theme, style_plot
+from tagstream.blinking.analysis import dwell_curves
 
 
 def state_colors(theme: Theme) -> dict:
     return {"on": theme.spad_a, "grey": theme.muted, "off": theme.spad_b}
-
-
-def dwell_curves(res) -> dict:
-    """name -> (mid_s, density, fit_t_s, fit_density, label) of the log-binned dwell histograms (empty bins
-    dropped: log axes) and the fitted pdf above t_min; {} without blinking."""
-    b = getattr(res, "blinking", None)
-    if b is None:
-        return {}
-    out = {}
-    for name, st in b.states.items():
-        e = st.edges_s
-        if e.size < 2:
-            continue
-        mid = np.sqrt(e[:-1] * e[1:])
-        ok = st.counts > 0
-        ft, fd, label = np.zeros(0), np.zeros(0), f"{name.upper()} {st.n_dwells} dwells"
-        if st.fit is not None and st.n_dwells:
-            ft = np.geomspace(st.fit.t_min_s, max(float(st.dwells_s.max()), st.fit.t_min_s * 1.01), 60)
-            fd = st.fit.pdf(ft)
-            label += f", α = {st.fit.alpha:.2f} ± {st.fit.alpha_err:.2f}"
-            if st.fit.cutoff is not None and st.fit.cutoff.preferred:
-                label += f" (cut-off {st.fit.cutoff.cutoff_s:.2g} s)"
-        out[name] = (mid[ok], st.density_per_s[ok], ft, fd, label)
-    return out
 
 
 class DwellHistogramView:

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from tagstream.app.theme import Theme, fast, legend_show, style_plot
-from tagstream.app.views.lifetime import regime_label
+from tagstream.regime import Regime
 
 
 def one_period(res, t_ps: np.ndarray) -> slice:
@@ -103,7 +103,7 @@ class DecayView:
         for i, r in enumerate(regs):
             s = one_period(res, r.t_ps)
             self.curves[i].setData(r.t_ps[s] * 1e-3, positive_or_nan(r.counts[s]))
-            legend_show(self.legend, self.curves[i], f"{regime_label(*r.range_ns)}: {short_count(r.n_photons)} photons",
+            legend_show(self.legend, self.curves[i], f"{Regime(*r.range_ns).display}: {short_count(r.n_photons)} photons",
                         True)
             fit = fits[i] if fits is not None and i < len(fits) else r.fit
             ok = fit is not None and getattr(fit, "model_counts", None) is not None

@@ -10,10 +10,7 @@ import pyqtgraph as pg
 
 from tagstream.app.theme import Theme, fast, legend_show, lifetime_axis_max_ns, style_plot
 from tagstream.app.views.trace import shown_bins
-
-
-def regime_label(lo: float, hi: float) -> str:
-    return f"{lo:g}–{hi:g} ns"
+from tagstream.regime import Regime
 
 
 class LifetimeTraceView:
@@ -54,7 +51,7 @@ class LifetimeTraceView:
         self._ensure(res.regimes)
         for i, r in enumerate(res.regimes):
             self.curves[i].setData(t_s, np.where(reg == i, lt, np.nan))
-            legend_show(self.legend, self.curves[i], f"ON, {regime_label(*r.range_ns)}", True)
+            legend_show(self.legend, self.curves[i], f"ON, {Regime(*r.range_ns).display}", True)
             self.bands[i].setRegion(r.range_ns)
         if not self._ranged and t_s.size:
             self.plot.setYRange(0.0, lifetime_axis_max_ns(res), padding=0)

@@ -118,3 +118,54 @@ def blinking_from_levels(levels, t_min_s: float | None = None, cutoff: bool = Tr
     if g.n_states < 2:
         res.warnings.insert(0, "blinking: the levels group into a single state: no ON/OFF blinking resolved")
     return res
+
+
+def dwell_curves(res) -> dict:
+    """For drawing: name -> (mid_s, density, fit_t_s, fit_density, label) of the log-binned dwell histograms
+    (empty bins dropped: log axes) and the fitted pdf between t_min and the longest dwell; {} without blinking."""
+    b = getattr(res, "blinking", None)
+    if b is None:
+        return {}
+    out = {}
+    for name, st in b.states.items():
+        e = st.edges_s
+        if e.size < 2:
+            continue
+        mid = np.sqrt(e[:-1] * e[1:])
+        ok = st.counts > 0
+        ft, fd, label = np.zeros(0), np.zeros(0), f"{name.upper()} {st.n_dwells} dwells"
+        if st.fit is not None and st.n_dwells:
+            ft = np.geomspace(st.fit.t_min_s, max(float(st.dwells_s.max()), st.fit.t_min_s * 1.01), 60)
+            fd = st.fit.pdf(ft)
+            label += f", α = {st.fit.alpha:.2f} ± {st.fit.alpha_err:.2f}"
+            if st.fit.cutoff is not None and st.fit.cutoff.preferred:
+                label += f" (cut-off {st.fit.cutoff.cutoff_s:.2g} s)"
+        out[name] = (mid[ok], st.density_per_s[ok], ft, fd, label)
+    return out
+
+
+def summary_lines(res) -> list[str]:
+    """Text summary: the dwell-time power laws, the intensity correlation and g2(0) per blinking state."""
+    out = []
+    b = getattr(res, "blinking", None)
+    if b is not None:
+        for name, st in b.states.items():
+            f = st.fit
+            if f is None:
+                out.append(f"blinking {name.upper()}: {st.n_dwells} dwells, no fit")
+                continue
+            c = f" with cut-off {f.cutoff.cutoff_s:.3g} s (p = {f.cutoff.p_value:.2g})" if (
+                f.cutoff is not None and f.cutoff.preferred) else ""
+            out.append(f"blinking {name.upper()}: {st.n_dwells} dwells, alpha = {f.alpha:.3f} +- {f.alpha_err:.3f} "
+                       f"above t_min {f.t_min_s:.3g} s ({f.n_tail} dwells){c}")
+    ic = getattr(res, "intensity_correlation", None)
+    if ic is not None and ic.g2.size:
+        pick = [k for k in (1e-5, 1e-3, 1e-1, 1.0) if k <= ic.lag_s[-1]]
+        vals = ", ".join(f"{ic.g2[np.argmin(abs(ic.lag_s - k))]:.3f} at {k:g} s" for k in pick)
+        out.append(f"intensity correlation {ic.lag_edges_s[0]:g} - {ic.lag_edges_s[-1]:g} s: g2 = {vals}")
+    gt = getattr(res, "g2_time", None)
+    if gt is not None:
+        for name, v in gt.by_state.items():
+            g0 = "too few pairs" if v.g2_zero is None else f"{v.g2_zero:.4f} +- {v.g2_zero_err:.4f}"
+            out.append(f"g2(0) in {name.upper()} levels ({v.duration_s:.1f} s): {g0}")
+    return out
