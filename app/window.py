@@ -20,7 +20,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from tagstream.app.gc_guard import GuiThreadGC
 from tagstream.app.controller import LiveController
 from tagstream.app.theme import DARK, Theme
-from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LevelFlidView, LevelsOverlay,
+from tagstream.app.views import (CorrelationView, DecayView, DwellHistogramView, FlidView, G2View, IntensityTraceView, LevelFlidView, LevelsOverlay,
                                  LifetimeHistogramView, LifetimeTraceView, SpectraViews)
 from tagstream.pipeline import AnalysisConfig
 from tagstream.regime import parse_regimes
@@ -151,6 +151,9 @@ class MainWindow(QtWidgets.QMainWindow):
         sv = SpectraViews(t, latest=spec_w.addPlot(row=0, col=0), waterfall=spec_w.addPlot(row=1, col=0),
                           regimes=spec_w.addPlot(row=2, col=0))
         spec_w.ci.layout.setRowStretchFactor(1, 2)
+        blink_w = self._plot_widget()  # dwell-time power laws (with levels) and the 1 us - 10 s correlation
+        dwv = DwellHistogramView(blink_w.addPlot(row=0, col=0), t)
+        cov = CorrelationView(blink_w.addPlot(row=1, col=0), t)
         H = QtCore.Qt.Orientation.Horizontal
         self._dock("FLID", flid_box, A.BottomDockWidgetArea, "flid")
         self._dock("Lifetime histogram · regimes (drag the ranges)", hist_w, A.BottomDockWidgetArea, "histogram")
@@ -160,11 +163,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock("g²(τ)", g2_w, A.RightDockWidgetArea, "g2")
         self._dock("Spectra", spec_w, A.RightDockWidgetArea, "spectra")
         self.splitDockWidget(self.docks["g2"], self.docks["spectra"], QtCore.Qt.Orientation.Vertical)
+        self._dock("Blinking · correlation", blink_w, A.RightDockWidgetArea, "blinking")
+        self.tabifyDockWidget(self.docks["spectra"], self.docks["blinking"])
+        self.docks["spectra"].raise_()
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, A.RightDockWidgetArea)
         self.plot_widgets = {"traces": traces, "flid": flid_w, "level_flid": lflid_w, "histogram": hist_w,
-                             "g2": g2_w, "decays": dec_w, "spectra": spec_w}
+                             "g2": g2_w, "decays": dec_w, "spectra": spec_w, "blinking": blink_w}
         return {"intensity": iv, "lifetime": lv, "flid": fv, "histogram": hv, "g2": gv, "decays": dv,
-                "spectra": sv, "levels": lov, "level_flid": lfv}
+                "spectra": sv, "levels": lov, "level_flid": lfv, "dwells": dwv, "correlation": cov}
 
     def _widen_flid(self, levels: bool) -> None:
         """Room for the level FLID beside the binned one."""

@@ -60,6 +60,9 @@ class AnalysisConfig:
     level_states: group the levels into this many states (None = the BIC's choice on the EM-refined
         Poisson mixture, Watkins & Yang; 3 = force ON/grey/OFF when a state's rate drifts and the BIC
         resolves it into two).
+    intensity_correlation: the exact A-B intensity correlation on log lags 1 us - 10 s, 8 per decade
+        (tagstream.stages.correlation; holds the photons of the last 10 s).
+    g2_time_window_s: window of g2(0) against time (needs g2_per_state; also g2(0) per blinking state with levels).
     """
 
     trace_bin_ms: float = 10.0
@@ -82,6 +85,8 @@ class AnalysisConfig:
     levels_confidence: float | None = None
     on_from_levels: bool = False
     level_states: int | None = None
+    intensity_correlation: bool = True
+    g2_time_window_s: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regimes_ns", parse_regimes(self.regimes_ns))

@@ -29,6 +29,7 @@ from tagstream.config import AnalysisConfig  # noqa: F401 - re-exported (tagstre
 from tagstream.regime import parse_regimes
 from tagstream.results import RawStats, Results, derive
 from tagstream.stages import Stage
+from tagstream.stages.correlation import CorrelationStage
 from tagstream.stages.frames import FrameStage
 from tagstream.stages.g2 import G2WhenPeriodKnown
 from tagstream.stages.levels import LevelsStage
@@ -63,6 +64,7 @@ STAGES = {
     "frames": lambda s, c: FrameStage() if s.frame is not None else None,
     "g2": lambda s, c: _g2_stage(s, c),
     "levels": lambda s, c: LevelsStage(c.levels_confidence) if c.levels_confidence is not None else None,
+    "correlation": lambda s, c: CorrelationStage() if c.intensity_correlation and s.spad_b is not None else None,
 }
 
 

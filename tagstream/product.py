@@ -261,6 +261,10 @@ class Analysis:
             lines.append(f"levels (confidence {lev.confidence:g}): {lev.n_levels} levels, {lev.grouping.n_states} states")
             for i, lt, o in zip(lev.grouping.state_intensity_cps, lev.state_lifetime_ns, lev.state_occupancy):
                 lines.append(f"  state {i:.0f} cps, lifetime {lt:.2f} ns, occupancy {100 * o:.1f} %")
+        if res.blinking is not None or res.intensity_correlation is not None:
+            from tagstream.blinking.analysis import summary_lines
+
+            lines += summary_lines(res)
         lines.append(f"setup: {self.setup_source}")
         lines += [f"setup note: {n}" for n in (self.resolved.notes if self.resolved is not None else ())]
         lines += list(self.notes)
@@ -375,6 +379,7 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
         warn += P.microtime_warnings(probe["max_microtime_ps"], resolved.laser_period_ps, probe["hw_sync_divider"])
         source = title or str(recording)
     warn += P.result_warnings(res)
+    warn += list(res.blinking.warnings) if res.blinking is not None else []
     notes: list[str] = []
     fits = sp = series = None
     if options.fit and res.regimes:

@@ -156,6 +156,9 @@ class Results:
     _raw: Any = field(default=None, repr=False, compare=False)
     g2_on: G2Result | None = None  # pairs with both photons in ON bins (AnalysisConfig.g2_per_state)
     levels: Any = None           # tagstream.levels.result.LevelsResult when AnalysisConfig.levels_confidence is set
+    intensity_correlation: Any = None  # tagstream.stages.correlation.IntensityCorrelation (1 us - 10 s)
+    blinking: Any = None         # tagstream.blinking.BlinkingResult (dwell times, power laws) with levels
+    g2_time: Any = None          # tagstream.blinking.g2time.G2Time: g2(0) per window / per state (g2_per_state)
 
     def reselect(self, **changes) -> "Results":
         """The same results with a different Selection (on_threshold, regimes_ns, t0_ps, ...),
@@ -196,6 +199,10 @@ class Results:
                 "n_a": self.g2_on.n_a, "n_b": self.g2_on.n_b, "duration_s": self.g2_on.duration_s,
                 "peak_areas": [int(a) for a in self.g2_on.peak_areas]}}),
             **({} if self.levels is None else {"levels": self.levels.to_json_dict()}),
+            **({} if self.blinking is None else {"blinking": self.blinking.to_json_dict()}),
+            **({} if self.intensity_correlation is None else {
+                "intensity_correlation": self.intensity_correlation.to_json_dict()}),
+            **({} if self.g2_time is None else {"g2_vs_time": self.g2_time.to_json_dict()}),
         }
 
 
@@ -243,6 +250,10 @@ class RawStats:
     @property
     def levels(self) -> "LevelsStats | None":
         return self.stages.get("levels")
+
+    @property
+    def correlation(self) -> dict | None:
+        return self.stages.get("correlation")
 
 
 def _merge_intervals(bins: np.ndarray, origin: int, bin_ps: int) -> np.ndarray:
@@ -380,6 +391,22 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     if raw.g2 is not None and raw.g2.per_state is not None:
         g2_on = derive_g2_in_state(raw.g2, on, tr, cfg, rise, P)
 
+    # --- blinking (dwells of the grouped levels), intensity correlation, g2(0) per window / state ----------
+    blink = corr = g2t = None
+    if lev is not None and lev.n_levels >= 2:
+        from tagstream.blinking import blinking_from_levels
+
+        blink = blinking_from_levels(lev, cutoff=raw.final)  # the cut-off fit only for the final result
+    if raw.correlation is not None:
+        from tagstream.stages.correlation import derive_correlation
+
+        corr = derive_correlation(raw.correlation)
+    if raw.g2 is not None and raw.g2.per_state is not None:
+        from tagstream.blinking.g2time import g2_vs_time
+
+        g2t = g2_vs_time(raw.g2, tr, closed, cfg, rise, P, getattr(cfg, "g2_time_window_s", 10.0),
+                         None if blink is None else blink.dwells)
+
     # --- counts ----------------------------------------------------------------------------------
     chc = raw.ch_counts
     roles = raw.setup.roles
@@ -389,7 +416,8 @@ def derive(raw: RawStats, sel: Selection) -> Results:
                                                          raw.frames.counts_b)
     unref = dict(raw.unreferenced)
     return Results(raw.final, duration_ps / 1e12, raw.n_records, P, cnt, dict(chc), int(sum(unref.values())),
-                   unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw, g2_on=g2_on, levels=lev)
+                   unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw, g2_on=g2_on, levels=lev,
+                   intensity_correlation=corr, blinking=blink, g2_time=g2t)
 
 
 def _flid_lifetime_edges(sel: Selection, P: float | None) -> np.ndarray:

@@ -44,7 +44,7 @@ def test_export_atomic_and_no_overwrite(recording, tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["g2.parquet", "trace.parquet", "flid.parquet", "decay_40-50ns.parquet",
                             "decay_50-60ns.parquet", "decay_60-70ns.parquet", "regime_fits.parquet",
-                            "report.png"])   # fits on by default; no spectra sidecar here
+                            "intensity_correlation.parquet", "report.png"])   # fits on by default; no spectra sidecar
     tr = pl.read_parquet(out / "trace.parquet")
     assert {"bin_start_ps", "counts_a", "counts_b", "lifetime_ns", "on", "regime"} <= set(tr.columns)
     g2 = pl.read_parquet(out / "g2.parquet")

@@ -4,6 +4,7 @@ update(results, ...) that only copies arrays from a tagstream Results snapshot i
 views draw the live window (tagstream.app.window) and the PNG report (tagstream.export.report).
 """
 
+from tagstream.app.views.blinking import CorrelationView, DwellHistogramView
 from tagstream.app.views.decays import DecayView
 from tagstream.app.views.flid import FlidView
 from tagstream.app.views.g2 import G2View
@@ -12,5 +13,5 @@ from tagstream.app.views.lifetime import LifetimeHistogramView, LifetimeTraceVie
 from tagstream.app.views.spectra import SpectraViews
 from tagstream.app.views.trace import IntensityTraceView
 
-__all__ = ["DecayView", "FlidView", "G2View", "IntensityTraceView", "LevelFlidView", "LevelsOverlay", "LifetimeHistogramView", "LifetimeTraceView",
+__all__ = ["CorrelationView", "DwellHistogramView", "DecayView", "FlidView", "G2View", "IntensityTraceView", "LevelFlidView", "LevelsOverlay", "LifetimeHistogramView", "LifetimeTraceView",
            "SpectraViews"]

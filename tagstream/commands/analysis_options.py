@@ -50,9 +50,12 @@ def add_analysis_arguments(p) -> None:
     p.add_argument("--g2-bin-ps", type=limited("g2_bin_ps", integer=True), help="g2 bin (default from the IRF)")
     p.add_argument("--g2-on", action="store_true", help="also g2 of the ON state only (pairs with both photons "
                    "in ON trace bins; in --json as g2_on)")
+    p.add_argument("--g2-time-window-s", type=float, default=10.0, metavar="S", help="with --g2-on: g2(0) per "
+                   "window of S seconds (default 10), and per blinking state with --levels (--json g2_vs_time)")
+    p.add_argument("--no-correlation", action="store_true", help="skip the 1 us - 10 s intensity correlation")
     p.add_argument("--levels", nargs="?", type=float, const=0.99, metavar="CONF", help="change-point intensity "
-                   "levels of A+B at confidence CONF (0.69, 0.90, 0.95, 0.99; default 0.99): states in --json, "
-                   "levels.parquet and level_flid.parquet in the export")
+                   "levels of A+B at confidence CONF (0.69, 0.90, 0.95, 0.99; default 0.99): states, dwell-time power laws "
+                   "(blinking) in --json, levels / level_flid / dwells / dwell_histograms .parquet in the export")
     p.add_argument("--on-from-levels", action="store_true", help="ON = trace bins entirely inside levels of the "
                    "brightest grouped state (implies --levels); the regimes then use those bins")
     p.add_argument("--level-states", type=limited("level_states", integer=True), metavar="N", help="group the levels into N states (default: "
@@ -87,7 +90,9 @@ def analysis_config(args) -> AnalysisConfig:
                           on_threshold=args.on_threshold, regimes_ns=regimes, t0_ps=args.t0_ps,
                           subtract_background=not args.no_background, g2_window_ps=args.g2_window_ps,
                           g2_bin_ps=args.g2_bin_ps, g2_per_state=args.g2_on, levels_confidence=levels,
-                          on_from_levels=args.on_from_levels, level_states=args.level_states)
+                          on_from_levels=args.on_from_levels, level_states=args.level_states,
+                          intensity_correlation=not getattr(args, "no_correlation", False),
+                          g2_time_window_s=getattr(args, "g2_time_window_s", None) or 10.0)
 
 
 def analysis_options(args, spectra=None) -> AnalysisOptions:

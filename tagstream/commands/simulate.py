@@ -13,6 +13,7 @@ Written next to OUT (e.g. run.qutag):
   run.spectra.npz                             EMCCD frames (unless --no-spectra)
   run.truth.parquet, run.truth.json           ground truth: blinking state and P_trap per segment,
                                               expected rates; parameters and seed
+  run.dwells.parquet                          ground-truth blinking dwells (state, start, end, censored)
 Existing files are never replaced without --force. Same seed and options = same files.
 
 examples:
@@ -21,6 +22,7 @@ examples:
   tagstream simulate --duration-s 5 --sync-divider 1 --sync-filtered -o filtered.qutag
   tagstream simulate --duration-s 60 --no-blinking --ptrap-max 0 -o bandedge.qutag --force
   tagstream simulate --params run.truth.json --duration-s 120 -o longer.qutag   # reuse parameters
+  tagstream simulate --duration-s 300 --no-grey --on-alpha 1.5 --off-alpha 1.8 --dwell-max-s 100 -o blink.qutag
 then:
   tagstream inspect run.qutag
   tagstream analyze run.qutag --setup run.setup.toml --bin-ms 100 --on-threshold 400
@@ -61,6 +63,14 @@ def add_arguments(p) -> None:
     p.add_argument("--mean-excitations", type=number(1e-9, 20), metavar="N", help="<n> excitations per pulse (default 0.1)")
     p.add_argument("--ptrap-max", type=number(0, 1), metavar="P", help="upper end of P_trap levels (default 0.65)")
     p.add_argument("--no-blinking", action="store_true", help="stay in the ON state")
+    blink = p.add_argument_group("power-law blinking (dwell pdf ~ t^-alpha exp(-t/cutoff) on [t_min, t_max])")
+    for state in ("on", "grey", "off"):
+        blink.add_argument(f"--{state}-alpha", type=float, metavar="A", help=f"{state.upper()} dwell exponent")
+        blink.add_argument(f"--{state}-cutoff-s", type=float, metavar="S",
+                           help=f"{state.upper()} exponential cut-off (default 0 = none)")
+    blink.add_argument("--dwell-min-s", type=float, metavar="S", help="t_min of every dwell (default 0.01)")
+    blink.add_argument("--dwell-max-s", type=float, metavar="S", help="t_max of every dwell (default 10)")
+    blink.add_argument("--no-grey", action="store_true", help="two-state blinking: ON <-> OFF only")
     p.add_argument("--params", metavar="JSON",
                    help="parameters from a JSON file (a dict of SimulationParams fields, or a .truth.json); "
                         "options given on the command line override it")
@@ -95,6 +105,11 @@ def params_from_args(args):
         "rep_rate_hz": args.rep_rate_hz, "sync_divider": args.sync_divider,
         "mean_excitations": args.mean_excitations, "ptrap_max": args.ptrap_max,
     }
+    for name in ("on_alpha", "grey_alpha", "off_alpha", "on_cutoff_s", "grey_cutoff_s", "off_cutoff_s",
+                 "dwell_min_s", "dwell_max_s"):
+        changes[name] = getattr(args, name, None)
+    if getattr(args, "no_grey", False):
+        changes.update(on_to_grey_prob=0.0, off_to_on_prob=1.0)
     base.update({k: v for k, v in changes.items() if v is not None})
     if args.irf_sigma_ps is not None:
         base["irf_sigma_ps"] = args.irf_sigma_ps

@@ -46,6 +46,12 @@ def results_frames(res) -> dict[str, pl.DataFrame]:
         from tagstream.levels.result import level_frames
 
         out.update(level_frames(res.levels))
+    if getattr(res, "blinking", None) is not None:            # dwells.parquet, dwell_histograms.parquet
+        out.update(res.blinking.tables())
+    if getattr(res, "intensity_correlation", None) is not None:
+        out["intensity_correlation.parquet"] = res.intensity_correlation.table()
+    if getattr(res, "g2_time", None) is not None:
+        out["g2_vs_time.parquet"] = res.g2_time.table()
     return out
 
 

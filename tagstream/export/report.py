@@ -74,7 +74,8 @@ def build_figure(a, size: tuple[int, int] = PAGE_PX):
     tr = res.trace
     spectra = a.spectra is not None and a.series is not None
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
-    heights = [1.6, 2, 2, 3, 3, 1] + ([3] if spectra else [])
+    blink = res.blinking is not None or res.intensity_correlation is not None
+    heights = [1.6, 2, 2, 3, 3, 1] + ([3] if spectra else []) + ([3] if blink else [])
     gs = fig.add_gridspec(len(heights), 2, height_ratios=heights, hspace=0.45, wspace=0.18,
                           left=0.06, right=0.98, top=0.985, bottom=0.03)
     ax = {}
@@ -157,7 +158,34 @@ def build_figure(a, size: tuple[int, int] = PAGE_PX):
 
     if spectra:
         _draw_spectra(fig, gs, ax, a)
+    if blink:
+        _draw_blinking(fig, gs, ax, res, len(heights) - 1)
     return fig, ax
+
+
+def _draw_blinking(fig, gs, ax, res, row: int) -> None:
+    """Dwell-time histograms with the fitted power laws (log-log) and the 1 us - 10 s intensity correlation."""
+    from tagstream.blinking.analysis import dwell_curves
+
+    p = ax["dwells"] = fig.add_subplot(gs[row, 0])
+    colors = {"on": COLORS[0], "grey": "0.5", "off": COLORS[1]}
+    curves = dwell_curves(res)
+    for name, (mid, dens, ft, fd, label) in curves.items():
+        p.loglog(mid, dens, "o", ms=4, color=colors[name], label=label)
+        if ft.size:
+            p.loglog(ft, fd, "-", lw=1.3, color=colors[name])
+    p.set(xlabel="dwell time (s)", ylabel="probability density (1/s)",
+          title="dwell times, power-law MLE fits" if curves else "dwell times: needs --levels")
+    if curves:
+        p.legend(loc="lower left", fontsize=8)
+    p = ax["correlation"] = fig.add_subplot(gs[row, 1])
+    c = res.intensity_correlation
+    if c is not None:
+        ok = np.isfinite(c.g2)
+        p.errorbar(c.lag_s[ok], c.g2[ok], yerr=c.g2_err[ok], fmt=".-", ms=3, lw=0.8, color="k", elinewidth=0.6)
+        p.set_xscale("log")
+        p.axhline(1.0, color="0.5", ls="--", lw=0.8)
+    p.set(xlabel="lag τ (s)", ylabel="g²(τ), A × B", title="intensity correlation 1 µs – 10 s")
 
 
 def _draw_spectra(fig, gs, ax, a) -> None:

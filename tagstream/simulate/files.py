@@ -10,6 +10,7 @@ moved into place; nothing is replaced unless overwrite=True):
     run.spectra.npz        EMCCD frames (omitted when the spectrometer is off)
     run.truth.parquet      ground-truth segments (Simulation.truth columns)
     run.truth.json         parameters, seed, duration, counts and summary of the truth
+    run.dwells.parquet     ground-truth blinking dwells (start, end, state, censored)
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ class SimulationFiles:
     n_records: int = 0
     counts: dict = field(default_factory=dict)
     n_frames: int = 0
+    dwells_parquet: Path | None = None   # ground-truth blinking dwells (SlowProcesses.dwell_table)
 
     def all_paths(self) -> list[Path]:
         return [*self.tag_files, self.meta, self.setup, self.truth_parquet, self.truth_json] + (
-            [self.spectra] if self.spectra else [])
+            [self.spectra] if self.spectra else []) + ([self.dwells_parquet] if self.dwells_parquet else [])
 
 
 def stem_of(out_path: Path) -> Path:
@@ -79,7 +81,8 @@ def planned_files(params: SimulationParams, out_path, format: str) -> Simulation
         setup=stem.with_name(stem.name + ".setup.toml"),
         truth_parquet=stem.with_name(stem.name + ".truth.parquet"),
         truth_json=stem.with_name(stem.name + ".truth.json"),
-        spectra=stem.with_name(stem.name + ".spectra.npz") if params.spectrometer else None)
+        spectra=stem.with_name(stem.name + ".spectra.npz") if params.spectrometer else None,
+        dwells_parquet=stem.with_name(stem.name + ".dwells.parquet"))
 
 
 def setup_for(params: SimulationParams) -> Setup:
@@ -157,6 +160,7 @@ def _write_all(params: SimulationParams, duration_s: float, seed: int, format: s
     end_ps = int(round(duration_s * 1e12))
     truth = sim.truth(end_ps)
     truth.write_parquet(files.truth_parquet)
+    sim.slow.dwell_table(end_ps).write_parquet(files.dwells_parquet)
     files.setup.write_text(setup.to_toml())
     per_bin = truth_per_bin(truth, 100_000_000_000, end_ps)
     on_bins = per_bin.filter(pl.col("on_fraction") == 1.0)
@@ -179,6 +183,7 @@ def _write_all(params: SimulationParams, duration_s: float, seed: int, format: s
                                                                   regimes.tolist())),
         },
         "files": {"tags": files.tags.name, "truth_parquet": files.truth_parquet.name,
+                  "dwells_parquet": files.dwells_parquet.name,
                   "spectra": files.spectra.name if files.spectra else None, "setup": files.setup.name,
                   "meta": files.meta.name},
     }

@@ -58,6 +58,9 @@ class SimulationParams:
     on_to_grey_prob: float = 0.35       # leaving ON: to grey with this probability, else to OFF
     grey_to_on_prob: float = 0.6        # leaving grey: to ON, else to OFF
     off_to_on_prob: float = 0.75        # leaving OFF: to ON, else to grey
+    on_cutoff_s: float = 0.0            # exponential cut-off of the ON dwell pdf, t^-alpha exp(-t/cutoff)
+    grey_cutoff_s: float = 0.0          # (0 = none; sampled by rejection from the truncated power law)
+    off_cutoff_s: float = 0.0
 
     # --- emission spectra (Gaussian in photon energy)
     be_center_ev: float = 2.064
@@ -194,6 +197,8 @@ class SimulationParams:
         need(0 < self.dwell_min_s < self.dwell_max_s, "needs 0 < dwell_min_s < dwell_max_s")
         for name in ("on_alpha", "grey_alpha", "off_alpha"):
             need(getattr(self, name) > 1.0, f"{name}={getattr(self, name)} must be > 1")
+        for name in ("on_cutoff_s", "grey_cutoff_s", "off_cutoff_s"):
+            need(getattr(self, name) >= 0.0, f"{name}={getattr(self, name)} must be >= 0 (0 = no cut-off)")
         need(self.irf_sigma_ps >= 0 and self.dead_time_ns >= 0 and self.dark_count_rate_hz >= 0
              and self.read_noise_adu >= 0, "irf_sigma_ps, dead_time_ns, dark_count_rate_hz, read_noise_adu must be >= 0")
         need(self.irf_offset_ns * 1000 >= 5 * self.irf_sigma_ps,

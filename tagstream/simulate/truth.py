@@ -45,14 +45,18 @@ class SlowProcesses:
         return max(1, int(round(self._rng_ptrap.exponential(self.p.ptrap_dwell_s) * 1e12)))
 
     def _draw_dwell_ps(self, state: int) -> int:
-        """Truncated power law t^-alpha on [dwell_min_s, dwell_max_s] by inverse CDF."""
+        """Truncated power law t^-alpha on [dwell_min_s, dwell_max_s] by inverse CDF; with an exponential
+        cut-off (``*_cutoff_s`` > 0) a draw is kept with probability exp(-(t - dwell_min_s) / cutoff)."""
         p = self.p
         alpha = (p.on_alpha, p.grey_alpha, p.off_alpha)[state]
+        cutoff = (p.on_cutoff_s, p.grey_cutoff_s, p.off_cutoff_s)[state]
         a = p.dwell_min_s ** (1.0 - alpha)
         b = p.dwell_max_s ** (1.0 - alpha)
-        u = self._rng_blink.random()
-        t_s = (a - u * (a - b)) ** (1.0 / (1.0 - alpha))
-        return max(1, int(round(t_s * 1e12)))
+        while True:
+            u = self._rng_blink.random()
+            t_s = (a - u * (a - b)) ** (1.0 / (1.0 - alpha))
+            if cutoff <= 0 or self._rng_blink.random() < np.exp(-(t_s - p.dwell_min_s) / cutoff):
+                return max(1, int(round(t_s * 1e12)))
 
     def _next_state(self, state: int) -> int:
         p = self.p
@@ -78,6 +82,21 @@ class SlowProcesses:
                 self.ptrap_start_ps.append(t)
                 self.ptrap_level.append(self._draw_level())
                 self._ptrap_next_ps = t + self._draw_ptrap_dwell_ps()
+
+    def dwell_table(self, end_ps: int) -> pl.DataFrame:
+        """Ground-truth blinking dwells over [0, end_ps): start_ps, end_ps, duration_s, state, state_code,
+        censored (the last dwell is cut by the end of the recording)."""
+        self.extend_to(end_ps)
+        bs = np.asarray(self.blink_start_ps, np.int64)
+        code = np.asarray(self.blink_code, np.int64)
+        keep = bs < end_ps
+        starts, code = bs[keep], code[keep]
+        ends = np.append(starts[1:], np.int64(end_ps))
+        censored = np.zeros(starts.size, bool)
+        censored[-1] = starts.size == bs.size or bs[starts.size] > end_ps  # its true end lies beyond end_ps
+        return pl.DataFrame({"start_ps": starts, "end_ps": ends, "duration_s": (ends - starts) / 1e12,
+                             "state": [STATE_NAMES[c] for c in code], "state_code": code.astype(np.int8),
+                             "censored": censored})
 
     def arrays(self):
         """(blink_start_ps int64, blink_code int64, ptrap_start_ps int64, ptrap_level float64)."""
