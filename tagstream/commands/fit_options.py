@@ -52,7 +52,7 @@ def _setup_table(args) -> tuple[dict, Path | None]:
     try:
         with open(path, "rb") as fh:
             table = tomllib.load(fh).get("fit", {})
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}, None  # the setup reader reports a bad setup file itself
     if not isinstance(table, dict):
         raise TagstreamError(f"{path}: [fit] must be a table")
