@@ -3,7 +3,10 @@
 Threads: the session's acquisition and analysis threads (tagstream.sources.live); a snapshot
 thread here that takes pipeline snapshots (~ms each, growing with the data), regime fits (at most
 every fit_interval_s, tagstream.analysis.regimes.fit_regimes) and spectra snapshots, so the GUI thread never waits on
-the analysis; and the GUI thread, whose QTimer (~20 Hz) draws the newest bundle and the status.
+the analysis; and the GUI thread, where one fixed-rate timer (RedrawScheduler, ~30 Hz) first serves
+the status line, then draws the newest bundle within a time budget. The snapshot thread never asks
+for a redraw (a queue of redraw requests once crowded out timers and input for seconds); it takes
+the next snapshot once the GUI has taken the last one, so snapshots follow the GUI's pace.
 Errors from the worker threads (LiveSession.on_error) are re-emitted as the Qt signal `error`.
 The GUI computes nothing: dragging a threshold or a regime calls pipeline.set_selection() and the
 next snapshot carries the recomputed result.
@@ -11,6 +14,7 @@ next snapshot carries the recomputed result.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import threading
 import time
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from PyQt6 import QtCore
 
+from tagstream.app.redraw import FAST, RedrawScheduler
 from tagstream.pipeline import AnalysisConfig, Pipeline
 from tagstream.sources import LiveSession
 
@@ -51,7 +56,8 @@ class _SnapshotWorker(threading.Thread):
         seen = (-1, None)
         t_snap = 0.0    # when the last snapshot was taken: snapshots are >= interval_s apart
         while not self.halt.is_set():
-            # look for new tags every POLL_S (cheap), snapshot at most every interval_s
+            # look for new tags every POLL_S (cheap), snapshot at most every interval_s and only once
+            # the GUI has taken the previous bundle (no snapshot nobody will draw)
             self.wake.wait(max(POLL_S, c.interval_s - (time.monotonic() - t_snap)))
             self.wake.clear()
             if self.halt.is_set():
@@ -63,6 +69,8 @@ class _SnapshotWorker(threading.Thread):
                 sel = c._sel_version
                 n = c.session.status().tags_analyzed if c.session is not None else 0
                 if (n, sel) == seen and not c._force:
+                    continue
+                if not c._force and not c._taken.is_set():
                     continue
                 c._force = False
                 t = t_snap = time.monotonic()
@@ -76,7 +84,7 @@ class _SnapshotWorker(threading.Thread):
                 with c._lock:
                     c._seq += 1
                     c._bundle = Bundle(res, fits if fit_sel == sel else None, spec, t, c._seq)
-                c._ready.emit()  # queued to the GUI thread: draw now rather than at the next tick
+                    c._taken.clear()
             except Exception as exc:  # keep the display alive; say what happened
                 c._report(f"display snapshot failed: {type(exc).__name__}: {exc}")
                 time.sleep(0.5)
@@ -87,33 +95,39 @@ class LiveController(QtCore.QObject):
     update(spectra_snapshot)); keys 'decays' and 'spectra' are treated so."""
 
     error = QtCore.pyqtSignal(str)        # from any thread -> shown by the window
-    redrawn = QtCore.pyqtSignal(object)   # Bundle just drawn (tests, benchmark)
+    redrawn = QtCore.pyqtSignal(object)   # Bundle just drawn in the fast views (tests, benchmark)
     status = QtCore.pyqtSignal(object)    # LiveStatus, every tick while a session exists
-    state = QtCore.pyqtSignal(str)        # "running" | "stopped"
-    _ready = QtCore.pyqtSignal()          # snapshot thread -> GUI thread: a new bundle is waiting
+    state = QtCore.pyqtSignal(str)        # "running" | "stopped" | "finished"
 
-    def __init__(self, views: dict, *, interval_ms: int = 50, fit_interval_s: float | None = 2.0,
-                 parent=None) -> None:
+    def __init__(self, views: dict, *, interval_ms: int = 30, fit_interval_s: float | None = 2.0,
+                 is_visible=None, parent=None) -> None:
+        """interval_ms: GUI tick and shortest snapshot interval. is_visible(view name) -> bool: whether the
+        view's panel is on screen (hidden ones are not drawn); default: all are."""
         super().__init__(parent)
         self.views = views
         self.interval_s = interval_ms / 1000.0
+        self.is_visible = is_visible if is_visible is not None else (lambda name: True)
+        self.scheduler = RedrawScheduler()
+        self._taken = threading.Event()   # the GUI has taken the newest bundle: the next snapshot may be taken
+        self._taken.set()
         self.fit_interval_s = fit_interval_s
         self.session: LiveSession | None = None
         self.pipeline: Pipeline | None = None
         self.spectra = None
         self._lock = threading.Lock()
         self._bundle: Bundle | None = None
-        self._drawn_seq = 0
         self._seq = 0
         self._force = False
         self._sel_version = 0   # bumped by every selection change (fits are redone for a new one)
         self._worker: _SnapshotWorker | None = None
         self.last_drawn: Bundle | None = None
         self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.tick)
-        self._ready.connect(self.draw_latest, QtCore.Qt.ConnectionType.QueuedConnection)
         self._was_running = False
+        self._finished = False
+        self._stopped_elapsed_s: float | None = None   # elapsed time frozen at Stop / finish
 
     # -- session -----------------------------------------------------------------------------------
     def start(self, source, setup, config: AnalysisConfig, *, record_to=None, record_format="qutag-binary",
@@ -130,6 +144,11 @@ class LiveController(QtCore.QObject):
                                    setup=setup, on_error=self._report)
         with self._lock:
             self._bundle = None
+        self._taken.set()
+        self.scheduler.reset()
+        self.last_drawn = None
+        self._finished = False
+        self._stopped_elapsed_s = None
         try:
             self.session.start()
         except Exception:
@@ -156,6 +175,8 @@ class LiveController(QtCore.QObject):
             self._report(str(exc))
         self._force = True
         self.request_redraw()
+        if self._stopped_elapsed_s is None:
+            self._stopped_elapsed_s = self.session.status().elapsed_s
         if self._was_running:
             self._was_running = False
             self.state.emit("stopped")
@@ -175,7 +196,8 @@ class LiveController(QtCore.QObject):
 
     @property
     def running(self) -> bool:
-        return self.session is not None and self.session.status().state == "running"
+        """Acquiring (a finished replay is not running: Start replays it again)."""
+        return self.session is not None and not self._finished and self.session.status().state == "running"
 
     # -- selections (the pipeline recomputes) --------------------------------------------------------
     def set_threshold(self, counts: float | None) -> None:
@@ -200,36 +222,74 @@ class LiveController(QtCore.QObject):
             self.timer.start()
 
     # -- drawing -----------------------------------------------------------------------------------
+    def current_status(self):
+        """The session's status, its elapsed time frozen once stopped or finished (None without a session)."""
+        if self.session is None:
+            return None
+        st = self.session.status()
+        if self._stopped_elapsed_s is not None:
+            st = dataclasses.replace(st, elapsed_s=self._stopped_elapsed_s)
+        return st
+
     def tick(self) -> None:
-        """GUI thread, every interval: status line, and the newest bundle if there is one."""
+        """GUI thread, every interval: the status line first, then the newest bundle (within the budget)."""
         if self.session is None:
             return
-        st = self.session.status()
+        st = self.current_status()
+        if (not self._finished and st.state == "running" and st.source_finished and st.analysis_lag_tags == 0
+                and not any(t.is_alive() for t in self.session.threads)):
+            self._finished = True              # a finite source is done and every tag analysed
+            self._stopped_elapsed_s = st.elapsed_s
+            self._was_running = False
+            self._force = True
+            self.request_redraw()
+            self.state.emit("finished")
         self.status.emit(st)
         if self._was_running and st.state != "running":
             self._was_running = False
+            self._stopped_elapsed_s = st.elapsed_s
             self.state.emit("stopped")
-        self.draw_latest()
+        self.draw_latest(everything=st.state != "running" or self._finished)
 
-    def draw_latest(self) -> None:
-        """Draw the newest bundle unless it is already on screen (GUI thread)."""
+    @property
+    def finished(self) -> bool:
+        """A finite source (replay) was read to its end and every tag analysed."""
+        return self._finished
+
+    def draw_latest(self, everything: bool = False) -> None:
+        """Draw the newest bundle in the views that are due (GUI thread); everything: in every visible one."""
         with self._lock:
             b = self._bundle
-        if b is None or b.seq == self._drawn_seq:
+        if b is None:
             return
-        self.draw(b)
+        self._taken.set()   # the snapshot thread may take the next one while we draw this
+        self.draw(b, everything=everything)
 
-    def draw(self, b: Bundle) -> None:
-        for name, v in self.views.items():
+    def draw(self, b: Bundle, everything: bool = True) -> None:
+        sch = self.scheduler
+        names = sch.plan(self.views.keys(), b.seq, time.monotonic(), self.is_visible, everything=everything)
+        fast_drawn = False
+        for name in names:
+            v = self.views[name]
+            t = time.perf_counter()
             if name == "decays":
                 v.update(b.results, b.fits)
             elif name == "spectra":
                 v.update(b.spectra)
             else:
                 v.update(b.results)
-        self._drawn_seq = b.seq
-        self.last_drawn = b
-        self.redrawn.emit(b)
+            sch.drawn(name, b.seq, time.monotonic(), time.perf_counter() - t)
+            fast_drawn |= name in FAST
+        if names and (fast_drawn or self.last_drawn is None or self.last_drawn.seq != b.seq):
+            self.last_drawn = b
+            self.redrawn.emit(b)
+
+    @property
+    def complete(self) -> bool:
+        """Every visible view shows last_drawn (slow panels catch up within their period)."""
+        b = self.last_drawn
+        return b is not None and b is self.latest() and self.scheduler.complete(self.views.keys(), b.seq,
+                                                                                  self.is_visible)
 
     def latest(self) -> Bundle | None:
         with self._lock:

@@ -11,10 +11,19 @@ closes.
 from __future__ import annotations
 
 import gc
+import weakref
 
 from PyQt6 import QtCore
 
 _open = 0   # guards alive (windows open)
+
+
+def _closed() -> None:
+    """One window fewer (closed, or its guard freed without a close: e.g. a test's window collected)."""
+    global _open
+    _open -= 1
+    if _open == 0:
+        gc.enable()
 
 
 class GuiThreadGC(QtCore.QObject):
@@ -24,7 +33,7 @@ class GuiThreadGC(QtCore.QObject):
         if _open == 0:
             gc.disable()
         _open += 1
-        self._released = False
+        self._done = weakref.finalize(self, _closed)
         self._thresholds = gc.get_threshold()
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self.collect)
@@ -39,12 +48,8 @@ class GuiThreadGC(QtCore.QObject):
 
     def release(self) -> None:
         """The window is closing: collect its garbage here, then (last window) collect automatically again."""
-        global _open
-        if self._released:
+        if not self._done.alive:
             return
-        self._released = True
         self._timer.stop()
         gc.collect()
-        _open -= 1
-        if _open == 0:
-            gc.enable()
+        self._done()

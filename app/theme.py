@@ -51,11 +51,15 @@ LIGHT = Theme("light", background="#ffffff", foreground="#1b1f24", muted="#8a929
 
 def style_plot(plot: pg.PlotItem, theme: Theme, *, x: str, y: str, title: str | None = None,
                legend: bool = False, legend_cols: int = 1) -> pg.LegendItem | None:
-    """Axis labels (with units), colours, grid and an optional legend for one PlotItem."""
+    """Axis labels (with units), colours, grid and an optional legend for one PlotItem. Axes and title
+    are cached as pixmaps (redrawn only when they change: replaying their text costs ~2 ms per axis
+    and frame otherwise)."""
     for name in ("left", "bottom", "right", "top"):
         ax = plot.getAxis(name)
         ax.setPen(theme.foreground)
         ax.setTextPen(theme.foreground)
+        cached(opaque_grid(ax, theme.background))
+    cached(plot.titleLabel)
     plot.setLabel("bottom", x, color=theme.foreground)
     plot.setLabel("left", y, color=theme.foreground)
     if title:
@@ -65,6 +69,7 @@ def style_plot(plot: pg.PlotItem, theme: Theme, *, x: str, y: str, title: str | 
         leg = plot.addLegend(offset=(-8, 8), labelTextColor=theme.foreground, labelTextSize="9pt",
                              colCount=legend_cols)
         leg.setBrush(theme.brush(theme.background, 200))
+        cached(leg)
         leg.setPen(theme.pen(theme.muted))
         return leg
     return None
@@ -76,8 +81,46 @@ def lifetime_axis_max_ns(res) -> float:
     return float(min(res.flid.lifetime_edges_ns[-1], 2.0 * top))
 
 
+def opaque_grid(ax: pg.AxisItem, background: str) -> pg.AxisItem:
+    """Draw the axis' ticks and grid lines with opaque colours (pre-blended onto the background): Qt's
+    raster engine draws translucent lines ~20x slower, and a grid is redrawn on every scroll."""
+    gen = ax.generateDrawSpecs
+    bg = pg.mkColor(background)
+    pens: dict = {}
+
+    def opaque(pen):
+        c = pen.color()
+        key = (c.rgba(), pen.widthF())
+        if c.alpha() == 255:
+            return pen
+        if key not in pens:
+            a = c.alphaF()
+            q = pg.QtGui.QPen(pen)
+            q.setColor(pg.QtGui.QColor(round(c.red() * a + bg.red() * (1 - a)), round(c.green() * a + bg.green() * (1 - a)),
+                                       round(c.blue() * a + bg.blue() * (1 - a))))
+            pens[key] = q
+        return pens[key]
+
+    def specs(p):
+        got = gen(p)
+        if got is None:
+            return None
+        axis, ticks, texts = got
+        return axis, [(opaque(pen), p1, p2) for pen, p1, p2 in ticks], texts
+
+    ax.generateDrawSpecs = specs
+    return ax
+
+
+def cached(item):
+    """Paint a rarely changing item (axis, label, legend) from a pixmap cache."""
+    item.setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    return item
+
+
 def style_colorbar(bar, theme: Theme, label: str) -> None:
     ax = bar.getAxis("right")
+    cached(ax)
     ax.setPen(theme.foreground)
     ax.setTextPen(theme.foreground)
     ax.setLabel(label, color=theme.foreground)

@@ -65,6 +65,20 @@ def human_rate(hz: float) -> str:
     return f"{hz:.0f} /s"
 
 
+class TimedLayoutWidget(pg.GraphicsLayoutWidget):
+    """A plot panel that reports how long each paint took (the redraw scheduler budgets with it)."""
+
+    def __init__(self, panel: str | None, on_paint) -> None:
+        super().__init__()
+        self.panel, self._on_paint = panel, on_paint
+
+    def paintEvent(self, ev) -> None:  # noqa: N802 (Qt)
+        t = time.perf_counter()
+        super().paintEvent(ev)
+        if self.panel is not None:
+            self._on_paint(self.panel, time.perf_counter() - t)
+
+
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, settings: QtCore.QSettings | None = None, theme: Theme = DARK,
                  fit_interval_s: float | None = 2.0, parent=None) -> None:
@@ -79,7 +93,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setDockNestingEnabled(True)
         pg.setConfigOptions(antialias=False, background=theme.background, foreground=theme.foreground)
         self.views = self._build_views()
-        self.controller = LiveController(self.views, fit_interval_s=fit_interval_s, parent=self)
+        self.controller = LiveController(self.views, fit_interval_s=fit_interval_s, is_visible=self.view_visible,
+                                         parent=self)
+        self.controller.scheduler.panel_of = {"intensity": "traces", "lifetime": "traces", "levels": "traces"}
         self.controller.error.connect(self.show_error)
         self.controller.status.connect(self.show_status)
         self.controller.state.connect(self._state_changed)
@@ -93,8 +109,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load_settings()
 
     # ------------------------------------------------------------------ layout
-    def _plot_widget(self) -> pg.GraphicsLayoutWidget:
-        w = pg.GraphicsLayoutWidget()
+    def _plot_widget(self, panel: str | None = None) -> pg.GraphicsLayoutWidget:
+        w = TimedLayoutWidget(panel, self._painted)
         w.setBackground(self.theme.background)
         w.ci.setContentsMargins(4, 4, 8, 4)
         return w
@@ -114,12 +130,12 @@ class MainWindow(QtWidgets.QMainWindow):
         t = self.theme
         A = QtCore.Qt.DockWidgetArea
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
-        traces = self._plot_widget()
+        traces = self._plot_widget("traces")
         iv = IntensityTraceView(traces.addPlot(row=0, col=0), t, on_threshold=self._threshold_dragged)
         lv = LifetimeTraceView(traces.addPlot(row=1, col=0), t)
         lv.plot.setXLink(iv.plot)
         self.setCentralWidget(traces)
-        flid_w = self._plot_widget()
+        flid_w = self._plot_widget("flid")
         fv = FlidView(flid_w.addPlot(), t)
         # change-point levels: a checkbox in the controls builds the pipeline with levels (next Start / Reset)
         # and shows the steps over the intensity trace and the level FLID beside the binned one
@@ -127,7 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.levels_box.setToolTip("change-point intensity levels over the trace and a level FLID; "
                                    "applies at the next Start / Reset")
         lov = LevelsOverlay(iv.plot, t, checkbox=self.levels_box, enabled=False)
-        lflid_w = self._plot_widget()
+        lflid_w = self._plot_widget("level_flid")
         lfv = LevelFlidView(lflid_w.addPlot(), t)
         lflid_w.setVisible(False)
         self.levels_box.toggled.connect(lflid_w.setVisible)
@@ -138,15 +154,15 @@ class MainWindow(QtWidgets.QMainWindow):
         hl.setSpacing(0)
         hl.addWidget(flid_w)
         hl.addWidget(lflid_w)
-        hist_w = self._plot_widget()
+        hist_w = self._plot_widget("histogram")
         hv = LifetimeHistogramView(hist_w.addPlot(), t, on_regimes=self._regimes_dragged)
-        g2_w = self._plot_widget()
+        g2_w = self._plot_widget("g2")
         gv = G2View(g2_w.addPlot(), t)
-        dec_w = self._plot_widget()
+        dec_w = self._plot_widget("decays")
         dv = DecayView(dec_w.addPlot(row=0, col=0), t, residual_plot=dec_w.addPlot(row=1, col=0))
         dec_w.ci.layout.setRowStretchFactor(0, 3)
         dec_w.ci.layout.setRowStretchFactor(1, 1)
-        spec_w = self._plot_widget()
+        spec_w = self._plot_widget("spectra")
         sv = SpectraViews(t, latest=spec_w.addPlot(row=0, col=0), waterfall=spec_w.addPlot(row=1, col=0),
                           regimes=spec_w.addPlot(row=2, col=0))
         spec_w.ci.layout.setRowStretchFactor(1, 2)
@@ -160,10 +176,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock("Spectra", spec_w, A.RightDockWidgetArea, "spectra")
         self.splitDockWidget(self.docks["g2"], self.docks["spectra"], QtCore.Qt.Orientation.Vertical)
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, A.RightDockWidgetArea)
+        self._view_widget = {"intensity": traces, "lifetime": traces, "levels": traces, "flid": flid_w,
+                             "level_flid": lflid_w, "histogram": hist_w, "g2": g2_w, "decays": dec_w, "spectra": spec_w}
         self.plot_widgets = {"traces": traces, "flid": flid_w, "level_flid": lflid_w, "histogram": hist_w,
                              "g2": g2_w, "decays": dec_w, "spectra": spec_w}
         return {"intensity": iv, "lifetime": lv, "flid": fv, "histogram": hv, "g2": gv, "decays": dv,
                 "spectra": sv, "levels": lov, "level_flid": lfv}
+
+    def _painted(self, panel: str, dt_s: float) -> None:
+        c = getattr(self, "controller", None)
+        if c is not None:
+            c.scheduler.painted(panel, dt_s)
+
+    def view_visible(self, name: str) -> bool:
+        """Whether a view's panel is on screen (hidden or tabbed-away docks are not redrawn)."""
+        w = self._view_widget.get(name)
+        return w is None or w.isVisible()
 
     def _widen_flid(self, levels: bool) -> None:
         """Room for the level FLID beside the binned one."""

@@ -56,7 +56,7 @@ def wait_done(qtbot, w):
         st = c.session.status()
         b = c.last_drawn
         return (st.source_finished and st.analysis_lag_tags == 0 and not any(t.is_alive() for t in c.session.threads)
-                and b is not None and b.results.n_records == st.tags_analyzed)
+                and b is not None and b.results.n_records == st.tags_analyzed and c.complete)
 
     qtbot.waitUntil(done, timeout=WAIT_MS)
     return c.last_drawn
@@ -81,6 +81,7 @@ def test_starts_on_simulated_source_and_plots_fill(qtbot, win):
     # while running, the status bar shows per-channel rates (rates are over the last second: read them live)
     qtbot.waitUntil(lambda: "ch1" in win.st_rates.text() and "ch5" in win.st_rates.text(), timeout=WAIT_MS)
     win.stop()
+    qtbot.waitUntil(lambda: c.complete, timeout=WAIT_MS)   # every panel shows the last snapshot
     b = c.last_drawn
     res = b.results
     v = win.views
