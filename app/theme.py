@@ -50,7 +50,7 @@ LIGHT = Theme("light", background="#ffffff", foreground="#1b1f24", muted="#8a929
 
 
 def style_plot(plot: pg.PlotItem, theme: Theme, *, x: str, y: str, title: str | None = None,
-               legend: bool = False, legend_cols: int = 1) -> pg.LegendItem | None:
+               legend: bool = False, legend_cols: int = 2) -> "TextLegend | None":
     """Axis labels (with units), colours, grid and an optional legend for one PlotItem. Axes and title
     are cached as pixmaps (redrawn only when they change: replaying their text costs ~2 ms per axis
     and frame otherwise)."""
@@ -66,13 +66,62 @@ def style_plot(plot: pg.PlotItem, theme: Theme, *, x: str, y: str, title: str | 
         plot.setTitle(title, color=theme.foreground, size="11pt")
     plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)
     if legend:
-        leg = plot.addLegend(offset=(-8, 8), labelTextColor=theme.foreground, labelTextSize="9pt",
-                             colCount=legend_cols)
-        leg.setBrush(theme.brush(theme.background, 200))
-        cached(leg)
-        leg.setPen(theme.pen(theme.muted))
-        return leg
+        return TextLegend(plot, theme, cols=legend_cols)
     return None
+
+
+class TextLegend:
+    """A legend under the plot (its own layout row below the x axis label), so it never covers data:
+    one coloured line sample and label per visible curve, `cols` entries per line. Same calls as
+    pyqtgraph's LegendItem where the views use them (addItem, removeItem, getLabel)."""
+
+    def __init__(self, plot: pg.PlotItem, theme: Theme, cols: int = 2) -> None:
+        self.theme, self.cols = theme, max(1, cols)
+        self.label = cached(pg.LabelItem("", color=theme.foreground, size="8pt", justify="left"))
+        plot.layout.addItem(self.label, 4, 1)
+        self.entries: dict[int, list] = {}       # id(item) -> [item, text]
+        self._html = None
+
+    def addItem(self, item, name: str) -> None:  # noqa: N802 (pyqtgraph's name)
+        self.entries[id(item)] = [item, name]
+        self._render()
+
+    def removeItem(self, item) -> None:  # noqa: N802
+        if self.entries.pop(id(item), None) is not None:
+            self._render()
+
+    def getLabel(self, item):  # noqa: N802
+        e = self.entries.get(id(item))
+        return None if e is None else _EntryLabel(self, e)
+
+    def text(self) -> str:
+        """The legend as plain text (entries separated by ' | ')."""
+        return " | ".join(t for _, t in self.entries.values())
+
+    def _render(self) -> None:
+        parts = []
+        for item, text in self.entries.values():
+            pen = item.opts.get("pen") if hasattr(item, "opts") else None
+            pen = pg.mkPen(pen) if pen is not None else pg.mkPen(self.theme.foreground)
+            dash = pen.style() != pg.QtCore.Qt.PenStyle.SolidLine
+            sample = "╍╍" if dash else "━━"
+            parts.append(f'<span style="color:{pen.color().name()}">{sample}</span>&nbsp;{text}')
+        rows = ["&nbsp;&nbsp;&nbsp;".join(parts[i:i + self.cols]) for i in range(0, len(parts), self.cols)]
+        html = "<br>".join(rows)
+        if html != self._html:
+            self._html = html
+            self.label.setText(html)
+            self.label.setMinimumWidth(0)      # a long line is cut, the plot never pushed out of its panel
+
+
+class _EntryLabel:
+    def __init__(self, legend: TextLegend, entry: list) -> None:
+        self.legend, self.entry = legend, entry
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        if self.entry[1] != text:
+            self.entry[1] = text
+            self.legend._render()
 
 
 def lifetime_axis_max_ns(res) -> float:
@@ -119,12 +168,30 @@ def cached(item):
 
 
 def style_colorbar(bar, theme: Theme, label: str) -> None:
+    """Colour-bar axis: its label clear of the tick numbers (room for 6-digit ticks)."""
     ax = bar.getAxis("right")
     cached(ax)
     ax.setPen(theme.foreground)
     ax.setTextPen(theme.foreground)
     ax.setLabel(label, color=theme.foreground)
     ax.enableAutoSIPrefix(False)
+    ax.setStyle(autoExpandTextSpace=True, autoReduceTextSpace=False, tickTextOffset=3)
+    ax.setWidth(None)
+
+
+def robust_top(values, *, pct: float = 99.0, floor: float = 1.0, headroom: float = 1.15) -> float:
+    """Upper axis limit that a few outliers (one bright short level) do not blow up: the pct-th
+    percentile with headroom, rounded up to a 1-2-5 value (so the axis does not change every frame)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    top = max(float(np.percentile(v, pct)) * headroom if v.size else floor, floor)
+    e = 10 ** np.floor(np.log10(top))
+    for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * e >= top:
+            return float(m * e)
+    return float(10 * e)
 
 
 def legend_show(legend: pg.LegendItem, item, label: str, visible: bool) -> None:

@@ -1,5 +1,7 @@
 """Intensity trace: counts per trace bin for SPAD A, SPAD B and their sum, with the ON threshold as a
-draggable horizontal line (dragging calls on_threshold(value); the pipeline recomputes)."""
+draggable horizontal line (dragging calls on_threshold(value); the pipeline recomputes). The y range
+follows the 99th percentile of the shown bins (theme.robust_top), so one bright short level does not
+squash the trace; a zoom by hand is kept until the plot's auto-range button is pressed."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, fast, style_plot
+from tagstream.app.theme import Theme, fast, robust_top, style_plot
 
 
 def closed_bins(trace) -> slice:
@@ -45,12 +47,25 @@ class IntensityTraceView:
                                                                              "position": 0.06})
         self.threshold.setZValue(10)
         plot.addItem(self.threshold, ignoreBounds=True)
+        for c in (self.curve_a, self.curve_b, self.curve_sum):
+            self.legend.addItem(c, c.name())
         self.legend.addItem(pg.PlotDataItem(pen=theme.pen(theme.threshold, 2, dash=True)), "ON threshold")
         self._on_threshold = on_threshold
         self._dragging = False
+        self._user_y = False        # the user zoomed y by hand: keep it
+        plot.vb.sigRangeChangedManually.connect(self._zoomed)
+        plot.enableAutoRange(y=False)
         if on_threshold is not None:
             self.threshold.sigDragged.connect(self._drag_started)
             self.threshold.sigPositionChangeFinished.connect(self._drag_finished)
+
+    def _zoomed(self, *_):
+        self._user_y = True
+
+    def y_top(self, res) -> float:
+        """Upper end of the y axis: robust to a few bright bins, and the threshold always in view."""
+        s, _ = shown_bins(res.trace, self.window_s)
+        return max(robust_top(res.trace.counts[s]), 1.25 * float(res.trace.on_threshold))
 
     def _drag_started(self, *_):
         self._dragging = True
@@ -69,3 +84,11 @@ class IntensityTraceView:
         self.curve_sum.setData(t_s, tr.counts[s])
         if not self._dragging:
             self.threshold.setValue(float(tr.on_threshold))
+        vb = self.plot.vb
+        if vb.state["autoRange"][1]:        # the auto-range button: back to the robust range
+            self._user_y = False
+            vb.enableAutoRange(y=False)
+        if not self._user_y:
+            top = self.y_top(res)
+            if vb.viewRange()[1] != [0.0, top]:
+                self.plot.setYRange(0.0, top, padding=0)
