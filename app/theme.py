@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyqtgraph as pg
+from PyQt6 import QtCore
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class TextLegend:
 
     def __init__(self, plot: pg.PlotItem, theme: Theme, cols: int = 2) -> None:
         self.theme, self.cols = theme, max(1, cols)
-        self.label = cached(pg.LabelItem("", color=theme.foreground, size="8pt", justify="left"))
+        self.label = cached(_LegendLabel("", color=theme.foreground, size="8pt", justify="left"))
         plot.layout.addItem(self.label, 4, 1)
         self.entries: dict[int, list] = {}       # id(item) -> [item, text]
         self._html = None
@@ -111,7 +112,30 @@ class TextLegend:
         if html != self._html:
             self._html = html
             self.label.setText(html)
-            self.label.setMinimumWidth(0)      # a long line is cut, the plot never pushed out of its panel
+
+
+class _LegendLabel(pg.LabelItem):
+    """A LabelItem that asks its layout for room only when its number of lines changes (a new text
+    otherwise re-lays out the whole plot, axes included, on every frame), and never for width (a
+    long line is cut; the plot is never pushed out of its panel)."""
+
+    def updateMin(self) -> None:  # noqa: N802 (pyqtgraph's name)
+        h = self.itemRect().height()
+        if self.minimumHeight() == h and self.minimumWidth() == 0:
+            return
+        self.setMinimumWidth(0)
+        self.setMinimumHeight(h)
+        self._sizeHint = {QtCore.Qt.SizeHint.MinimumSize: (0, h), QtCore.Qt.SizeHint.PreferredSize: (0, h),
+                          QtCore.Qt.SizeHint.MaximumSize: (-1, -1), QtCore.Qt.SizeHint.MinimumDescent: (0, 0)}
+        self.updateGeometry()
+
+
+def set_axis_label(plot: pg.PlotItem, side: str, text: str, theme: Theme) -> None:
+    """setLabel only when the text changes (it re-lays out and re-renders the axis)."""
+    shown = plot.__dict__.setdefault("_tagstream_labels", {})
+    if shown.get(side) != text:
+        plot.setLabel(side, text, color=theme.foreground)
+        shown[side] = text
 
 
 class _EntryLabel:

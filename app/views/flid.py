@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, lifetime_axis_max_ns, style_colorbar, style_plot
+from tagstream.app.theme import Theme, lifetime_axis_max_ns, robust_top, set_axis_label, style_colorbar, style_plot
 
 
 class FlidView:
@@ -45,11 +45,12 @@ class FlidView:
         ce, le = f.count_edges, f.lifetime_edges_ns
         img = self.image_of(res)
         top = float(img.max()) if img.size else 1.0
-        self.image.setImage(img, autoLevels=False, levels=(0.0, max(top, 1e-3)))
-        self.colorbar.setLevels((0.0, max(top, 1e-3)))
+        top = robust_top([top], pct=100, floor=1e-3, headroom=1.0)   # a 1-2-5 step: the bar is not redrawn every frame
+        self.image.setImage(img, autoLevels=False, levels=(0.0, top))
+        self.colorbar.setLevels((0.0, top))
         self.image.setRect(pg.QtCore.QRectF(float(le[0]), float(ce[0]), float(le[-1] - le[0]),
                                             float(ce[-1] - ce[0])))
-        self.plot.setLabel("left", f"counts per {res.trace.bin_ms:g} ms bin", color=self.theme.foreground)
+        set_axis_label(self.plot, "left", f"counts per {res.trace.bin_ms:g} ms bin", self.theme)
         self.threshold.setValue(float(res.trace.on_threshold))
         while len(self.bands) < len(res.regimes):
             col = self.theme.regime_color(len(self.bands))

@@ -133,7 +133,9 @@ class LevelFlidView:
             if i < states.size:
                 ln.setValue(float(states[i]))
         self.text.setText(f"{lev.n_levels} levels · {lev.grouping.n_states} states")
-        self.plot.setLabel("left", f"counts per {res.trace.bin_ms:g} ms bin", color=self.theme.foreground)
+        from tagstream.app.theme import set_axis_label
+
+        set_axis_label(self.plot, "left", f"counts per {res.trace.bin_ms:g} ms bin", self.theme)
         self.plot.setXRange(rect[0], lifetime_axis_max_ns(res), padding=0)
         top = min(rect[1] + rect[3], self.y_top(res))
         self.plot.setYRange(rect[1], top, padding=0)

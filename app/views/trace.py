@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, fast, robust_top, style_plot
+from tagstream.app.theme import Theme, fast, robust_top, set_axis_label, style_plot
 
 
 def closed_bins(trace) -> slice:
@@ -78,7 +78,7 @@ class IntensityTraceView:
     def update(self, res) -> None:
         tr = res.trace
         s, t_s = shown_bins(tr, self.window_s)
-        self.plot.setLabel("left", f"counts per {tr.bin_ms:g} ms bin", color=self.theme.foreground)
+        set_axis_label(self.plot, "left", f"counts per {tr.bin_ms:g} ms bin", self.theme)
         self.curve_a.setData(t_s, tr.counts_a[s])
         self.curve_b.setData(t_s, tr.counts_b[s])
         self.curve_sum.setData(t_s, tr.counts[s])
