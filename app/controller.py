@@ -173,6 +173,9 @@ class LiveController(QtCore.QObject):
             self.session.close()
         except RuntimeError as exc:
             self._report(str(exc))
+        close_spectra = getattr(self.spectra, "close", None)   # a watched SIF folder's polling thread
+        if close_spectra is not None:
+            close_spectra()
         self._force = True
         self.request_redraw()
         if self._stopped_elapsed_s is None:

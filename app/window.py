@@ -228,6 +228,17 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addRow("source", self.source_box)
         f.addRow("speed", self.speed)
         f.addRow("file", row)
+        self.sif_watch = QtWidgets.QCheckBox("spectra: new Andor SIF files in")
+        self.sif_watch.setToolTip("pick up each SIF file Andor Solis saves into this folder; frames are placed on the "
+                                  "photon clock by the camera frame-trigger tags (Setup ▸ camera frame)")
+        self.sif_folder = QtWidgets.QLineEdit(placeholderText="folder Solis saves to")
+        b = QtWidgets.QPushButton("…", maximumWidth=30)
+        b.clicked.connect(self.choose_sif_folder)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.sif_folder)
+        row.addWidget(b)
+        f.addRow(self.sif_watch)
+        f.addRow("folder", row)
         v.addWidget(src)
 
         setup = QtWidgets.QGroupBox("Setup (channel map)")
@@ -403,6 +414,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.threshold_cps = float(thr) if thr not in ("", None) else None
         self._show_threshold()
         self.record_path.setText(str(s.value("record_path", "")))
+        self.sif_watch.setChecked(s.value("sif_watch", False, type=bool))
+        self.sif_folder.setText(str(s.value("sif_folder", "")))
         toml = s.value("setup_toml", "")
         if toml:
             try:
@@ -436,6 +449,8 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("saturation_mhz", self.saturation.value())
         s.setValue("threshold_cps", "" if self.threshold_cps is None else self.threshold_cps)
         s.setValue("record_path", self.record_path.text())
+        s.setValue("sif_watch", self.sif_watch.isChecked())
+        s.setValue("sif_folder", self.sif_folder.text())
         s.setValue("setup_toml", self.setup_from_controls().to_toml())
         s.setValue("regimes", ",".join(f"{lo:g}-{hi:g}" for lo, hi in self.regimes_ns))
         s.setValue("geometry", self.saveGeometry())
@@ -474,14 +489,20 @@ class MainWindow(QtWidgets.QMainWindow):
     def start(self, source=None, spectra=None) -> None:
         """Start with the controls' source, or with `source` (+ its SpectraAccumulator) if given
         (scripts, tests, the benchmark)."""
+        watched = None
         try:
             src, acc = (source, spectra) if source is not None else self.make_source()
             rec = self.record_path.text().strip() if self.record.isChecked() else None
             if self.record.isChecked() and not rec:
                 raise ValueError("recording is on but no file name is given")
+            watched = self.watched_spectra()
+            if watched is not None:
+                acc = watched
             self.controller.start(src, self.setup_from_controls(), self.config_from_controls(), record_to=rec,
                                   spectra=acc)
         except Exception as exc:
+            if watched is not None:
+                watched.close()
             self.show_error(f"could not start: {exc}")
             return
         self.banner.hide()
@@ -536,6 +557,31 @@ class MainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Recording to replay", self.replay_path.text())
         if path:
             self.replay_path.setText(path)
+
+    def choose_sif_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder Andor Solis saves SIF files to",
+                                                          self.sif_folder.text())
+        if path:
+            self.sif_folder.setText(path)
+            self.sif_watch.setChecked(True)
+
+    def watched_spectra(self):
+        """The watched SIF folder as the session's spectra (None when not asked for)."""
+        if not self.sif_watch.isChecked():
+            return None
+        folder = self.sif_folder.text().strip()
+        if not folder:
+            raise ValueError("spectra from a SIF folder are on but no folder is given")
+        if not self.setup_from_controls().frame:
+            raise ValueError("SIF frames are placed by the camera's frame-trigger tags: set Setup ▸ camera frame")
+        from tagstream.app.sif_source import WatchedSifSpectra
+
+        def triggers():
+            b = self.controller.latest()
+            fr = None if b is None else b.results.frames
+            return None if fr is None else fr.frame_start_ps
+
+        return WatchedSifSpectra(folder, triggers, on_error=self.controller._report)
 
     def choose_record(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record to", self.record_path.text(),

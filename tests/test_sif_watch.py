@@ -100,3 +100,43 @@ def test_a_file_being_written_is_read_once_complete_and_other_settings_are_refus
 def test_not_a_folder(tmp_path):
     with pytest.raises(SpectraFileError, match="not a folder"):
         SifFolderWatcher(tmp_path / "missing")
+
+
+@requires_real
+def test_the_live_window_takes_spectra_from_a_watched_sif_folder(qtbot, tmp_path):
+    """The simulated QD's stream (with its camera's frame-trigger tags, its own frames ignored) and a
+    folder where a real SIF kinetic series appears: its 20 frames are drawn, placed at the triggers."""
+    pytest.importorskip("pytestqt")
+    import threading
+
+    from PyQt6 import QtCore
+
+    from tagstream.app.camera import SimulatedCameraSource
+    from tagstream.app.window import MainWindow
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, fit_interval_s=None)
+    qtbot.addWidget(win)
+    win.show()
+    folder = tmp_path / "solis"
+    folder.mkdir()
+    try:
+        win.sif_folder.setText(str(folder))
+        win.sif_watch.setChecked(True)
+        src = SimulatedCameraSource(seed=3, speed=20.0, chunk_s=0.05)     # frame triggers on channel 3
+        win.start(source=src)
+        c = win.controller
+        assert c.spectra is not None and c.spectra.watcher.folder == folder
+        shutil.copy(KINETIC, folder / "acq_001.sif")
+        qtbot.waitUntil(lambda: c.spectra.n_frames == 20, timeout=60_000)
+        qtbot.waitUntil(lambda: c.last_drawn is not None and c.last_drawn.spectra is not None
+                        and c.last_drawn.spectra.n_frames == 20, timeout=60_000)
+        snap = c.last_drawn.spectra
+        trig = c.last_drawn.results.frames.frame_start_ps
+        np.testing.assert_array_equal(snap.frame_start_s, trig[:20] * 1e-12)
+        qtbot.waitUntil(lambda: win.views["spectra"].latest.getOriginalDataset()[1] is not None, timeout=60_000)
+        assert win.docks["spectra"].isVisibleTo(win)
+        win.stop()
+        assert not any(t.name == "tagstream-sif-watch" and t.is_alive() for t in threading.enumerate())
+    finally:
+        win.controller.shutdown()
