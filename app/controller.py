@@ -210,6 +210,13 @@ class LiveController(QtCore.QObject):
             self._sel_version += 1
             self.request_redraw()
 
+    def set_time_zero(self, t0_ps: float | None) -> None:
+        """Decay time zero: 0 = the laser sync (the seed's convention), None = the decay's rise (half maximum)."""
+        if self.pipeline is not None:
+            self.pipeline.set_selection(t0_ps=t0_ps)
+            self._sel_version += 1
+            self.request_redraw()
+
     def set_regimes(self, regimes_ns) -> None:
         if self.pipeline is not None:
             self.pipeline.set_selection(regimes_ns=[tuple(r) for r in regimes_ns])

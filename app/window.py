@@ -271,6 +271,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bin_ms = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=10000.0, value=100.0, suffix=" ms")
         self.bin_ms.setToolTip("trace bin width; applies at the next Start / Reset")
         f.addRow("bin width", self.bin_ms)
+        self.t0_box = QtWidgets.QComboBox()
+        self.t0_box.addItem("laser sync (t₀ = 0)", 0.0)
+        self.t0_box.addItem("decay rise (half maximum)", None)
+        self.t0_box.setToolTip("time zero of the decays and average lifetimes. Laser sync: the seed paper's "
+                               "convention, for which the regimes 40–50 / 50–60 / 60–70 ns are meant "
+                               "(analyze --t0-ps 0); decay rise: lifetimes from the rising edge")
+        self.t0_box.currentIndexChanged.connect(lambda _: self.controller.set_time_zero(self.t0_box.currentData()))
+        f.addRow("time zero", self.t0_box)
         f.addRow(self.levels_box)
         self.levels_box.toggled.connect(
             lambda on: self.controller.running and self.message(f"levels {'on' if on else 'off'}: the analysis "
@@ -397,6 +405,7 @@ class MainWindow(QtWidgets.QMainWindow):
         bin_ms = self.bin_ms.value()
         thr = None if self.threshold_cps is None else self.threshold_cps * bin_ms * 1e-3
         return AnalysisConfig(trace_bin_ms=bin_ms, regimes_ns=tuple(self.regimes_ns), on_threshold=thr,
+                              t0_ps=self.t0_box.currentData(),
                               levels_confidence=LEVELS_CONFIDENCE if self.levels_box.isChecked() else None)
 
     def load_settings(self) -> None:
@@ -409,6 +418,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.levels_box.setChecked(s.value("levels", False, type=bool))
         self.record.setChecked(s.value("record", False, type=bool))
         self.flid_log.setChecked(s.value("flid_log", False, type=bool))
+        self.t0_box.setCurrentIndex(1 if s.value("t0", "sync") == "rise" else 0)
         self.saturation.setValue(float(s.value("saturation_mhz", 10.0)))
         thr = s.value("threshold_cps", "")
         self.threshold_cps = float(thr) if thr not in ("", None) else None
@@ -446,6 +456,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("levels", self.levels_box.isChecked())
         s.setValue("record", self.record.isChecked())
         s.setValue("flid_log", self.flid_log.isChecked())
+        s.setValue("t0", "rise" if self.t0_box.currentData() is None else "sync")
         s.setValue("saturation_mhz", self.saturation.value())
         s.setValue("threshold_cps", "" if self.threshold_cps is None else self.threshold_cps)
         s.setValue("record_path", self.record_path.text())

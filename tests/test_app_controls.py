@@ -339,3 +339,20 @@ def test_rate_meters_warn_near_saturation_and_pile_up(qtbot):
     assert "ch1 spad_a 9.00 M/s" in m.text()
     m.update_rates({1: 1e4, 2: 1e4, 5: 8e3}, names, spads=(1, 2), saturation_hz=10e6, laser_hz=8e6)
     assert not m.warnings and RED not in m.labels[1].styleSheet()
+
+
+def test_time_zero_convention_control(qtbot, win):
+    """Default: t0 = 0 at the laser sync (the seed's convention); switching to the decay rise recomputes
+    at once (a pipeline selection), and the choice is the one the next Start uses."""
+    assert win.config_from_controls().t0_ps == 0.0
+    src, acc = finite_source(4.0, seed=12)
+    win.start(source=src, spectra=acc)
+    b = wait_done(qtbot, win)
+    c = win.controller
+    assert c.pipeline.config.t0_ps == 0.0 and b.results.decay.t0_ps == 0.0
+    win.t0_box.setCurrentIndex(1)
+    assert win.config_from_controls().t0_ps is None
+    qtbot.waitUntil(lambda: c.last_drawn.results.decay.t0_ps not in (None, 0.0), timeout=WAIT_MS)
+    exp = b.results.reselect(t0_ps=None)
+    assert c.last_drawn.results.decay.t0_ps == exp.decay.t0_ps > 0
+    np.testing.assert_array_equal(c.last_drawn.results.trace.lifetime_ns, exp.trace.lifetime_ns)
