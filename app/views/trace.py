@@ -53,6 +53,7 @@ class IntensityTraceView:
         self._on_threshold = on_threshold
         self._dragging = False
         self._user_y = False        # the user zoomed y by hand: keep it
+        self._x_set = None          # the x range last set by the scrolling (None: auto / the user's)
         plot.vb.sigRangeChangedManually.connect(self._zoomed)
         plot.enableAutoRange(y=False)
         if on_threshold is not None:
@@ -61,6 +62,21 @@ class IntensityTraceView:
 
     def _zoomed(self, *_):
         self._user_y = True
+
+    def _scroll(self, t_s: np.ndarray, bin_s: float) -> None:
+        """Live (window_s set): the x range moves in steps of 1/30 of the window, not every new bin (each
+        move re-renders both time axes), unless the user zoomed or panned x."""
+        if self.window_s is None or not t_s.size or not self.plot.vb.state["autoRange"][0] and self._x_set is None:
+            return
+        if self._x_set is not None and self.plot.vb.viewRange()[0] != list(self._x_set):
+            self._x_set = None           # the user moved it: leave it
+            return
+        step = max(self.window_s / 30.0, bin_s)
+        hi = float(np.ceil((t_s[-1] + bin_s) / step) * step)
+        lo = max(hi - self.window_s, float(np.floor(t_s[0] / step) * step))
+        if self._x_set != (lo, hi):
+            self.plot.setXRange(lo, hi, padding=0)
+            self._x_set = tuple(self.plot.vb.viewRange()[0])
 
     def y_top(self, res) -> float:
         """Upper end of the y axis: robust to a few bright bins, and the threshold always in view."""
@@ -84,6 +100,7 @@ class IntensityTraceView:
         self.curve_sum.setData(t_s, tr.counts[s])
         if not self._dragging:
             self.threshold.setValue(float(tr.on_threshold))
+        self._scroll(t_s, tr.bin_ms * 1e-3)
         vb = self.plot.vb
         if vb.state["autoRange"][1]:        # the auto-range button: back to the robust range
             self._user_y = False
