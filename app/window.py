@@ -509,8 +509,10 @@ class MainWindow(QtWidgets.QMainWindow):
             watched = self.watched_spectra()
             if watched is not None:
                 acc = watched
-            self.controller.start(src, self.setup_from_controls(), self.config_from_controls(), record_to=rec,
-                                  spectra=acc)
+            cfg = self.config_from_controls()
+            if getattr(src, "laser_period_ps", None) and cfg.laser_period_ps is None:   # T3 / nanotime replay
+                cfg = dataclasses.replace(cfg, laser_period_ps=src.laser_period_ps)
+            self.controller.start(src, self.setup_from_controls(), cfg, record_to=rec, spectra=acc)
         except Exception as exc:
             if watched is not None:
                 watched.close()

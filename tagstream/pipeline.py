@@ -32,8 +32,11 @@ from tagstream.stages.g2 import G2Stage
 from tagstream.stages.levels import LevelsStage
 from tagstream.stages.microtime import MicrotimeStage, PhotonBatch
 from tagstream.stages.trace import TraceStage
+from tagstream.validate import G2_MAX_BINS, check_limit
 
 _PENDING_G2_MAX = 1 << 20
+NO_SYNC_G2_WINDOW_PS = 50_000   # g2 of a stream without laser period (CW / HBT): +-50 ns ...
+NO_SYNC_G2_BIN_PS = 100         # ... in 100 ps bins
 
 
 @dataclass(frozen=True)
@@ -93,19 +96,35 @@ class AnalysisConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regimes_ns", normalize_regimes(self.regimes_ns))
-        if not self.trace_bin_ms > 0:
-            raise SetupError(f"trace bin must be > 0 ms, got {self.trace_bin_ms}")
+        check_limit("trace bin", self.trace_bin_ms, "trace_bin_ms", hint="e.g. --bin-ms 10")
         bin_ps = self.trace_bin_ms * 1e9
         if abs(bin_ps - round(bin_ps)) > 1e-6 * bin_ps:
             raise SetupError(f"trace bin {self.trace_bin_ms} ms is not a whole number of ps")
-        for name in ("laser_period_ps", "g2_window_ps", "g2_bin_ps", "decay_bin_ps"):
+        ints = ("microtime_offset_ps", "g2_window_ps", "g2_bin_ps", "decay_bin_ps", "level_states")
+        for name in ("laser_period_ps", "microtime_offset_ps", "max_extrapolation_periods", "period_memory_pulses",
+                     "decay_bin_ps", "g2_window_ps", "g2_bin_ps", "on_threshold", "t0_ps", "level_states"):
             v = getattr(self, name)
-            if v is not None and not v > 0:
-                raise SetupError(f"{name} must be > 0, got {v}")
+            if v is not None:
+                object.__setattr__(self, name, check_limit(name, v, integer=name in ints))
+        if self.laser_period_ps is not None:
+            object.__setattr__(self, "laser_period_ps", float(self.laser_period_ps))
+        if self.g2_window_ps is not None and self.g2_bin_ps is not None:
+            if self.g2_bin_ps > self.g2_window_ps:
+                raise SetupError(f"g2 bin ({self.g2_bin_ps} ps) is wider than the g2 half-window "
+                                 f"({self.g2_window_ps} ps): give a bin <= the window (--g2-bin-ps, --g2-window-ps)")
+            if 2 * -(-self.g2_window_ps // self.g2_bin_ps) > G2_MAX_BINS:
+                raise SetupError(f"g2 window +-{self.g2_window_ps} ps in bins of {self.g2_bin_ps} ps is more than "
+                                 f"{G2_MAX_BINS} bins: use a wider --g2-bin-ps or a shorter --g2-window-ps")
         if self.levels_confidence is not None and self.levels_confidence not in (0.69, 0.90, 0.95, 0.99):
             raise SetupError(f"levels confidence must be 0.69, 0.90, 0.95 or 0.99, got {self.levels_confidence}")
         if self.on_from_levels and self.levels_confidence is None:
             raise SetupError("ON from levels needs levels (levels_confidence / --levels)")
+        if self.level_states is not None and self.levels_confidence is None:
+            raise SetupError(f"{self.level_states} level states asked for without levels: add --levels "
+                             f"(or --on-from-levels)")
+        if self.on_from_levels and self.on_threshold is not None:
+            raise SetupError(f"ON from levels and an ON threshold ({self.on_threshold:g}) contradict each other: "
+                             f"give --on-from-levels or --on-threshold, not both")
 
     @property
     def trace_bin_ps(self) -> int:
@@ -168,10 +187,14 @@ class Pipeline:
                 self._first_time = int(chunk.timestamps_ps[0])
                 self._trace.start(self._first_time)
                 c = self.config
-                if c.g2 and c.g2_window_ps is not None and c.g2_bin_ps is not None:
+                if self._g2_on and c.g2_window_ps is not None and c.g2_bin_ps is not None:
                     self._make_g2(None, -np.inf)
-                elif c.g2 and c.laser_period_ps is not None:
+                elif self._g2_on and c.laser_period_ps is not None:
                     self._make_g2(float(c.laser_period_ps), -np.inf)
+                elif self._g2_on and self.setup.sync is None:   # no period will ever be known
+                    self.config = dataclasses.replace(c, g2_window_ps=c.g2_window_ps or NO_SYNC_G2_WINDOW_PS,
+                                                      g2_bin_ps=c.g2_bin_ps or NO_SYNC_G2_BIN_PS)
+                    self._make_g2(None, -np.inf)
             batch = self._micro.update(chunk)
             self._n_records += len(chunk)
             self._last_time = batch.last_time_ps
@@ -182,8 +205,12 @@ class Pipeline:
             if self._levels is not None:
                 self._levels.update(batch)
 
+    @property
+    def _g2_on(self) -> bool:
+        return self.config.g2 and self.setup.spad_b is not None   # one detector: no g2
+
     def _update_g2(self, batch: PhotonBatch) -> None:
-        if not self.config.g2:
+        if not self._g2_on:
             return
         if self._g2 is None:
             self._pending_t.append(batch.t_ps)
@@ -252,12 +279,23 @@ class Pipeline:
 
 
 def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bool = False,
-                 chunk_records: int = 1 << 20) -> Results:
+                 chunk_records: int = 1 << 20, skip_missing_channels: bool = False,
+                 warnings: list | None = None) -> Results:
     """Analyse a recording with tagstream.io.open_tags; raises SetupError if a channel the setup
-    names never occurs (listing the channels present)."""
+    names never occurs (listing the channels present). Without a laser period in `config`, a file
+    that records microtimes (T3, nanotimes) or a sync-filtered setup uses the period the file states.
+    The reader's warnings (unfinished file, missing SSTT channel files, ...) are appended to
+    `warnings` if given."""
     from tagstream.io import open_tags
 
-    reader = open_tags(path)
+    reader = open_tags(path, skip_missing_channels=skip_missing_channels)
+    config = config or AnalysisConfig()
+    if config.laser_period_ps is None and (reader.has_microtimes or setup.sync_filtered):
+        from tagstream.io.propose import propose_setup   # the period the file states (T3, nanotimes, filter)
+
+        period = propose_setup(reader)[0].get("laser_period_ps")
+        if period is not None:
+            config = dataclasses.replace(config, laser_period_ps=float(period))
     pipe = Pipeline(setup, config)
     bar = None
     if progress:
@@ -272,5 +310,7 @@ def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bo
     finally:
         if bar is not None:
             bar.close()
+        if warnings is not None:
+            warnings.extend(w for w in reader.warnings if w not in warnings)
     setup.check_channels(pipe.present_channels, source=str(path))
     return pipe.finalize()

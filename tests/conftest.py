@@ -36,3 +36,13 @@ def _collect_garbage_in_the_main_thread():
     process (the app itself collects in its GUI thread: app/gc_guard.py)."""
     yield
     gc.collect()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz suite's outcome table (tests/fuzzkit.py), when fuzz tests ran."""
+    import sys
+
+    kit = sys.modules.get("fuzzkit")
+    if kit is not None and kit.COUNTS:
+        terminalreporter.write_sep("-", "fuzz outcomes (issue 13)")
+        terminalreporter.write_line(kit.table())

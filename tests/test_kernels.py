@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tagstream.kernels import microtime as MK
 from tagstream.kernels.g2 import g2_pairs
@@ -124,3 +125,21 @@ def test_nice_bin():
     assert nice_bin_ps(1e6 / 2048) == 500
     assert nice_bin_ps(12500 / 2048) == 10
     assert nice_bin_ps(1) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), bin_ps=st.sampled_from([1, 3, 7, 100, 999, 1000, 4093, 65_537]),
+       half_bins=st.integers(1, 40), delta=st.integers(-3, 3), offset=st.integers(0, 2**52))
+def test_g2_bin_index_by_multiplication_equals_brute_force(seed, bin_ps, half_bins, delta, offset):
+    """Odd bin widths, asymmetric windows, times near 2**52 ps: the multiply-and-correct bin index
+    gives exactly the brute-force (integer division) histogram."""
+    rng = np.random.default_rng(seed)
+    lo, hi = (-half_bins + delta) * bin_ps, (half_bins + delta) * bin_ps
+    span = 3 * half_bins * bin_ps
+    t = (np.sort(rng.integers(0, 40 * span, 300)) + offset).astype(np.int64)
+    w = rng.integers(0, 2, t.size).astype(np.uint8)
+    h = np.zeros((hi - lo) // bin_ps, np.int64)
+    added = g2_pairs(t, w, 0, np.iinfo(np.int64).min, lo, hi, bin_ps, h)
+    ref = brute_g2(t - offset, w, lo, hi, bin_ps)
+    np.testing.assert_array_equal(h, ref)
+    assert added == ref.sum()

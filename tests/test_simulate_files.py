@@ -125,7 +125,7 @@ def test_cli_simulate(tmp_path, capsys):
     assert info2["params"]["rep_rate_hz"] == 2e6 and info2["params"]["sync_divider"] == 10
     assert info2["format"] == "sstt-v2" and info2["params"]["spectrometer"] is False
     assert main(["simulate", "--duration-s", "0.2", "--mean-excitations", "-1", "-o", str(tmp_path / "z.qutag")]) == 2
-    assert "mean_excitations" in capsys.readouterr().err
+    assert "mean-excitations" in capsys.readouterr().err
 
 
 def test_cli_help_teaches(capsys):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from tagstream.analysis import decay_models as dm
 from tagstream.analysis.irf import IRF
@@ -529,6 +529,8 @@ def _profile(problem: _Problem, x, free, gi, sigma, dev_min, level=1.0):
             b = min(max(b, lo_b), hi_b)
             fb = ddev(b)
             if fb > 0:
+                from scipy import optimize   # lazy: ~0.5 s to import, only for profile intervals
+
                 val = optimize.brentq(ddev, min(a, b), max(a, b), xtol=1e-4 * step)
                 break
             if b in (lo_b, hi_b):

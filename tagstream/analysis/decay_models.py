@@ -12,9 +12,8 @@ Times are in ps. Bins are given by their edges (n + 1 values, the last one = per
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft as sfft
+from numpy import fft as sfft   # numpy.fft (pocketfft, as scipy.fft): scipy.fft costs ~0.1 s more to import
 from scipy import special
-from scipy.stats import exponnorm, norm
 
 from tagstream.errors import AnalysisError
 
@@ -144,6 +143,8 @@ def gaussian_kernel(n_bins: int, bin_ps: float, sigma_ps: float, tail_ps: float 
     j = np.arange(n_bins, dtype=np.float64)
     d = np.where(j < (n_bins + 1) // 2, j, j - n_bins) * bin_ps
     lo, hi = d - 0.5 * bin_ps, d + 0.5 * bin_ps
+    from scipy.stats import exponnorm, norm   # lazy: scipy.stats costs ~0.5 s to import
+
     if tail_ps > 0:
         K = tail_ps / sigma_ps
         p = exponnorm.cdf(hi, K, scale=sigma_ps) - exponnorm.cdf(lo, K, scale=sigma_ps)

@@ -169,8 +169,6 @@ def emission_mask(energy_ev: np.ndarray, regime_spectra, n_fwhm: float = 2.0) ->
 def trap_spectrum_across(energy_ev, regime_spectra, fits, labels) -> TrapSpectrum:
     """Trap spectrum from every regime with a trap fraction > 0, relative to the band-edge regime (a
     fitted regime whose fit has no trap component: the global fit's band-edge-only regime)."""
-    from scipy import stats
-
     from tagstream.spectra import energy_bin_widths_ev, fit_peak, trap_spectrum
 
     ok = [i for i, (f, rs) in enumerate(zip(fits, regime_spectra))
@@ -198,6 +196,8 @@ def trap_spectrum_across(energy_ev, regime_spectra, fits, labels) -> TrapSpectru
     mask = emission_mask(energy_ev, regime_spectra) & (W > 0) & np.all(w > 0, axis=0)
     chi2 = float(np.sum(((T - mean) ** 2 * w)[:, mask]))
     dof = int((len(per) - 1) * mask.sum())
+    from scipy import stats   # lazy: scipy.stats costs ~0.5 s to import
+
     p = float(stats.chi2.sf(chi2, dof)) if dof else float("nan")
     peak = fit_peak(energy_ev, mean, err)
     area = float(np.nansum(regime_spectra[b].density * energy_bin_widths_ev(energy_ev)))

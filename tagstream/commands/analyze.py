@@ -34,17 +34,20 @@ by the frame-trigger channel. Adds peak_ev, fwhm_mev per regime and a top-level 
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
-                                        spectra_results, trap_spectrum_fields)
+from typing import TYPE_CHECKING
+
+from tagstream.commands.argtypes import channel, channel_or_none, limited
 from tagstream.errors import SetupError, TagstreamError
-from tagstream.export.parquet import ExportError
-from tagstream.pipeline import AnalysisConfig, analyze_file
-from tagstream.results import normalize_regimes
-from tagstream.setup import Setup, setup_for_recording
+from tagstream.setup import ResolvedSetup, Setup, resolve_setup
+
+if TYPE_CHECKING:   # the analysis stack (numba, scipy, polars) is imported when a command runs, not for --help
+    from tagstream.pipeline import AnalysisConfig
 
 NAME = "analyze"
 HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
@@ -53,23 +56,25 @@ HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
 def add_arguments(p) -> None:
     p.add_argument("recording", help="time-tag file (quTAG, SSTT, ...)")
     p.add_argument("--setup", help="setup TOML (channel map, sync divider/filter, delays); default: the "
-                   "recording's <stem>.setup.toml or .meta.json sidecar if present, else SPAD A=1, B=2, sync=5")
-    p.add_argument("--sync", type=int, help="laser sync channel")
-    p.add_argument("--spad-a", type=int, help="SPAD A channel")
-    p.add_argument("--spad-b", type=int, help="SPAD B channel")
-    p.add_argument("--frame", type=int, help="camera frame-trigger channel")
-    p.add_argument("--sync-divider", type=int, help="sync recorded every N laser pulses")
+                   "recording's <stem>.setup.toml or .meta.json sidecar if present. Each part comes from the CLI, "
+                   "else this file, else the recording's header (PTU, Photon-HDF5, SSTT; quTAG: sync 5 if present, "
+                   "sync filter recognised), else the defaults SPAD A=1, B=2, sync=5")
+    p.add_argument("--sync", type=channel_or_none, metavar="CH|none", help="laser sync channel, or none (CW/HBT, T3)")
+    p.add_argument("--spad-a", type=channel, help="SPAD A channel")
+    p.add_argument("--spad-b", type=channel_or_none, metavar="CH|none", help="SPAD B channel, or none (one detector)")
+    p.add_argument("--frame", type=channel, help="camera frame-trigger channel")
+    p.add_argument("--sync-divider", type=limited("sync_divider", integer=True), help="sync recorded every N laser pulses")
     p.add_argument("--sync-filtered", action="store_true", default=None, help="quTAG sync filter was on")
-    p.add_argument("--laser-period-ps", type=float, help="nominal laser period (needed with --sync-filtered)")
-    p.add_argument("--laser-mhz", type=float, help="nominal laser repetition rate (alternative to --laser-period-ps)")
-    p.add_argument("--microtime-offset-ps", type=int, default=0, help="fixed delay subtracted from microtimes")
-    p.add_argument("--bin-ms", type=float, default=10.0, help="trace bin (default 10 ms; the seed used 100)")
-    p.add_argument("--on-threshold", type=float, help="ON if counts per bin > N (default: Otsu, automatic)")
+    p.add_argument("--laser-period-ps", type=limited("laser_period_ps"), help="nominal laser period (needed with --sync-filtered)")
+    p.add_argument("--laser-mhz", type=limited("laser_mhz"), help="nominal laser repetition rate (alternative to --laser-period-ps)")
+    p.add_argument("--microtime-offset-ps", type=limited("microtime_offset_ps", integer=True), default=0, help="fixed delay subtracted from microtimes")
+    p.add_argument("--bin-ms", type=limited("trace_bin_ms"), default=10.0, help="trace bin (default 10 ms; the seed used 100)")
+    p.add_argument("--on-threshold", type=limited("on_threshold"), help="ON if counts per bin > N (default: Otsu, automatic)")
     p.add_argument("--regimes", default="40-50,50-60,60-70", help="average-lifetime ranges in ns")
-    p.add_argument("--t0-ps", type=float, help="decay time zero (default: from the total decay's rise)")
+    p.add_argument("--t0-ps", type=limited("t0_ps"), help="decay time zero (default: from the total decay's rise)")
     p.add_argument("--no-background", action="store_true", help="do not subtract the uniform background")
-    p.add_argument("--g2-window-ps", type=int, help="g2 half-window (default 3.5 laser periods)")
-    p.add_argument("--g2-bin-ps", type=int, help="g2 bin (default from the IRF)")
+    p.add_argument("--g2-window-ps", type=limited("g2_window_ps", integer=True), help="g2 half-window (default 3.5 laser periods)")
+    p.add_argument("--g2-bin-ps", type=limited("g2_bin_ps", integer=True), help="g2 bin (default from the IRF)")
     p.add_argument("--g2-on", action="store_true", help="also g2 of the ON state only (pairs with both photons "
                    "in ON trace bins; in --json as g2_on)")
     p.add_argument("--levels", nargs="?", type=float, const=0.99, metavar="CONF", help="change-point intensity "
@@ -77,11 +82,13 @@ def add_arguments(p) -> None:
                    "levels.parquet and level_flid.parquet in --export")
     p.add_argument("--on-from-levels", action="store_true", help="ON = trace bins entirely inside levels of the "
                    "brightest grouped state (implies --levels); the regimes then use those bins")
-    p.add_argument("--level-states", type=int, metavar="N", help="group the levels into N states (default: "
+    p.add_argument("--level-states", type=limited("level_states", integer=True), metavar="N", help="group the levels into N states (default: "
                    "the BIC's choice on the EM-refined mixture; 3 forces ON/grey/OFF)")
     p.add_argument("--export", metavar="DIR", help="write Parquet tables to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    p.add_argument("--skip-missing-channels", action="store_true",
+                   help="SSTT: analyse the channel files present when some listed ones are missing (a warning says so)")
     fit = p.add_mutually_exclusive_group()
     fit.add_argument("--fit", nargs="?", const="global", default="global", choices=["global", "single", "be_trap"],
                      metavar="MODEL", help="Poisson-MLE decay fit per regime, on by default: global (default; shared "
@@ -93,21 +100,49 @@ def add_arguments(p) -> None:
     spec.add_argument("--no-spectra", action="store_true", help="do not use the <stem>.spectra.npz sidecar")
 
 
+def cli_parts(args) -> dict:
+    """The setup parts given on the command line ("none" -> None)."""
+    given = dict(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
+                 sync_divider=args.sync_divider, sync_filtered=args.sync_filtered)
+    out = {k: (None if v == "none" else v) for k, v in given.items() if v is not None}
+    period = _cli_period(args)
+    if period is not None:
+        out["laser_period_ps"] = period
+    return out
+
+
+def resolved(args) -> tuple[ResolvedSetup, dict]:
+    """The setup of args.recording, part by part (CLI > --setup/sidecar > header > defaults), and the
+    probe facts of its first tags (io/propose.py)."""
+    from tagstream.io import open_tags
+    from tagstream.io.propose import propose_setup
+
+    header, probe = propose_setup(open_tags(args.recording, skip_missing_channels=True, allow_truncated=True))
+    return resolve_setup(args.recording, header, args.setup, cli_parts(args)), probe
+
+
 def build(args) -> tuple[Setup, AnalysisConfig, str]:
-    """Setup (with CLI overrides), analysis config, and where the setup came from."""
-    setup, setup_source = setup_for_recording(args.recording, args.setup)
-    setup = setup.replace(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
-                          sync_divider=args.sync_divider, sync_filtered=args.sync_filtered)
-    return setup, config(args), setup_source
+    """Setup, analysis config, and where the setup came from (one line, part by part)."""
+    rs, _ = resolved(args)
+    return rs.setup, dataclasses.replace(config(args), laser_period_ps=rs.laser_period_ps), rs.describe()
+
+
+def _cli_period(args) -> float | None:
+    """The nominal laser period of --laser-period-ps or --laser-mhz (at most one of them)."""
+    if args.laser_mhz is not None:
+        if args.laser_period_ps is not None:
+            raise SetupError(f"--laser-mhz {args.laser_mhz:g} and --laser-period-ps {args.laser_period_ps:g} both "
+                             f"given: give one of them")
+        return 1e6 / args.laser_mhz
+    return args.laser_period_ps
 
 
 def config(args) -> AnalysisConfig:
     """The AnalysisConfig of the analysis options (shared with `tagstream export`, which has no recording)."""
-    period = args.laser_period_ps
-    if args.laser_mhz is not None:
-        if args.laser_mhz <= 0:
-            raise SetupError("--laser-mhz must be > 0")
-        period = 1e6 / args.laser_mhz
+    from tagstream.pipeline import AnalysisConfig
+    from tagstream.results import normalize_regimes
+
+    period = _cli_period(args)
     try:
         regimes = normalize_regimes(args.regimes)
     except ValueError as exc:
@@ -146,7 +181,7 @@ def summary(res, path) -> str:
         lines.append(f"g2 ON state: {int(g.counts.sum())} pairs in {g.duration_s:.2f} s ON, g2(0) = {g0}")
     lines.append(f"trace: {tr.counts.size} bins of {tr.bin_ms:g} ms, ON threshold {tr.on_threshold:g} "
                  f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
-    for r in res.regimes:
+    for r in (res.regimes if res.laser_period_ps else ()):   # no period: no lifetimes (one warning says so)
         lines.append(f"regime {r.range_ns[0]:g}-{r.range_ns[1]:g} ns: {r.n_bins} bins, {r.n_photons} photons")
     lev = getattr(res, "levels", None)
     if lev is not None:
@@ -172,13 +207,28 @@ def spectra_file(args) -> tuple[Path | None, str | None]:
 
 
 def run(args) -> int:
-    setup, cfg, setup_source = build(args)
+    from tagstream import plausibility as P
+    from tagstream.analysis.regimes import (fit_results, global_fit_fields, regime_fields, report_notes,
+                                            spectra_results, trap_spectrum_fields)
+    from tagstream.pipeline import analyze_file
+
+    rs, probe = resolved(args)
+    setup = rs.setup
+    cfg = dataclasses.replace(config(args), laser_period_ps=rs.laser_period_ps)
     spectra_path, spectra_source = spectra_file(args)
     report_path = Path(args.export) / "report.png" if args.export else None
     if report_path is not None and report_path.exists() and not args.force:
+        from tagstream.export.parquet import ExportError
+
         raise ExportError(f"{report_path} exists; use --force to overwrite")
     progress = sys.stdout.isatty() and not args.json
-    res = analyze_file(args.recording, setup, cfg, progress=progress)
+    warnings: list[str] = []
+    res = analyze_file(args.recording, setup, cfg, progress=progress,
+                       skip_missing_channels=args.skip_missing_channels, warnings=warnings)
+    warnings += (P.channel_warnings(setup, probe["present"])
+                 + P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider) + P.result_warnings(res))
+    if args.json:   # the text summary lists them itself
+        P.report("tagstream analyze", warnings, sys.stderr)
     extra = []
     fits = sp = series = None
     if args.fit and res.regimes:
@@ -212,6 +262,7 @@ def run(args) -> int:
                                      notes=report_notes(fits, sp), trap_spectrum=None if sp is None else sp.trap))
     if args.json:
         d = res.to_json_dict()
+        d["setup"] = rs.to_json_dict()
         for i, r in enumerate(d["regimes"]):
             r.update(regime_fields(fits, sp, i))
         d["fit"] = global_fit_fields(fits)
@@ -220,10 +271,12 @@ def run(args) -> int:
         d["trap_spectrum"] = trap_spectrum_fields(sp)
         if written:
             d["exported"] = [str(p) for p in written]
+        d["warnings"] = list(dict.fromkeys(d.get("warnings", []) + warnings))
         json.dump(d, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print("\n".join([summary(res, args.recording), f"setup: {setup_source}"] + extra))
+        print("\n".join([summary(res, args.recording), f"setup: {rs.describe()}"]
+                        + [f"setup note: {n}" for n in rs.notes] + extra + [f"warning: {w}" for w in warnings]))
         for p in written:
             print(f"wrote {p}")
     return 0

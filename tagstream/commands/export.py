@@ -28,11 +28,13 @@ import os
 import sys
 
 from tagstream.commands import analyze
+from tagstream.commands.argtypes import limited
 
 NAME = "export"
 HELP = "analyse many recordings in parallel (local processes or a Dask cluster) into one summary table"
 
-_NOT_SHARED = {"recording", "export", "json", "force", "help", "fit", "spectra", "no_spectra"}  # own options below
+_NOT_SHARED = {"recording", "export", "json", "force", "help", "fit", "spectra", "no_spectra",
+               "skip_missing_channels"}  # own options below
 
 
 def add_arguments(p) -> None:
@@ -49,7 +51,7 @@ def add_arguments(p) -> None:
                    help="spectra file of each recording, e.g. '{stem}.spectra.npz' (see above)")
     p.add_argument("--no-fit", action="store_true", help="skip the per-regime decay fits")
     p.add_argument("--no-report", action="store_true", help="skip the PNG report")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=limited("workers", integer=True), default=None,
                    help=f"local worker processes (default: number of CPUs, here {os.cpu_count()})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on an existing Dask distributed cluster (e.g. tcp://host:8786); "
@@ -71,6 +73,7 @@ def run(args) -> int:
     overrides = {k: v for k, v in dict(sync=args.sync, spad_a=args.spad_a, spad_b=args.spad_b, frame=args.frame,
                                        sync_divider=args.sync_divider, sync_filtered=args.sync_filtered).items()
                  if v is not None}
+    overrides = {k: (None if v == "none" else v) for k, v in overrides.items()}   # --sync none
     res = run_batch(args.paths, args.out, setup=setup, setup_overrides=overrides, config=cfg,
                     spectra_pattern=args.spectra_pattern, workers=args.workers, scheduler=args.scheduler,
                     force=args.force, fits=not args.no_fit, report=False if args.no_report else None,

@@ -1,5 +1,7 @@
 """Summarise a time-tag recording: format, header, duration, per-channel counts and rates, laser
-period, and the time-order disorder found. Streams the file in bounded memory.
+period, the time-order disorder found, and the setup `analyze` would use (each part with where it
+came from: CLI, setup sidecar, the file's header, defaults) with warnings where something is
+implausible. Streams the file in bounded memory.
 
 examples:
   tagstream inspect run.qutag
@@ -15,71 +17,52 @@ import sys
 
 import numpy as np
 
+from tagstream.plausibility import estimate_period_ps, sync_summary, sync_warnings  # noqa: F401 (re-exported)
+
 NAME = "inspect"
 HELP = "show format, header, counts, rates, laser period and disorder of a recording"
 MAX_SYNC_INTERVALS = 2_000_000
 
 
 def add_arguments(p) -> None:
+    from tagstream.commands.argtypes import channel, limited
     from tagstream.io import formats
 
     p.add_argument("file", help="recording (quTAG .qutag/.raw/.txt, SSTT .sstt header, ...)")
     p.add_argument("--format", choices=formats(), help="file format (default: detect from magic bytes, "
                    "then extension)")
-    p.add_argument("--reorder-window-ps", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--reorder-window-ps", type=limited("reorder_window_ps", integer=True), default=1_000_000, metavar="N",
                    help="largest step back in time that is re-sorted silently (default 1000000 = 1 us)")
     p.add_argument("--skip-missing-channels", action="store_true",
                    help="SSTT: read the channel files present when some listed ones are missing")
-    p.add_argument("--sync-channel", type=int, help="laser sync channel (default: the SSTT pulses "
-                   "channel, else 5)")
-    p.add_argument("--sync-divider", type=int, help="sync divider applied before recording (default: "
+    p.add_argument("--sync-channel", type=channel, help="laser sync channel (default: the file header's, e.g. the "
+                   "SSTT pulses channel or PTU T2 channel 99, else the sidecar's, else 5 if it has tags)")
+    p.add_argument("--sync-divider", type=limited("sync_divider", integer=True), help="sync divider applied "
+                   "before recording (default: "
                    "SSTT TotalSyncDivider, else the recording's setup sidecar, else 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-
-
-def estimate_period_ps(intervals_ps: np.ndarray) -> float | None:
-    """Period T of a sync stream from intervals that are (noisy) whole multiples k*T.
-
-    Sync-filtered streams keep only syncs next to photons, so the median interval is meaningless.
-    The smallest interval t0 is T or a small multiple of it: for m = 1..8 we refine T = t0/m by least
-    squares (T = sum(k d) / sum(k^2), k = round(d / T)) over intervals of up to 20, 200, then 2000
-    periods, and accept the first T that explains 99% of those intervals as whole multiples to
-    within 10% of a period.
-    """
-    d = np.asarray(intervals_ps, dtype=np.float64)
-    d = d[d > 0]
-    if d.size == 0:
-        return None
-    t0 = float(np.min(d))
-    for m in range(1, 9):
-        t = t0 / m
-        for limit in (20, 200, 2000):
-            sel = d[d <= (limit + 0.5) * t]
-            k = np.round(sel / t)
-            t = float(np.sum(k * sel) / np.sum(k * k))
-        sel = d[d <= 2000.5 * t]
-        k = np.round(sel / t)
-        if np.mean(np.abs(sel / t - k) < 0.1) >= 0.99:
-            return t
-    return None
 
 
 def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_channels=False,
                  sync_channel=None, sync_divider=None) -> dict:
     """Stream the recording once and return the summary as a JSON-serialisable dict."""
     from tagstream.io import open_tags
-    from tagstream.setup import sidecar_setup
+    from tagstream.errors import SetupError
+    from tagstream.io.propose import propose_setup
+    from tagstream.setup import resolve_setup
 
     reader = open_tags(path, format=format, reorder_window_ps=reorder_window_ps,
                        skip_missing_channels=skip_missing_channels, allow_truncated=True)
     md = reader.metadata
-    side = sidecar_setup(path)
-    if sync_channel is None:
-        pulses = [int(ch) for ch, s in md.get("sync_dividers", {}).items() if s.get("IsPulsesChannel")]
-        sync_channel = pulses[0] if pulses else (side[0].sync if side and side[0].sync is not None else 5)
-    if sync_divider is None:
-        sync_divider = int(md.get("sync_dividers", {}).get(str(sync_channel), {}).get("TotalSyncDivider", 0))
-        sync_divider = sync_divider or (side[0].sync_divider if side else 1)
+    cli = {k: v for k, v in (("sync", sync_channel), ("sync_divider", sync_divider)) if v is not None}
+    header, probe = propose_setup(reader)
+    try:
+        rs = resolve_setup(path, header, None, cli)
+    except SetupError as exc:   # inspect still shows what the file holds; analyze refuses
+        reader._warn(f"{exc}; its sync divider and channels are not used (--sync-channel, --sync-divider)")
+        rs = resolve_setup(None, header, None, cli)
+    sync_channel = rs.setup.sync
+    sync_divider = rs.setup.sync_divider
     counts = np.zeros(1 << 16, np.int64)
     first = last = None
     n = 0
@@ -110,6 +93,13 @@ def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_ch
                              "rate_hz": (int(counts[ch]) / (duration_ps * 1e-12)) if duration_ps else None}
     iv = np.concatenate(intervals) if intervals else np.empty(0, np.int64)
     sync_period = estimate_period_ps(iv)
+    summary = sync_summary(np.concatenate(([0], np.cumsum(iv)))) if iv.size >= 2 else None
+    from tagstream.plausibility import channel_warnings, period_warnings
+
+    checks = channel_warnings(rs.setup, probe["present"]) + sync_warnings(summary, rs.setup.sync_filtered,
+                                                                           sync_divider)
+    if rs.setup.sync is None:
+        checks += period_warnings(rs.laser_period_ps)
     laser = None
     if sync_period is not None:
         laser = {"sync_channel": sync_channel, "sync_divider": sync_divider,
@@ -119,7 +109,8 @@ def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_ch
             "first_timestamp_ps": first, "last_timestamp_ps": last, "duration_s": duration_ps * 1e-12,
             "channels": channels, "laser": laser, "disorder": reader.disorder,
             "metadata": {k: v for k, v in md.items() if k not in ("disorder", "warnings")},
-            "warnings": list(reader.warnings)}
+            "setup": rs.to_json_dict(), "setup_used": rs.describe(),
+            "warnings": list(reader.warnings) + checks}
 
 
 def _print_text(s: dict, out) -> None:
@@ -131,11 +122,16 @@ def _print_text(s: dict, out) -> None:
     for ch, c in s["channels"].items():
         rate = "-" if c["rate_hz"] is None else f"{c['rate_hz']:,.1f} /s"
         w(f"  {ch:>5}: {c['count']:>12,}  {rate}\n")
+    w(f"setup:     {s['setup_used']}\n")
+    for n in s["setup"]["notes"]:
+        w(f"           {n}\n")
     if s["laser"]:
         L = s["laser"]
         w(f"laser:     period {L['laser_period_ps']:.1f} ps ({L['laser_rate_hz'] / 1e6:.4f} MHz) from "
           f"{L['from_intervals']:,} intervals of sync channel {L['sync_channel']} (divider "
           f"{L['sync_divider']})\n")
+    elif s["setup"]["laser_period_ps"] and s["setup"]["sync"] is None:
+        w(f"laser:     period {s['setup']['laser_period_ps']:.3f} ps from the file header (sync implicit)\n")
     else:
         w("laser:     no period found (no sync tags on the sync channel; see --sync-channel)\n")
     d = s["disorder"] or {}

@@ -32,6 +32,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tagstream.commands.argtypes import limited, number
 from tagstream.errors import TagstreamError
 
 NAME = "simulate"
@@ -41,25 +42,25 @@ HELP = "simulate a single-QD recording (tags, spectra, ground truth)"
 def add_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="tag file to write (.sstt -> SSTT V2, otherwise quTAG binary)")
-    p.add_argument("--duration-s", type=float, default=30.0, metavar="S", help="recording length (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--duration-s", type=number(1e-6, 1e6, "s"), default=30.0, metavar="S", help="recording length (default 30)")
+    p.add_argument("--seed", type=number(0, 2**63 - 1, integer=True), default=0, help="random seed (default 0)")
     p.add_argument("--format", choices=("qutag-binary", "sstt-v2"),
                    help="tag file format (default: from the extension of OUT)")
-    p.add_argument("--rep-rate-hz", type=float, metavar="HZ", help="laser repetition rate (default 1e6)")
-    p.add_argument("--sync-divider", type=int, metavar="N",
+    p.add_argument("--rep-rate-hz", type=number(1e3, 1e9, "Hz"), metavar="HZ", help="laser repetition rate (default 1e6)")
+    p.add_argument("--sync-divider", type=limited("sync_divider", integer=True), metavar="N",
                    help="store one sync tag every N laser pulses (default 1000, as the seed lab)")
     p.add_argument("--sync-filtered", action="store_true",
                    help="quTAG sync filter: keep only syncs followed by a SPAD event before the next sync")
     p.add_argument("--spectra", action=argparse.BooleanOptionalAction, default=True,
                    help="simulate the EMCCD spectrograph: frame triggers on channel 3 and OUT.spectra.npz "
                         "(default: on)")
-    p.add_argument("--mean-excitations", type=float, metavar="N", help="<n> excitations per pulse (default 0.1)")
-    p.add_argument("--ptrap-max", type=float, metavar="P", help="upper end of P_trap levels (default 0.65)")
+    p.add_argument("--mean-excitations", type=number(1e-9, 20), metavar="N", help="<n> excitations per pulse (default 0.1)")
+    p.add_argument("--ptrap-max", type=number(0, 1), metavar="P", help="upper end of P_trap levels (default 0.65)")
     p.add_argument("--no-blinking", action="store_true", help="stay in the ON state")
     p.add_argument("--params", metavar="JSON",
                    help="parameters from a JSON file (a dict of SimulationParams fields, or a .truth.json); "
                         "options given on the command line override it")
-    p.add_argument("--chunk-s", type=float, default=1.0, metavar="S",
+    p.add_argument("--chunk-s", type=number(1e-6, 1e4, "s"), default=1.0, metavar="S",
                    help="simulated seconds per internal chunk (memory only; output is identical)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.add_argument("--force", action="store_true", help="replace existing output files")
@@ -75,6 +76,12 @@ def params_from_args(args):
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise TagstreamError(f"parameter file {path} does not exist") from None
+        except IsADirectoryError:
+            raise TagstreamError(f"parameter file {path} is a folder; give a .truth.json or parameter JSON file") from None
+        except OSError as exc:
+            raise TagstreamError(f"parameter file {path} cannot be read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise TagstreamError(f"parameter file {path} is not text (byte {exc.start}); give a JSON file") from None
         except json.JSONDecodeError as exc:
             raise TagstreamError(f"parameter file {path} is not JSON: {exc}") from None
         base = dict(data.get("params", data)) if isinstance(data, dict) else None

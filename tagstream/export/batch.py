@@ -403,8 +403,11 @@ def _process(job: Job) -> dict:
     from tagstream.io import detect_format
     from tagstream.pipeline import analyze_file
 
+    from tagstream.plausibility import result_warnings
+
     fmt = detect_format(job.recording)
-    res = analyze_file(job.recording, job.setup, job.config)
+    warnings: list[str] = []
+    res = analyze_file(job.recording, job.setup, job.config, warnings=warnings)
     fits = None
     if job.fits:
         from tagstream.analysis.regimes import fit_regimes   # the fit layer's Results -> regime fits
@@ -412,6 +415,7 @@ def _process(job: Job) -> dict:
         fits = fit_regimes(res)
         res = res.with_regime_fits(fits)
     row = {"format": fmt, **summary_row(res, fits)}
+    row["warnings"] = "; ".join(dict.fromkeys(warnings + result_warnings(res))) or None
     spectra_error = job.spectra_note
     if job.spectra:
         row["spectra_file"] = job.spectra
@@ -457,6 +461,31 @@ def _write_outputs(res, folder: Path, job: Job) -> None:
 # ------------------------------------------------------------------------------------------------
 # executors
 # ------------------------------------------------------------------------------------------------
+def die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: the worker ends when the batch process dies (kill -9 included), so no worker
+    keeps writing into an output folder nobody watches. Linux: the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG); elsewhere a daemon thread polls the parent's pid."""
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)       # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:                        # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tagstream-parent-watch", daemon=True).start()
+
+
 def _run_local(jobs: list[Job], workers: int):
     """Yield (index, outcome) as jobs finish, on a spawn process pool (or in-process for 1 worker)."""
     if workers <= 1 or len(jobs) <= 1:
@@ -466,7 +495,8 @@ def _run_local(jobs: list[Job], workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    ex = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         futs = {ex.submit(process_recording, j): i for i, j in enumerate(jobs)}
         for fut in as_completed(futs):
@@ -531,9 +561,17 @@ class BatchResult:
 def _resolve_setup(recording: Path, setup, overrides: dict):
     from tagstream.setup import setup_for_recording
 
-    if setup is None:
-        setup = setup_for_recording(recording)[0]
-    return setup.replace(**overrides) if overrides else setup
+    if setup is None:   # the sidecar, else what the file's header (and first tags) propose
+        from tagstream.io import open_tags
+        from tagstream.io.propose import propose_setup
+        from tagstream.setup import resolve_setup
+
+        try:
+            header = propose_setup(open_tags(recording))[0]
+        except Exception:   # an unreadable file fails later, with its own message
+            return dataclasses.replace(setup_for_recording(recording)[0], **overrides)
+        return resolve_setup(recording, header, cli=overrides).setup
+    return dataclasses.replace(setup, **overrides) if overrides else setup
 
 
 def plan(recordings: list[Path], out_dir: Path, setup=None, setup_overrides=None, config=None,
@@ -680,9 +718,11 @@ def summary_frame(rows: list[dict]) -> pl.DataFrame:
 
 
 def _write_summary(df: pl.DataFrame, out_dir: Path, names: list[str]) -> None:
+    # the batch manifest first: a kill between it and the summary files leaves files it claims
+    # (resumable), never summary files that no manifest claims (a user's files to the next run)
+    write_json_atomic(out_dir / BATCH_MANIFEST, {"tagstream_version": tagstream.__version__,
+                                                 "outputs": list(SUMMARY_FILES), "recordings": names})
     with atomic_path(out_dir / "summary.parquet") as tmp:
         df.write_parquet(tmp)
     with atomic_path(out_dir / "summary.csv") as tmp:
         df.write_csv(tmp)
-    write_json_atomic(out_dir / BATCH_MANIFEST, {"tagstream_version": tagstream.__version__,
-                                                 "outputs": list(SUMMARY_FILES), "recordings": names})

@@ -3,23 +3,43 @@
     reader = open_tags(path)                 # format from magic bytes, then extension
     for chunk in reader.chunks(1 << 20):     # TagChunk: timestamps_ps int64, channels uint16, time order
         ...
-See base.py (reader contract, truncation rule), formats.py (registry), qutag.py, ascii.py, sstt.py.
+See base.py (reader contract, truncation rule), formats.py (registry), qutag.py, ascii.py, sstt.py,
+ptu.py, photon_hdf5.py, spc.py (Becker & Hickl), propose.py (the setup a recording proposes).
 """
 
-from tagstream.io.ascii import QutagAsciiReader
-from tagstream.io.base import TagReader
+import importlib
+
 from tagstream.io.formats import detect_format, formats, open_tags, register_format
-from tagstream.io.qutag import (QUTAG_MAGIC, QutagBinaryReader, QutagBinaryWriter, QutagCompressedReader,
-                                QutagRawReader, write_qutag_binary)
-from tagstream.io.sstt import SsttReader, SsttV2Writer, sniff_sstt, write_sstt_v2
+
+# The readers (and numba, which their kernels need) are imported on first use, so that importing
+# tagstream.io (e.g. for `tagstream --help`) stays cheap: attribute -> module that defines it.
+_LAZY = {"TagReader": "base", "QutagAsciiReader": "ascii", "QUTAG_MAGIC": "qutag", "QutagBinaryReader": "qutag",
+         "QutagBinaryWriter": "qutag", "QutagCompressedReader": "qutag", "QutagRawReader": "qutag",
+         "write_qutag_binary": "qutag", "SsttReader": "sstt", "SsttV2Writer": "sstt", "sniff_sstt": "sstt",
+         "write_sstt_v2": "sstt", "PtuReader": "ptu", "sniff_ptu": "ptu", "PhotonHdf5Reader": "photon_hdf5",
+         "sniff_hdf5": "photon_hdf5", "write_photon_hdf5": "photon_hdf5", "SpcReader": "spc"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"tagstream.io.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tagstream.io' has no attribute {name!r}")
+
+
+def _lazy(name: str):
+    """A callable that imports tagstream.io's attribute `name` when first called."""
+    return lambda *a, **o: __getattr__(name)(*a, **o)
+
+
+_QUTAG_MAGIC = b"\x87\xb3\x91\xfa"   # = tagstream.io.qutag.QUTAG_MAGIC (checked in tests)
 
 
 def _sniff_qutag(head: bytes) -> bool:
-    return head.startswith(QUTAG_MAGIC)
+    return head.startswith(_QUTAG_MAGIC)
 
 
 def _sniff_qutag_shared(head: bytes) -> bool:
-    return head.startswith(QUTAG_MAGIC)
+    return head.startswith(_QUTAG_MAGIC)
 
 
 _sniff_qutag_shared.shared_magic_only = True   # chosen only when the extension says so
@@ -30,20 +50,29 @@ def _sniff_ascii(head: bytes) -> bool:
     return re.match(rb"\A(\s*#[^\n]*\n|\s*\n)*\s*\d{1,18}\s*,\s*\d{1,5}\s*\r?\n", head) is not None
 
 
-register_format("qutag-binary", (".qutag", ".bin", ".qtb"), _sniff_qutag,
-                lambda p, **o: QutagBinaryReader(p, **o))
-register_format("qutag-compressed", (".qutagc", ".qtc"), _sniff_qutag_shared,
-                lambda p, **o: QutagCompressedReader(p, **o))
-register_format("qutag-raw", (".raw", ".qutagraw"), None, lambda p, **o: QutagRawReader(p, **o))
-register_format("qutag-ascii", (".txt", ".csv", ".asc"), _sniff_ascii, lambda p, **o: QutagAsciiReader(p, **o))
-register_format("sstt-v2", (".sstt",), sniff_sstt, lambda p, **o: SsttReader(p, **o))
-register_format("sstt-v1", (), None, lambda p, **o: SsttReader(p, version=1, **o))
-from tagstream.io.ptu import PtuReader, sniff_ptu  # noqa: E402
-from tagstream.io.photon_hdf5 import PhotonHdf5Reader, sniff_hdf5, write_photon_hdf5  # noqa: E402
-register_format("ptu", (".ptu",), sniff_ptu, lambda p, **o: PtuReader(p, **o))
-register_format("photon-hdf5", (".h5", ".hdf5"), sniff_hdf5, lambda p, **o: PhotonHdf5Reader(p, **o))
+def _sniff_sstt(head: bytes) -> bool:   # = tagstream.io.sstt.sniff_sstt without importing the reader
+    return head.startswith(b"Simple Small Time Tagged") or b"\nCHANNEL_HEADER" in head
+
+
+def _sniff_ptu(head: bytes) -> bool:   # = tagstream.io.ptu.sniff_ptu
+    return head.startswith(b"PQTTTR\x00\x00")
+
+
+def _sniff_hdf5(head: bytes) -> bool:   # = tagstream.io.photon_hdf5.sniff_hdf5
+    return head.startswith(b"\x89HDF\r\n\x1a\n")
+
+
+register_format("qutag-binary", (".qutag", ".bin", ".qtb"), _sniff_qutag, _lazy("QutagBinaryReader"))
+register_format("qutag-compressed", (".qutagc", ".qtc"), _sniff_qutag_shared, _lazy("QutagCompressedReader"))
+register_format("qutag-raw", (".raw", ".qutagraw"), None, _lazy("QutagRawReader"))
+register_format("qutag-ascii", (".txt", ".csv", ".asc"), _sniff_ascii, _lazy("QutagAsciiReader"))
+register_format("sstt-v2", (".sstt",), _sniff_sstt, _lazy("SsttReader"))
+register_format("sstt-v1", (), None, lambda p, **o: __getattr__("SsttReader")(p, version=1, **o))
+register_format("ptu", (".ptu",), _sniff_ptu, _lazy("PtuReader"))
+register_format("photon-hdf5", (".h5", ".hdf5"), _sniff_hdf5, _lazy("PhotonHdf5Reader"))
+register_format("bh-spc", (".spc",), None, _lazy("SpcReader"))   # no magic: by extension
 
 __all__ = ["open_tags", "register_format", "detect_format", "formats", "TagReader", "QutagBinaryWriter",
            "write_qutag_binary", "SsttV2Writer", "write_sstt_v2", "QutagBinaryReader", "QutagRawReader",
            "QutagCompressedReader", "QutagAsciiReader", "SsttReader", "PtuReader", "PhotonHdf5Reader",
-           "write_photon_hdf5"]
+           "SpcReader", "write_photon_hdf5"]

@@ -92,6 +92,11 @@ class TagReader:
 
     has_microtimes = False   # readers of formats that record microtimes (PicoQuant T3, ...) set it
 
+    def header_setup(self) -> dict:
+        """The setup parts the file's header states (tagstream.setup.PARTS keys, plus "notes": a list
+        of short explanations). Formats without such a header return {} (see io/propose.py)."""
+        return {}
+
     def read_all(self) -> TagChunk:
         """The whole recording as one TagChunk (convenience for small files)."""
         return TagChunk.concatenate(self.chunks(), with_microtimes=self.has_microtimes)

@@ -51,6 +51,7 @@ def detect_format(path) -> str:
     extension decides between formats that share a magic (quTAG binary vs compressed) and for
     formats without one (raw, ASCII)."""
     path = Path(path)
+    check_regular_file(path)
     try:
         with open(path, "rb") as f:
             head = f.read(SNIFF_BYTES)
@@ -81,6 +82,21 @@ def detect_format(path) -> str:
                              path, 0)
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse what is not a regular file before opening it: opening a FIFO blocks until a writer comes."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TagFileError("file not found", path) from None
+    if stat.S_ISDIR(mode):
+        raise TagFileError("is a directory, not a time-tag file", path)
+    if not stat.S_ISREG(mode):
+        raise TagFileError("is not a regular file (a FIFO, socket or device): tagstream reads recordings from "
+                           "files; copy the data to a file first (or use `tagstream live`)", path)
+
+
 def _safe_sniff(spec: FormatSpec, head: bytes) -> bool:
     try:
         return bool(spec.sniff(head))
@@ -101,8 +117,7 @@ def open_tags(path, format: str | None = None, reorder_window_ps: int = 1_000_00
     name = format or detect_format(path)
     if name not in _REGISTRY:
         raise UnknownFormatError(f"unknown format name {name!r}; known: {', '.join(_REGISTRY)}", path)
-    if not path.exists():
-        raise TagFileError("file not found", path)
+    check_regular_file(path)
     return _REGISTRY[name].opener(path, reorder_window_ps=reorder_window_ps,
                                   skip_missing_channels=skip_missing_channels,
                                   allow_truncated=allow_truncated)

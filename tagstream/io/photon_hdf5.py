@@ -67,7 +67,7 @@ class PhotonHdf5Reader(TagReader):
                 self._inspect(h)
         except TagFileError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as e:
             raise HeaderError(f"cannot read as Photon-HDF5: {e}", p, None) from None
 
     def _inspect(self, h) -> None:
@@ -78,6 +78,10 @@ class PhotonHdf5Reader(TagReader):
         if "timestamps" not in pd or "timestamps_specs" not in pd or "timestamps_unit" not in pd["timestamps_specs"]:
             raise HeaderError("Photon-HDF5 file lacks /photon_data/timestamps or timestamps_specs/timestamps_unit", p)
         ts = pd["timestamps"]
+        import h5py
+        for name in ("timestamps", "detectors", "nanotimes"):
+            if name in pd and not isinstance(pd[name], h5py.Dataset):
+                raise HeaderError(f"/photon_data/{name} is a {type(pd[name]).__name__}, not a dataset (array)", p)
         if ts.ndim != 1 or ts.dtype.kind not in "iu":
             raise HeaderError(f"/photon_data/timestamps must be a 1-D integer array, is {ts.dtype} {ts.shape}", p)
         unit = float(_scalar(pd["timestamps_specs"], "timestamps_unit"))
@@ -134,11 +138,14 @@ class PhotonHdf5Reader(TagReader):
             for a in range(0, n, block):
                 b = min(a + block, n)
                 try:
-                    raw = pd["timestamps"][a:b].astype(np.int64)
+                    raw = pd["timestamps"][a:b]
                     det = pd["detectors"][a:b].astype(np.int64) if self._has_det else np.zeros(b - a, np.int64)
-                    nano = pd["nanotimes"][a:b].astype(np.int64) if self._has_nano else None
+                    nano = pd["nanotimes"][a:b] if self._has_nano else None
                 except (OSError, ValueError) as e:
                     raise CorruptRecordError(f"cannot read photon_data rows {a}..{b}: {e}", self.path, None, a) from None
+                raw = self._checked(raw, a, self._unit_ps, "timestamps", "timestamps_unit")
+                if nano is not None:
+                    nano = self._checked(nano, a, self._tcspc_unit * 1e12, "nanotimes", "tcspc_unit")
                 t = raw * int(round(self._unit_ps)) if integer_unit else np.rint(raw * self._unit_ps).astype(np.int64)
                 ch = det if self._native else det + 1
                 if ch.size and (ch.min() < 0 or ch.max() > np.iinfo(np.uint16).max):
@@ -157,9 +164,50 @@ class PhotonHdf5Reader(TagReader):
         for chunk in emit_chunks(t, c, m, chunk_records, emitted):
             yield chunk
 
+    def _checked(self, v: np.ndarray, a: int, unit_ps: float, name: str, unit_name: str) -> np.ndarray:
+        """Rows a..b of an integer dataset must be >= 0 and their time in ps must fit in int64 (a uint64 of
+        2**63 or more would wrap negative, a large value x unit would overflow)."""
+        if v.size == 0:
+            return v.astype(np.int64)
+        lo, hi = int(v.min()), int(v.max())
+        limit = int(np.iinfo(np.int64).max // max(unit_ps, 1.0)) // 2   # room for the nanotime sum
+        if lo < 0 or hi > limit:
+            bad = int(np.argmax(v < 0)) if lo < 0 else int(np.argmax(v > limit))
+            raise CorruptRecordError(
+                f"/photon_data/{name} value {int(v[bad])} is {'negative' if lo < 0 else 'too large'}: times must be "
+                f">= 0 and x {unit_name} ({unit_ps:g} ps) at most {limit} (garbage, or a wrong {unit_name})",
+                self.path, None, a + bad)
+        return v.astype(np.int64)
+
     @property
     def has_microtimes(self) -> bool:
         return bool(self._has_nano)
+
+    def header_setup(self) -> dict:
+        """With nanotimes: no sync channel, laser period from laser_repetition_rate (else the TCSPC
+        range, said in a note); detectors from /setup/detectors or the first 1M detector IDs."""
+        import h5py
+        md = self.metadata
+        out: dict = {"notes": []}
+        if self._has_nano:
+            out["sync"] = None
+            if md.get("sync_period_ps"):
+                out["laser_period_ps"] = float(md["sync_period_ps"])
+            elif md.get("tcspc_range_s"):
+                out["laser_period_ps"] = float(md["tcspc_range_s"]) * 1e12
+                out["notes"].append("Photon-HDF5: no laser_repetition_rate; the laser period is taken as "
+                                    "the TCSPC range (nanotimes_specs/tcspc_range)")
+        if self._native:
+            return out
+        with h5py.File(self.path, "r") as h:
+            ids = (np.unique(h["photon_data/detectors"][: 1 << 20]) if self._has_det else np.zeros(1, np.int64))
+        ch = [int(i) + 1 for i in ids]
+        if ch:
+            out["spad_a"] = ch[0]
+            out["spad_b"] = ch[1] if len(ch) > 1 else None
+            if len(ch) > 2:
+                out["notes"].append(f"Photon-HDF5: detectors {[c - 1 for c in ch]}; using the first two")
+        return out
 
 
 _TITLES = {

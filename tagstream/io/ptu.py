@@ -241,8 +241,9 @@ class MicrotimeReorderer:
         self._m = np.empty(0, np.int64)
         self._max = None
 
-    def push(self, t, c, m, first_record=None):
-        """Add tags in file order (m may be None); returns the final ones (t, c, m) in time order."""
+    def push(self, t, c, m, first_record=None, locate=None):
+        """Add tags in file order (m may be None); returns the final ones (t, c, m) in time order.
+        locate(i) -> (path, byte_offset, record) of tag i names the place of a time-order error."""
         if t.size == 0:
             return t, c, m
         rmax = np.maximum.accumulate(t)
@@ -251,9 +252,10 @@ class MicrotimeReorderer:
         back = rmax - t
         if int(back.max()) > self.window_ps:
             i = int(np.argmax(back > self.window_ps))
+            where = locate(i) if locate is not None else (self.path, None,
+                                                          None if first_record is None else first_record + i)
             raise TimeOrderError(f"tag at {int(t[i])} ps is {int(back[i])} ps earlier than an earlier tag, "
-                                 f"more than the reorder window of {self.window_ps} ps", self.path, None,
-                                 None if first_record is None else first_record + i)
+                                 f"more than the reorder window of {self.window_ps} ps", *where)
         self._max = int(rmax[-1])
         all_t = np.concatenate([self._t, t])
         order = np.argsort(all_t, kind="stable")
@@ -318,6 +320,10 @@ class PtuReader(TagReader):
         header_n = tags.get("TTResult_NumberOfRecords")
         header_n = int(header_n) if isinstance(header_n, int) and not isinstance(header_n, bool) else None
         self._n_file_records = whole
+        if header_n is not None and header_n < 0:
+            self._warn(f"header TTResult_NumberOfRecords {header_n} is impossible; reading the {whole} whole "
+                       f"records present")
+            header_n = None
         if header_n is None or header_n == 0:
             if whole:
                 self._warn(f"header gives no number of records; reading the {whole} whole records present")
@@ -368,14 +374,15 @@ class PtuReader(TagReader):
             ticks = np.empty(n, np.int64)
             dts = np.empty(n, np.int64)
             chs = np.empty(n, np.uint16)
+            ofl_before = ofl
             n_out, ofl, bad = decode_records(words, self._kind, ofl, ticks, dts, chs)
             if bad >= 0:
                 rec = rec0 + bad
                 raise CorruptRecordError(f"invalid {self.record_type} record 0x{int(words[bad]):08X}",
                                          self.path, self._data_offset + rec * 4, rec)
-            del words
             t, m = self._to_ps(ticks[:n_out], dts[:n_out])
-            t, c, m = reorder.push(t, chs[:n_out], m)
+            t, c, m = reorder.push(t, chs[:n_out], m, locate=self._event_locator(words, ofl_before, rec0))
+            del words
             for chunk in emit_chunks(t, c, m, chunk_records, emitted):
                 yield chunk
             emitted += t.size
@@ -391,6 +398,51 @@ class PtuReader(TagReader):
             else:
                 raise self._end_error
 
+    def _event_locator(self, words, ofl, rec0: int):
+        """locate(i) of the i-th decoded event of a block (overflow records are not events): found by
+        bisection on how many events a prefix decodes to (only run for an error message)."""
+        def locate(i: int) -> tuple:
+            lo, hi = 0, words.shape[0]
+            scratch = [np.empty(words.shape[0], t) for t in (np.int64, np.int64, np.uint16)]
+            while lo < hi:   # the smallest prefix that holds i + 1 events
+                mid = (lo + hi) // 2
+                if decode_records(words[:mid + 1], self._kind, ofl, *scratch)[0] >= i + 1:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            rec = rec0 + lo
+            return self.path, self._data_offset + 4 * rec, rec
+        return locate
+
     @property
     def has_microtimes(self) -> bool:
         return bool(self.is_t3)
+
+    def header_setup(self) -> dict:
+        """Inputs from HW_InpChannels (input i -> channel i + 1), HWSync_Divider; T3: the sync is
+        implicit (no sync channel), the laser period is MeasDesc_GlobalResolution and the recorded
+        dtimes are folded into it (with a divider they span several laser periods); T2: sync channel
+        99 when TTResult_SyncRate > 0, else no sync."""
+        tags = self.metadata["tags"]
+        n_in = tags.get("HW_InpChannels")
+        div = tags.get("HWSync_Divider")
+        div = int(div) if isinstance(div, int) and not isinstance(div, bool) and div >= 1 else 1
+        out: dict = {"spad_a": 1, "notes": []}
+        if isinstance(n_in, int) and not isinstance(n_in, bool):
+            out["spad_b"] = 2 if n_in >= 2 else None
+            if n_in < 2:
+                out["notes"].append(f"PTU: {n_in} input channel: one detector, no g2")
+        if self.is_t3:
+            out.update(sync=None, laser_period_ps=self.sync_period_ps, sync_divider=1)
+            out["notes"].append(f"PTU T3: sync implicit, laser period {self.sync_period_ps:.3f} ps "
+                                f"(MeasDesc_GlobalResolution), dtime resolution {self.resolution_ps:g} ps")
+            if div > 1:
+                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span {div} laser periods "
+                                    f"and are folded into one")
+        else:
+            rate = tags.get("TTResult_SyncRate")
+            has_sync = isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0
+            out.update(sync=SYNC_CHANNEL if has_sync else None, sync_divider=div)
+            if not has_sync:
+                out["notes"].append("PTU T2: TTResult_SyncRate is 0: no laser sync recorded")
+        return out

@@ -39,6 +39,7 @@ BINARY_RECORD = np.dtype([("t", "<i8"), ("c", "<u2")])   # itemsize 10, packed
 COMPRESSED_RECORD_BYTES = 5
 COMPRESSED_TIME_BITS = 37
 COMPRESSED_WRAP = 1 << COMPRESSED_TIME_BITS
+COMPRESSED_LONG_GAP = 1 << 33   # 8.6 ms: a longer step between records gets a warning (see the kernel)
 
 VALID_CHANNEL = np.zeros(1 << 16, dtype=bool)
 VALID_CHANNEL[0:21] = True
@@ -64,48 +65,61 @@ def check_timestamps(ts: np.ndarray, locate) -> None:
         raise CorruptRecordError(f"negative timestamp {int(ts[i])} (garbage bytes?)", path, off, rec)
 
 
+BINARY_RECORD = np.dtype([("t", "<i8"), ("c", "<u2")])   # packed, 10 bytes
+
+
 @njit(nogil=True, cache=True)
-def decode_binary_kernel(raw, n, valid, out_t, out_c):
-    """10-byte records (<i8 time, <u2 channel) -> out_t, out_c in one pass. Returns (first record
-    with a negative time, first with an impossible channel), -1 = none."""
-    neg = -1
-    badc = -1
+def decode_binary_kernel(rec, n, valid, out_t, out_c):
+    """10-byte records (a BINARY_RECORD view of the bytes: <i8 time, <u2 channel) -> out_t, out_c.
+    Returns (first record with a negative time, first with an impossible channel), -1 = none.
+    One branch-free pass (whole-field loads); the records are searched again only if one is bad."""
+    tmin = np.int64(0)
+    bad = False
     for i in range(n):
-        o = 10 * i
-        t = np.int64(0)
-        for k in range(7, -1, -1):
-            t = (t << 8) | np.int64(raw[o + k])
-        ch = np.uint16(raw[o + 8]) | (np.uint16(raw[o + 9]) << np.uint16(8))
+        t = rec[i].t
+        ch = rec[i].c
         out_t[i] = t
         out_c[i] = ch
-        if t < 0 and neg < 0:
-            neg = i
-        if not valid[ch] and badc < 0:
-            badc = i
+        tmin = min(tmin, t)
+        bad |= not valid[ch]
+    neg = -1
+    badc = -1
+    if tmin < 0 or bad:
+        for i in range(n):
+            if out_t[i] < 0 and neg < 0:
+                neg = i
+            if not valid[out_c[i]] and badc < 0:
+                badc = i
     return neg, badc
 
 
 @njit(nogil=True, cache=True)
-def decode_compressed_kernel(raw, n, prev, wraps, out_t, out_c):
-    """5-byte COMPRESSED records -> out_t (37-bit time unwrapped: a step of more than 2**36 down is
-    one wrap forward, up one back), out_c. prev/wraps carry the unwrap state; returns them."""
+def decode_compressed_kernel(raw, n, prev_abs, back_ps, out_t, out_c):
+    """5-byte COMPRESSED records -> out_t, out_c. The 37-bit time is unwrapped against the previous
+    record's absolute time prev_abs: the step modulo 2**37 is forward, unless it is within back_ps
+    of a whole wrap (then it is a small step back, as the reorder window allows). Returns (prev_abs,
+    number of forward steps of COMPRESSED_LONG_GAP or more, the first of them or -1): a pause of more
+    than a wrap (~137 ms) looks like its remainder modulo the wrap, so any long step is suspect."""
     mask = np.int64(COMPRESSED_WRAP - 1)
-    half = np.int64(COMPRESSED_WRAP >> 1)
+    long_gap = np.int64(COMPRESSED_LONG_GAP)
+    n_long = 0
+    first_long = -1
     for i in range(n):
         o = 5 * i
         w = np.int64(0)
         for k in range(4, -1, -1):
             w = (w << 8) | np.int64(raw[o + k])
-        r = w & mask
-        d = r - prev
-        if d < -half:
-            wraps += 1
-        elif d > half:
-            wraps -= 1
-        prev = r
-        out_t[i] = r + wraps * COMPRESSED_WRAP
+        d = ((w & mask) - (prev_abs & mask)) & mask
+        if d > COMPRESSED_WRAP - back_ps:
+            d -= COMPRESSED_WRAP
+        elif d >= long_gap:
+            n_long += 1
+            if first_long < 0:
+                first_long = i
+        prev_abs += d
+        out_t[i] = prev_abs
         out_c[i] = np.uint16(w >> COMPRESSED_TIME_BITS)
-    return prev, wraps
+    return prev_abs, n_long, first_long
 
 
 class _FixedRecordReader(TagReader):
@@ -158,9 +172,13 @@ class _FixedRecordReader(TagReader):
             "header_u32_fields": list(struct.unpack_from("<8I", header, 8)),
             "unfinished": False,
         })
-        if size_field == size:
+        if size_field == size % (1 << 32):   # a u32: a finished file over 4 GiB stores its size modulo 2**32
             return
-        if size_field > size:
+        if size >= 1 << 32:
+            self.metadata["unfinished"] = True
+            self._warn(f"header size field {size_field} is not this {size}-byte file's size modulo 2**32: "
+                       f"the recording was not finished (or was cut); read to the last whole record")
+        elif size_field > size:
             self._end_error = TruncatedFileError(
                 f"file is shorter than its header says ({size} of {size_field} bytes): it was cut; "
                 f"the whole records present were read", self.path, size,
@@ -202,7 +220,7 @@ class QutagBinaryReader(_FixedRecordReader):
     def _decode(self, raw, n, locate, state):
         t = np.empty(n, np.int64)
         c = np.empty(n, np.uint16)
-        neg, badc = decode_binary_kernel(raw, n, VALID_CHANNEL, t, c)
+        neg, badc = decode_binary_kernel(raw[: n * 10].view(BINARY_RECORD), n, VALID_CHANNEL, t, c)
         if neg >= 0:
             check_timestamps(t, locate)
         if badc >= 0:
@@ -229,8 +247,16 @@ class QutagCompressedReader(_FixedRecordReader):
         if n:
             first = (int(raw[0]) | int(raw[1]) << 8 | int(raw[2]) << 16 | int(raw[3]) << 24
                      | int(raw[4]) << 32) & (COMPRESSED_WRAP - 1)
-            prev, wraps = decode_compressed_kernel(raw, n, state.get("prev", first), state.get("wraps", 0), t, c)
-            state["prev"], state["wraps"] = int(prev), int(wraps)
+            back = min(max(self.reorder_window_ps, 0), COMPRESSED_WRAP >> 1)
+            prev, n_long, first_long = decode_compressed_kernel(raw, n, state.get("prev", first), back, t, c)
+            state["prev"] = int(prev)
+            if n_long and "long_gap" not in state:
+                state["long_gap"] = True
+                _, off, rec = locate(int(first_long))
+                self._warn(f"a gap of {COMPRESSED_LONG_GAP / 1e9:.1f} ms or more between consecutive records (before "
+                           f"record {rec}, byte offset {off}): the COMPRESSED 37-bit time wraps every "
+                           f"{COMPRESSED_WRAP / 1e9:.1f} ms, so if the recording paused longer than that the "
+                           f"times after the gap are early by whole wraps: check against another clock")
         return t, c
 
 

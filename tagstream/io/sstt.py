@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError,
-                              MissingChannelFilesError, TruncatedFileError)
+                              MissingChannelFilesError, TimeOrderError, TruncatedFileError)
 from tagstream.atomic import atomic_path
 from tagstream.io.base import RawBlock, TagReader, map_window
 
@@ -81,6 +81,19 @@ def parse_sstt_header(path: Path) -> tuple[int, dict, list[dict]]:
             i += 1
     if not rows:
         raise HeaderError("SSTT header has no CHANNEL_HEADER rows", path, 0)
+    seen: dict = {}
+    for row in rows:
+        for key in ("ChannelID", "Filename"):
+            if row[key] in seen.setdefault(key, set()):
+                raise HeaderError(f"CHANNEL_HEADER lists {key} {row[key]} twice: the header is damaged "
+                                  f"(each channel needs its own row and file)", path)
+            seen[key].add(row[key])
+    ids = seen["ChannelID"]
+    for row in rows:
+        ref = row.get("CorrespondingPulsesChannel", 0)
+        if row.get("HasPulsesChannel") and ref and ref not in ids:
+            raise HeaderError(f"channel {row['ChannelID']} refers to pulses channel {ref}, which the "
+                              f"CHANNEL_HEADER does not list: the header is cut or damaged", path)
     return version, experiment, rows
 
 
@@ -128,6 +141,8 @@ class _ChannelCursor:
         self.n_photons = 0
         self.buf_t = np.empty(0, np.int64)
         self.buf_i = np.empty(0, np.int64)
+        self.last_t: int | None = None    # last photon time decoded (the per-channel order check)
+        self.last_i = -1
 
     @property
     def exhausted(self) -> bool:
@@ -172,10 +187,29 @@ class _ChannelCursor:
         if n:
             self.overflows = int(cum[-1])
         idx = first + np.flatnonzero(photon)
-        self.buf_t = np.concatenate((self.buf_t, times * self.unit_ps))
+        times = times * self.unit_ps
+        self._check_order(times, idx)
+        self.buf_t = np.concatenate((self.buf_t, times))
         self.buf_i = np.concatenate((self.buf_i, idx))
         self.n_photons += int(times.size)
         self.next_event = first + n
+
+    def _check_order(self, times: np.ndarray, idx: np.ndarray) -> None:
+        """One channel file is written in time order: a step back of more than the reorder window
+        is damage (garbage bytes, a lost overflow), said here whatever the chunking."""
+        if times.size == 0:
+            return
+        prev = np.concatenate(([times[0] if self.last_t is None else self.last_t], times[:-1]))
+        back = prev - times
+        bad = back > self.reader.reorder_window_ps
+        if bad.any():
+            j = int(np.argmax(bad))
+            before = int(idx[j - 1]) if j else self.last_i
+            raise TimeOrderError(
+                f"channel {self.channel} goes back in time by {int(back[j])} ps at this event (from "
+                f"{int(prev[j])} ps at event {before} to {int(times[j])} ps), more than the reorder window "
+                f"of {self.reader.reorder_window_ps} ps: the channel file is damaged", *self.locate_event(int(idx[j])))
+        self.last_t, self.last_i = int(times[-1]), int(idx[-1])
 
     def take_upto(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """Remove and return buffered photons up to the first one whose running max exceeds horizon."""
@@ -210,7 +244,11 @@ class SsttReader(TagReader):
                     break
         self.version = version
         self.format = f"sstt-v{version}"
-        unit_s = float(experiment.get("Time_unit_seconds", 1e-12 if version == 2 else 81e-12))
+        unit_text = experiment.get("Time_unit_seconds", 1e-12 if version == 2 else 81e-12)
+        try:
+            unit_s = float(unit_text)
+        except ValueError:
+            raise HeaderError(f"Time_unit_seconds {unit_text!r} is not a number", self.path) from None
         unit_ps = unit_s * 1e12
         if not (unit_ps > 0 and math.isfinite(unit_ps)) or abs(unit_ps - round(unit_ps)) > 1e-6 * unit_ps:
             raise HeaderError(f"time unit {unit_s} s is not a whole number of picoseconds", self.path)
@@ -237,10 +275,41 @@ class SsttReader(TagReader):
                 self.path, missing=files)
         if missing:
             self._warn(f"channel files missing, not read: {', '.join(r['Filename'] for r in missing)}")
+        listed = {r["Filename"] for r in rows}
+        unlisted = sorted(p.name for p in folder.glob(self.path.name + ".c*")
+                          if p.name not in listed and p.name[len(self.path.name) + 2:].isdigit())
+        if unlisted:
+            self._warn(f"channel files {', '.join(unlisted)} are next to the header but not in its CHANNEL_HEADER "
+                       f"(header cut or edited?): they are not read")
         self._rows = present
         for row in present:   # check magic / sizes now so that open_tags fails early
             self._check_channel(row, _ChannelCursor(self, row["ChannelID"], folder / row["Filename"],
                                                     version, self.unit_ps))
+
+    def header_setup(self) -> dict:
+        """Sync = the IsPulsesChannel channel (divider TotalSyncDivider); SPADs = the channels whose
+        CorrespondingPulsesChannel is it (present files first); no pulses channel: no sync."""
+        info = self.metadata.get("channels", {})
+        pulses = [int(k) for k, v in info.items() if v.get("IsPulsesChannel")]
+        out: dict = {"notes": []}
+        if not pulses:
+            if any("IsPulsesChannel" in v for v in info.values()):
+                out["sync"] = None
+                out["notes"].append("SSTT: no channel has IsPulsesChannel set: no laser sync")
+            return out
+        sync = pulses[0]
+        out["sync"] = sync
+        out["sync_divider"] = max(1, int(info[str(sync)].get("TotalSyncDivider", 1) or 1))
+        det = [int(k) for k, v in info.items() if int(v.get("CorrespondingPulsesChannel", 0)) == sync]
+        present = [c for c in det if info[str(c)].get("present", True)]
+        absent = [c for c in det if c not in present]
+        if present:
+            out["spad_a"] = present[0]
+            out["spad_b"] = present[1] if len(present) > 1 else None
+        if absent:
+            out["notes"].append(f"SSTT: detector channel(s) {absent} listed in the header but their files are "
+                                f"missing")
+        return out
 
     def _check_channel(self, row: dict, cur: _ChannelCursor) -> None:
         """Compare a channel file with the header's Filesize (0 = never finalised by the writer)."""
@@ -298,16 +367,26 @@ class SsttReader(TagReader):
 
             yield RawBlock(t[order], np.concatenate(chs)[order], locate)
         self._counts = {str(c.channel): c.n_photons for c in cursors}
+        self._overflows = {str(c.channel): c.overflows for c in cursors}
 
     def _finished(self) -> None:
         counts = getattr(self, "_counts", {})
         self.metadata["photons_read"] = counts
         self.n_records = sum(counts.values())
+        overflows = getattr(self, "_overflows", {})
         for r in self._rows:
-            got = counts.get(str(r["ChannelID"]))
-            want = r.get("NumPhotons")
-            if want is not None and got is not None and want != got and r.get("Filesize", 0):
-                self._warn(f"channel {r['ChannelID']}: header NumPhotons {want}, read {got}")
+            ch = str(r["ChannelID"])
+            finished = r.get("Filesize", 0) and r["Filesize"] == (self.path.parent / r["Filename"]).stat().st_size
+            for key, got in (("NumPhotons", counts.get(ch)), ("NumOverflows", overflows.get(ch))):
+                want = r.get(key)
+                if want is None or got is None or want == got or not r.get("Filesize", 0):
+                    continue
+                text = (f"channel {ch}: header {key} {want}, the channel file holds {got}: "
+                        f"{'the finished file is damaged (bytes changed?)' if finished else 'file size differs'}")
+                if finished and self._end_error is None and not self.allow_truncated:
+                    self._end_error = CorruptRecordError(text, self.path.parent / r["Filename"])
+                else:
+                    self._warn(text)
 
 
 # ------------------------------------------------------------------------------------------

@@ -5,11 +5,26 @@ t[i] - t[j] <= reach and count each opposite-detector pair once, at tau = t(B) -
 hist[(tau - lo) // bin_ps] if lo <= tau < hi. A pair is counted when its later photon (in stream
 order) is processed, so feeding the stream in any chunking with a look-back tail of the photons
 within `reach` of the last one gives the same histogram. Complexity O(n * rate * reach).
+
+No division per pair: the bin index is floor(x * (1/bin)) in floating point, corrected by +-1 with
+an exact integer test (x < 2**53, so the float quotient is off by at most one).
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _bin_index(x, bin_ps, inv_bin):
+    """floor(x / bin_ps) for 0 <= x < 2**53 by one multiplication and an exact +-1 correction."""
+    q = np.int64(x * inv_bin)
+    if q * bin_ps > x:
+        q -= 1
+    elif (q + 1) * bin_ps <= x:
+        q += 1
+    return q
 
 
 @njit(nogil=True, cache=True)
@@ -18,26 +33,47 @@ def g2_pairs(t, which, start, t_from, lo, hi, bin_ps, hist):
 
     t: int64 photon times (ps, non-decreasing); which: 0 = detector A, 1 = detector B.
     Returns the number of pairs added.
+    The pass splits the stream into its A and B times (one buffer: A from the front, B from the
+    back, in stream order), so each photon scans only the other detector's earlier photons.
     """
     reach = hi if hi > -lo else -lo
     n = t.shape[0]
+    inv_bin = 1.0 / bin_ps
+    span = hi - lo
+    own = np.empty(n, np.int64)
+    na = 0
+    nb = 0
     added = 0
-    for i in range(start, n):
+    for i in range(n):
         ti = t[i]
-        if ti < t_from:
-            continue
-        wi = which[i]
-        j = i - 1
-        while j >= 0:
-            dt = ti - t[j]
-            if dt > reach:
-                break
-            if which[j] != wi:
-                tau = dt if wi == 1 else -dt
-                if tau >= lo and tau < hi:
-                    hist[(tau - lo) // bin_ps] += 1
-                    added += 1
-            j -= 1
+        if which[i] == 0:
+            if i >= start and ti >= t_from:
+                k = n - nb            # the latest B; earlier ones at k + 1, k + 2, ...
+                while k < n:
+                    dt = ti - own[k]
+                    if dt > reach:
+                        break
+                    x = -dt - lo      # tau = tB - tA = -dt
+                    if x >= 0 and x < span:
+                        hist[_bin_index(x, bin_ps, inv_bin)] += 1
+                        added += 1
+                    k += 1
+            own[na] = ti
+            na += 1
+        else:
+            if i >= start and ti >= t_from:
+                k = na - 1
+                while k >= 0:
+                    dt = ti - own[k]
+                    if dt > reach:
+                        break
+                    x = dt - lo       # tau = dt
+                    if x >= 0 and x < span:
+                        hist[_bin_index(x, bin_ps, inv_bin)] += 1
+                        added += 1
+                    k -= 1
+            nb += 1
+            own[n - nb] = ti
     return added
 
 
@@ -58,12 +94,14 @@ def g2_pairs_binned(t, which, start, t_from, lo, hi, bin_ps, hist, origin_ps, tr
     reach = hi if hi > -lo else -lo
     n = t.shape[0]
     cap = store.shape[0]
+    inv_bin = 1.0 / bin_ps
     for i in range(start, n):
         ti = t[i]
         if ti < t_from:
             continue
         wi = which[i]
-        bi = (ti - origin_ps) // trace_bin_ps
+        bi = (ti - origin_ps) // trace_bin_ps          # one division per photon, none per pair
+        bin_start = origin_ps + bi * trace_bin_ps      # earlier photons before it: previous trace bin
         m0 = m
         j = i - 1
         full = False
@@ -77,8 +115,8 @@ def g2_pairs_binned(t, which, start, t_from, lo, hi, bin_ps, hist, origin_ps, tr
                     if m >= cap:
                         full = True
                         break
-                    code = (tau - lo) // bin_ps
-                    if (t[j] - origin_ps) // trace_bin_ps != bi:
+                    code = _bin_index(tau - lo, bin_ps, inv_bin)
+                    if t[j] < bin_start:
                         code |= cross_flag
                     store[m] = code
                     m += 1

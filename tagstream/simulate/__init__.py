@@ -55,13 +55,26 @@ the stream is identical for any chunking. Entry points:
     truth_per_bin(truth, bin_ps)                                   -> per-bin ground truth
 """
 
+import importlib
+
 from tagstream.simulate.params import SimulationParams, SimulationParamsError, STATE_NAMES
-from tagstream.simulate.simulation import Frames, Simulation, emccd_readout, pixel_wavelengths_nm
-from tagstream.simulate.truth import segment_expectations, truth_per_bin, truth_table
-from tagstream.simulate.spectra_file import SpectraFile, read_spectra_npz, write_spectra_npz
-from tagstream.simulate.files import OutputExistsError, SimulationFiles, setup_for, simulate_to_files
 
 QDParams = SimulationParams  # alias named in the foundation issue
+
+# The simulation and truth tables (numba, polars) load on first use: reading a spectra sidecar
+# (tagstream.simulate.spectra_file) must not import them.
+_LAZY = {"Frames": "simulation", "Simulation": "simulation", "emccd_readout": "simulation",
+         "pixel_wavelengths_nm": "simulation", "segment_expectations": "truth", "truth_per_bin": "truth",
+         "truth_table": "truth", "SpectraFile": "spectra_file", "read_spectra_npz": "spectra_file",
+         "write_spectra_npz": "spectra_file", "OutputExistsError": "files", "SimulationFiles": "files",
+         "setup_for": "files", "simulate_to_files": "files"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"tagstream.simulate.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tagstream.simulate' has no attribute {name!r}")
+
 
 __all__ = [
     "SimulationParams", "QDParams", "SimulationParamsError", "STATE_NAMES", "Simulation", "Frames",

@@ -131,6 +131,22 @@ class SimulationParams:
         unknown = set(data) - names
         if unknown:
             raise SimulationParamsError(f"unknown simulation parameter(s): {sorted(unknown)}")
+        for f in dataclasses.fields(cls):   # JSON gives any type: check against the default's
+            if f.name not in data or f.default is dataclasses.MISSING:
+                continue
+            v, d = data[f.name], f.default
+            if isinstance(d, bool):
+                ok = isinstance(v, bool)
+            elif isinstance(d, (int, float)):
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                ok = ok and (not isinstance(d, int) or float(v).is_integer())
+                if ok and isinstance(d, int):
+                    data = {**data, f.name: int(v)}
+            else:
+                ok = True
+            if not ok:
+                raise SimulationParamsError(f"simulation parameter {f.name} must be a finite "
+                                            f"{type(d).__name__}, got {v!r}")
         return cls(**data)
 
     # ------------------------------------------------------------------ checks

@@ -168,11 +168,12 @@ class Source(ABC):
     def _close(self) -> None:
         pass
 
-    def _emit(self, timestamps_ps: np.ndarray, channels: np.ndarray) -> TagChunk | None:
-        """Wrap ordered tags as the next chunk (None if empty) and update the counters."""
+    def _emit(self, timestamps_ps: np.ndarray, channels: np.ndarray, microtimes_ps=None) -> TagChunk | None:
+        """Wrap ordered tags as the next chunk (None if empty) and update the counters. microtimes_ps:
+        the recorded microtimes of a replayed T3 / nanotime file (kept), else None."""
         if len(timestamps_ps) == 0:
             return None
-        chunk = TagChunk.from_arrays(timestamps_ps, channels, first_record=self._n_tags)
+        chunk = TagChunk.from_arrays(timestamps_ps, channels, first_record=self._n_tags, microtimes_ps=microtimes_ps)
         with self._lock:
             self._n_tags += len(chunk)
             self._last_tag_ps = int(chunk.timestamps_ps[-1])

@@ -88,6 +88,7 @@ class PacedSource(Pausable, Source):
         self._chunks_arg = chunks
         self._it: Iterator[TagChunk] | None = None
         self._cur: TagChunk | None = None  # current input chunk
+        self._deferred: BaseException | None = None  # input error raised after the tags before it went out
         self._pos = 0  # next tag in _cur
         self._t_first_ps: int | None = None
         self._clock = PausableClock()
@@ -111,6 +112,9 @@ class PacedSource(Pausable, Source):
 
     def _next_input(self) -> bool:
         """Make _cur a chunk with tags left; False when the input is exhausted."""
+        if self._deferred is not None and (self._cur is None or self._pos >= len(self._cur)):
+            exc, self._deferred = self._deferred, None
+            raise exc
         while self._cur is None or self._pos >= len(self._cur):
             try:
                 self._cur = next(self._it)
@@ -123,10 +127,22 @@ class PacedSource(Pausable, Source):
                 self._t_first_ps = int(self._cur.timestamps_ps[0])
         return True
 
-    def _take(self, due_ps: int | None) -> tuple[list, list]:
-        """Tags with timestamp <= due_ps (all if None), up to max_chunk_tags."""
-        ts_parts, ch_parts, n = [], [], 0
-        while n < self.max_chunk_tags and self._next_input():
+    def _next_input_keeping(self, parts: list) -> bool:
+        """_next_input, but an input error (a truncated file's end) waits until the tags taken so far
+        are emitted: a replay keeps the valid prefix."""
+        try:
+            return self._next_input()
+        except Exception as exc:
+            if not parts:
+                raise
+            self._deferred = exc
+            return False
+
+    def _take(self, due_ps: int | None) -> tuple[list, list, list | None]:
+        """Tags with timestamp <= due_ps (all if None), up to max_chunk_tags; the third list holds the
+        chunks' microtimes (recorded T3 / nanotimes) or is None when the input has none."""
+        ts_parts, ch_parts, mt_parts, n = [], [], [], 0
+        while n < self.max_chunk_tags and self._next_input_keeping(ts_parts):
             ts = self._cur.timestamps_ps
             stop = len(ts) if due_ps is None else int(np.searchsorted(ts, due_ps, side="right"))
             stop = min(stop, self._pos + self.max_chunk_tags - n)
@@ -134,11 +150,15 @@ class PacedSource(Pausable, Source):
                 break
             ts_parts.append(ts[self._pos:stop])
             ch_parts.append(self._cur.channels[self._pos:stop])
+            mt = self._cur.microtimes_ps
+            mt_parts.append(None if mt is None else mt[self._pos:stop])
             n += stop - self._pos
             self._pos = stop
             if stop < len(ts):
                 break
-        return ts_parts, ch_parts
+        if any(m is None for m in mt_parts):
+            mt_parts = None
+        return ts_parts, ch_parts, mt_parts
 
     def _read(self, timeout_s: float) -> TagChunk | None:
         deadline = time.monotonic() + timeout_s
@@ -167,12 +187,13 @@ class PacedSource(Pausable, Source):
                 return None
             time.sleep(min(self.poll_interval_s, remaining))
 
-    def _emit_parts(self, ts_parts: list, ch_parts: list) -> TagChunk | None:
+    def _emit_parts(self, ts_parts: list, ch_parts: list, mt_parts: list | None = None) -> TagChunk | None:
         if not ts_parts:
             return None
         if len(ts_parts) == 1:
-            return self._emit(ts_parts[0], ch_parts[0])
-        return self._emit(np.concatenate(ts_parts), np.concatenate(ch_parts))
+            return self._emit(ts_parts[0], ch_parts[0], None if mt_parts is None else mt_parts[0])
+        return self._emit(np.concatenate(ts_parts), np.concatenate(ch_parts),
+                          None if mt_parts is None else np.concatenate(mt_parts))
 
     @property
     def stream_time_s(self) -> float:

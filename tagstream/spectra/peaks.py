@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
@@ -89,6 +88,8 @@ def fit_peak(energy_ev: np.ndarray, density: np.ndarray, density_err: np.ndarray
         return rough
     p0 = [rough.amplitude, rough.peak_ev, rough.fwhm_ev / FWHM_PER_SIGMA, rough.offset]
     sig = None if density_err is None else np.asarray(density_err, dtype=np.float64)[sel]
+    from scipy import optimize   # lazy: ~0.5 s to import
+
     try:
         popt, pcov = optimize.curve_fit(_gauss, e[sel], y[sel], p0=p0, sigma=sig,
                                         absolute_sigma=sig is not None, maxfev=5000)

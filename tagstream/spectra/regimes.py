@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from tagstream.errors import AnalysisError
 from tagstream.spectra.energy import energy_bin_widths_ev
@@ -105,6 +104,8 @@ def compare_spectra(a: np.ndarray, a_err: np.ndarray, b: np.ndarray, b_err: np.n
         ok &= np.asarray(mask, bool)
     chi2 = float(np.sum((a[ok] - b[ok]) ** 2 / v[ok]))
     dof = int(ok.sum())
+    from scipy import stats   # lazy: scipy.stats costs ~0.5 s to import
+
     return chi2, dof, float(stats.chi2.sf(chi2, dof)) if dof else float("nan")
 
 
@@ -147,6 +148,8 @@ def spectrum_lifetime_correlation(peak_ev: np.ndarray, lifetime_ns: np.ndarray) 
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3:
         raise AnalysisError(f"need >= 3 frames with both a peak energy and a lifetime, have {int(ok.sum())}")
+    from scipy import stats
+
     pr = stats.pearsonr(x[ok], y[ok])
     sr = stats.spearmanr(x[ok], y[ok])
     slope = float(np.polyfit(x[ok], y[ok], 1)[0])

@@ -20,6 +20,7 @@ import numpy as np
 
 from tagstream.kernels.g2 import g2_pairs, g2_pairs_binned
 from tagstream.stages.microtime import PhotonBatch
+from tagstream.validate import G2_MAX_BINS
 from tagstream.stages.trace import _grow
 
 
@@ -34,6 +35,9 @@ class G2Stage:
             raise ValueError("g2 window and bin must be > 0 ps")
         self.bin_ps = int(bin_ps)
         self.half_bins = int(-(-int(window_ps) // self.bin_ps))
+        if 2 * self.half_bins > G2_MAX_BINS:
+            raise ValueError(f"g2 window +-{int(window_ps)} ps in bins of {self.bin_ps} ps is more than "
+                             f"{G2_MAX_BINS} bins: use a wider g2 bin or a shorter window")
         self.window_ps = self.half_bins * self.bin_ps
         self.delta_ps = int(delta_ps)
         self.lo = -self.window_ps - self.delta_ps

@@ -19,7 +19,9 @@ How the pulse reference works (see tagstream.kernels.microtime for the exact alg
 * A fixed delay offset (``microtime_offset_ps``) and the setup's per-channel delays are applied
   before wrapping into [0, P).
 * Chunks that carry microtimes already (PicoQuant T3, Photon-HDF5) are used as given, minus the
-  offset, wrapped into [0, P) when a period is given.
+  offset, wrapped into [0, P) with P the given laser period (the reader's: PtuReader.sync_period_ps,
+  Photon-HDF5 laser_repetition_rate; see io/propose.py). A T3 dtime of a divided sync spans several
+  laser periods: wrapping folds them into one. Without a period such a chunk is a SetupError.
 
 Unreferenced photons are counted by reason and keep microtime -1: they still count for intensity,
 g2 and FLID counts, never for lifetimes or decays.
@@ -75,7 +77,7 @@ class MicrotimeStage:
     # --- state read-outs -------------------------------------------------------------------------
     @property
     def period_ps(self) -> float | None:
-        return float(self.sf[K.SF_PERIOD]) if self.si[K.SI_PERIOD_KNOWN] else None
+        return K.current_period(self.si, self.sf)
 
     @property
     def first_period_ps(self) -> float | None:
@@ -106,7 +108,8 @@ class MicrotimeStage:
                              np.empty(n, np.int64))
         out_t, out_w, out_m, out_f = self._scratch
         n_ph, n_fr, bad = K.reference_photons(
-            chunk.timestamps_ps, chunk.channels, -1 if s.sync is None else s.sync, s.spad_a, s.spad_b,
+            chunk.timestamps_ps, chunk.channels, -1 if s.sync is None else s.sync, s.spad_a,
+            -1 if s.spad_b is None else s.spad_b,
             -1 if s.frame is None else s.frame, s.sync_divider, self.shift_a, self.shift_b,
             self.max_periods, self.memory_pulses, self.si, self.sf, self.ch_counts, out_t, out_w, out_m, out_f)
         if bad >= 0:
@@ -119,6 +122,9 @@ class MicrotimeStage:
 
     def _update_direct(self, chunk: TagChunk) -> PhotonBatch:
         s = self.setup
+        if self.nominal_period_ps is None:
+            raise SetupError("this recording carries microtimes (PicoQuant T3 / Photon-HDF5 nanotimes) but no laser "
+                             "period was given: give --laser-period-ps or --laser-mhz")
         ts, ch = chunk.timestamps_ps, chunk.channels
         if len(ts):
             prev = self.si[K.SI_LAST_T] if self.si[K.SI_HAS_T] else ts[0]
@@ -128,11 +134,11 @@ class MicrotimeStage:
             self.si[K.SI_LAST_T] = ts[-1]
             self.si[K.SI_HAS_T] = 1
         np.add.at(self.ch_counts, ch.astype(np.int64), 1)
-        is_ph = (ch == s.spad_a) | (ch == s.spad_b)
-        which = (ch[is_ph] == s.spad_b).astype(np.uint8)
+        b = -1 if s.spad_b is None else s.spad_b
+        is_ph = (ch == s.spad_a) | (ch == b)
+        which = (ch[is_ph] == b).astype(np.uint8)
         micro = chunk.microtimes_ps[is_ph] + np.where(which == 0, self.shift_a, self.shift_b)
-        if self.nominal_period_ps is not None:
-            micro = np.mod(micro, int(round(self.nominal_period_ps)))
-        micro = np.where(micro >= 0, micro, -1).astype(np.int64)
+        micro = np.where(chunk.microtimes_ps[is_ph] >= 0, np.mod(micro, int(round(self.nominal_period_ps))), -1)
+        micro = micro.astype(np.int64)
         frames = ts[ch == s.frame] if s.frame is not None else ts[:0]
         return PhotonBatch(ts[is_ph], which, micro, frames, int(ts[-1]) if len(ts) else None)
