@@ -356,3 +356,45 @@ def test_time_zero_convention_control(qtbot, win):
     exp = b.results.reselect(t0_ps=None)
     assert c.last_drawn.results.decay.t0_ps == exp.decay.t0_ps > 0
     np.testing.assert_array_equal(c.last_drawn.results.trace.lifetime_ns, exp.trace.lifetime_ns)
+
+
+def test_level_flid_range_is_robust_to_one_bright_short_level(qtbot):
+    import pyqtgraph as pg
+
+    from tagstream.app.views import LevelFlidView
+
+    w = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(w)
+    v = LevelFlidView(w.addPlot(), DARK)
+    # 50 levels of 1 s at ~4000 counts/s (400 per 100 ms bin) and one 20 ms level at 200 000 counts/s
+    start = np.arange(51, dtype=np.int64) * 1_000_000_000_000
+    end = start + 1_000_000_000_000
+    end[-1] = start[-1] + 20_000_000_000
+    cps = np.full(51, 4000.0)
+    cps[-1] = 200_000.0
+    lev = SimpleNamespace(levels=SimpleNamespace(start_ps=start, end_ps=end, intensity_cps=cps),
+                          grouping=SimpleNamespace(state_intensity_cps=np.array([4000.0])))
+    res = SimpleNamespace(levels=lev, trace=SimpleNamespace(bin_ms=100.0))
+    top = v.y_top(res)
+    assert 400 * 1.1 <= top < 1000 < 20_000       # the bright 20 ms level does not set the range
+
+
+def test_decays_legend_stays_inside_its_panel_after_a_regime_drag(qtbot, win):
+    src, acc = finite_source(4.0, seed=13)
+    win.start(source=src, spectra=acc)
+    wait_done(qtbot, win)
+    win.resize(1366, 768)
+    region = win.views["histogram"].regions[0]
+    region.setRegion((30.3187, 44.8))
+    region.sigRegionChangeFinished.emit(region)
+    c = win.controller
+    qtbot.waitUntil(lambda: c.last_drawn.results.selection.regimes_ns[0] == (30.5, 45.0) and c.complete,
+                    timeout=WAIT_MS)
+    qtbot.wait(200)
+    dv = win.views["decays"]
+    panel = win.plot_widgets["decays"]
+    leg = dv.legend.label.sceneBoundingRect()
+    assert "30.5–45 ns" in dv.legend.text()
+    assert not leg.intersects(dv.plot.vb.sceneBoundingRect())
+    # the plot is not pushed out of its panel by a long legend line
+    assert dv.plot.sceneBoundingRect().right() <= panel.width() + 1
