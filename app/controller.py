@@ -286,6 +286,8 @@ class LiveController(QtCore.QObject):
                 v.update(b.results, b.fits)
             elif name == "spectra":
                 v.update(b.spectra)
+            elif hasattr(v, "update_analysis"):       # fit table, trap spectrum: the analysis product
+                v.update_analysis(getattr(b, "analysis", None))
             else:
                 v.update(b.results)
             sch.drawn(name, b.seq, time.monotonic(), time.perf_counter() - t)

@@ -22,6 +22,7 @@ from tagstream.app.controller import LiveController
 from tagstream.app.status import (RateMeters, WheelGuard, human_bytes, loss_text, rec_text, set_label,
                                   state_text)
 from tagstream.app.theme import DARK, Theme
+from tagstream.app.views.fits import FitTable, TrapSpectrumView
 from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LevelFlidView, LevelsOverlay,
                                  LifetimeHistogramView, LifetimeTraceView, SpectraViews)
 from tagstream.pipeline import AnalysisConfig
@@ -176,10 +177,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, A.RightDockWidgetArea)
         self._view_widget = {"intensity": traces, "lifetime": traces, "levels": traces, "flid": flid_w,
                              "level_flid": lflid_w, "histogram": hist_w, "g2": g2_w, "decays": dec_w, "spectra": spec_w}
+        fit_table = FitTable()
+        trap_w = self._plot_widget("trap")
+        tv = TrapSpectrumView(trap_w.addPlot(), t)
+        self._dock("Fits", fit_table, A.RightDockWidgetArea, "fits")
+        self._dock("Trap spectrum", trap_w, A.RightDockWidgetArea, "trap")
+        self.tabifyDockWidget(self.docks["spectra"], self.docks["trap"])
+        self.docks["spectra"].raise_()
+        self.tabifyDockWidget(self.docks["g2"], self.docks["fits"])
+        self.docks["g2"].raise_()
+
+        self._view_widget.update({"fits": fit_table, "trap": trap_w})
+        self.fit_table = fit_table
         self.plot_widgets = {"traces": traces, "flid": flid_w, "level_flid": lflid_w, "histogram": hist_w,
-                             "g2": g2_w, "decays": dec_w, "spectra": spec_w}
+                             "g2": g2_w, "decays": dec_w, "spectra": spec_w, "trap": trap_w}
         return {"intensity": iv, "lifetime": lv, "flid": fv, "histogram": hv, "g2": gv, "decays": dv,
-                "spectra": sv, "levels": lov, "level_flid": lfv}
+                "spectra": sv, "levels": lov, "level_flid": lfv, "fits": fit_table, "trap": tv}
 
     def _painted(self, panel: str, dt_s: float) -> None:
         c = getattr(self, "controller", None)
@@ -723,6 +736,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._state = state
         self.start_act.setText("Stop" if state == "running" else "Start")
         if state == "finished":
+            self.docks["fits"].raise_()          # the final fits are what a finished replay is for
             self.start_act.setToolTip("the source is finished: Start reads it again (F5)")
             self.message("finished: every tag read and analysed")
         else:
@@ -737,29 +751,36 @@ class MainWindow(QtWidgets.QMainWindow):
         if compact != self._compact and not self._restored_layout:
             self.arrange(compact)
 
-    def _move_dock(self, name: str, area, beside: str, orientation) -> None:
-        d = self.docks[name]
-        shown = not d.isHidden()
-        self.removeDockWidget(d)
-        self.addDockWidget(area, d)
-        self.splitDockWidget(self.docks[beside], d, orientation)
-        d.setVisible(shown)
-
     def arrange(self, compact: bool) -> None:
-        """Dock layout for the window size. Compact (< COMPACT_WIDTH_PX, a 1366 x 768 laptop): g2 and
-        spectra share the top of the right column as tabs, the decays take its bottom, FLID and
-        histogram the bottom row; else FLID | histogram | decays below the traces, g2 over spectra."""
+        """Dock layout for the window size. Compact (< COMPACT_WIDTH_PX, a 1366 x 768 laptop): g2, fits,
+        spectra and trap spectrum share the top of the right column as tabs, the decays take its bottom,
+        FLID and histogram the bottom row; else FLID | histogram | decays below the traces, g2 | fits
+        tabs over spectra | trap spectrum tabs. (Qt adds a dock split off a tabbed one as a tab: the
+        column is rebuilt, splits first.)"""
         A, O = QtCore.Qt.DockWidgetArea, QtCore.Qt.Orientation
-        first = self._compact is None
         self._compact = compact
         d = self.docks
+        names = ("g2", "fits", "spectra", "trap", "decays")
+        hidden = {n: d[n].isHidden() for n in names}
+        for n in names:
+            self.removeDockWidget(d[n])
+        self.addDockWidget(A.RightDockWidgetArea, d["g2"])
         if compact:
-            self._move_dock("decays", A.RightDockWidgetArea, "g2", O.Vertical)
-            self.tabifyDockWidget(d["g2"], d["spectra"])
-            d["g2"].raise_()
-        elif not first:
-            self._move_dock("spectra", A.RightDockWidgetArea, "g2", O.Vertical)
-            self._move_dock("decays", A.BottomDockWidgetArea, "histogram", O.Horizontal)
+            self.addDockWidget(A.RightDockWidgetArea, d["decays"])
+            self.splitDockWidget(d["g2"], d["decays"], O.Vertical)
+            for n in ("fits", "spectra", "trap"):
+                self.tabifyDockWidget(d["g2"], d[n])
+        else:
+            self.addDockWidget(A.RightDockWidgetArea, d["spectra"])
+            self.splitDockWidget(d["g2"], d["spectra"], O.Vertical)
+            self.tabifyDockWidget(d["g2"], d["fits"])
+            self.tabifyDockWidget(d["spectra"], d["trap"])
+            self.addDockWidget(A.BottomDockWidgetArea, d["decays"])
+            self.splitDockWidget(d["histogram"], d["decays"], O.Horizontal)
+        for n in names:
+            d[n].setVisible(not hidden[n])
+        d["spectra"].raise_()
+        d["g2"].raise_()
         w, h = self.width(), self.height()
         side = max(250, int(0.18 * w))
         right = int((0.25 if compact else 0.27) * w)

@@ -310,7 +310,8 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     win.resize(1366, 768)
     qtbot.wait(300)
     assert win._compact                          # g2 and spectra share the right column as tabs, decays below
-    assert win.tabifiedDockWidgets(win.docks["g2"]) == [win.docks["spectra"]]
+    d = win.docks
+    assert set(win.tabifiedDockWidgets(d["g2"])) == {d["fits"], d["spectra"], d["trap"]}
     assert win.dockWidgetArea(win.docks["decays"]) == QtCore.Qt.DockWidgetArea.RightDockWidgetArea
     for name, w in win.plot_widgets.items():
         if w.isVisible():
@@ -322,7 +323,8 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     assert img.save(str(tmp_path / "window_1366.png"))
     win.resize(1920, 1080)
     qtbot.wait(100)
-    assert not win._compact and not win.tabifiedDockWidgets(win.docks["g2"])
+    assert not win._compact and win.tabifiedDockWidgets(d["g2"]) == [d["fits"]]
+    assert win.tabifiedDockWidgets(d["spectra"]) == [d["trap"]]
     assert win.dockWidgetArea(win.docks["decays"]) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
     for name, w in win.plot_widgets.items():
         if w.isVisible():
