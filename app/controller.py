@@ -1,12 +1,14 @@
 """LiveController: wires a LiveSession's snapshots to the views (no widgets of its own).
 
 Threads: the session's acquisition and analysis threads (tagstream.sources.live); a snapshot
-thread here that takes pipeline snapshots (~ms each, growing with the data), regime fits (at most
-every fit_interval_s, tagstream.analysis.regimes.fit_regimes) and spectra snapshots, so the GUI thread never waits on
-the analysis; and the GUI thread, where one fixed-rate timer (RedrawScheduler, ~30 Hz) first serves
-the status line, then draws the newest bundle within a time budget. The snapshot thread never asks
-for a redraw (a queue of redraw requests once crowded out timers and input for seconds); it takes
-the next snapshot once the GUI has taken the last one, so snapshots follow the GUI's pace.
+thread here that takes pipeline snapshots (~ms each, growing with the data) and spectra snapshots; an
+analysis thread that runs the analysis product on the newest snapshot (tagstream.product.analyze_recording:
+regime fits, spectra per regime, trap spectrum; at most every fit_interval_s, at once after a selection
+change, and on the finalized results when a finite source is done, so a replay ends with exactly what
+`tagstream analyze` gives) without holding up the snapshots; and the GUI thread, where one fixed-rate
+timer (RedrawScheduler, ~30 Hz) first serves the status line, then draws the newest bundle within a
+time budget. The snapshot thread never asks for a redraw (a queue of redraw requests once crowded out
+timers and input for seconds); it takes the next snapshot once the GUI has taken the last one.
 Errors from the worker threads (LiveSession.on_error) are re-emitted as the Qt signal `error`.
 The GUI computes nothing: dragging a threshold or a regime calls pipeline.set_selection() and the
 next snapshot carries the recomputed result.
@@ -25,21 +27,66 @@ from PyQt6 import QtCore
 
 from tagstream.app.redraw import FAST, RedrawScheduler
 from tagstream.pipeline import AnalysisConfig, Pipeline
+from tagstream.product import AnalysisOptions, analyze_recording
 from tagstream.sources import LiveSession
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """What one redraw shows: a Results snapshot, fits per regime (or None) and a spectra snapshot."""
+    """What one redraw shows: a Results snapshot, fits per regime (or None), a spectra snapshot, and
+    the analysis product they come from (tagstream.product.Analysis; None before the first one)."""
 
     results: object
     fits: list | None
     spectra: object | None
     taken_s: float          # time.monotonic() when the snapshot was taken
     seq: int
+    analysis: object = None
 
 
 POLL_S = 0.01   # how often the snapshot thread looks for new tags when idle
+
+
+class _AnalysisWorker(threading.Thread):
+    """Runs the analysis product on the snapshot handed to it (one at a time; a newer one replaces a
+    waiting one), then has the snapshot thread make a bundle with it."""
+
+    def __init__(self, ctrl: "LiveController") -> None:
+        super().__init__(name="tagstream-analysis-product", daemon=True)
+        self.ctrl = ctrl
+        self.wake = threading.Event()
+        self.halt = threading.Event()
+        self._job = None            # (Results, selection version, final)
+        self._lock = threading.Lock()
+        self.busy = False
+
+    def submit(self, res, sel: int, final: bool) -> None:
+        with self._lock:
+            self._job = (res, sel, final)
+        self.wake.set()
+
+    def run(self) -> None:
+        c = self.ctrl
+        while not self.halt.is_set():
+            self.wake.wait(0.5)
+            self.wake.clear()
+            with self._lock:
+                job, self._job = self._job, None
+                self.busy = job is not None
+            if job is None:
+                continue
+            res, sel, final = job
+            try:
+                a = c.analyze(res)
+                with c._lock:
+                    c._analysis = (sel, res.n_records, final, a)
+            except Exception as exc:  # keep the display alive; say what happened
+                c._report(f"analysis failed: {type(exc).__name__}: {exc}")
+                with c._lock:
+                    c._analysis = (sel, res.n_records, final, None)
+            finally:
+                self.busy = False
+            c.request_redraw()         # a bundle with the new analysis
 
 
 class _SnapshotWorker(threading.Thread):
@@ -48,11 +95,22 @@ class _SnapshotWorker(threading.Thread):
         self.ctrl = ctrl
         self.wake = threading.Event()
         self.halt = threading.Event()
+        self.analyst = _AnalysisWorker(ctrl)
 
     def run(self) -> None:
         c = self.ctrl
+        self.analyst.start()
+        try:
+            self._loop()
+        finally:
+            self.analyst.halt.set()
+            self.analyst.wake.set()
+            self.analyst.join(30)
+
+    def _loop(self) -> None:
+        c = self.ctrl
         last_fit = -1e9
-        fits, fit_sel = None, None
+        asked = None     # (selection, tags, final) of the last analysis asked for
         seen = (-1, None)
         t_snap = 0.0    # when the last snapshot was taken: snapshots are >= interval_s apart
         while not self.halt.is_set():
@@ -67,8 +125,12 @@ class _SnapshotWorker(threading.Thread):
                 continue
             try:
                 sel = c._sel_version
+                done = c.session is not None and c._session_done()
+                if done:
+                    pipe.finalize()     # every tag analysed: the final results, as analyze_file gives them
                 n = c.session.status().tags_analyzed if c.session is not None else 0
-                if (n, sel) == seen and not c._force:
+                final_due = done and c.fit_interval_s is not None and asked != (sel, n, True)
+                if (n, sel) == seen and not c._force and not final_due:
                     continue
                 if not c._force and not c._taken.is_set():
                     continue
@@ -76,14 +138,20 @@ class _SnapshotWorker(threading.Thread):
                 t = t_snap = time.monotonic()
                 res = pipe.snapshot()
                 seen = (res.n_records, sel)
-                if c.fit_interval_s is not None and (t - last_fit >= c.fit_interval_s or fit_sel != sel):
-                    from tagstream.analysis.regimes import fit_regimes
-
-                    fits, fit_sel, last_fit = fit_regimes(res), sel, time.monotonic()
-                spec = c.spectra.snapshot(res) if c.spectra is not None else None
+                if c.fit_interval_s is not None and not self.analyst.busy and (
+                        final_due or (asked is None or asked[0] != sel)
+                        or (not done and t - last_fit >= c.fit_interval_s)):
+                    asked = (sel, res.n_records, done)
+                    self.analyst.submit(res, sel, done)
+                    last_fit = t
+                with c._lock:
+                    got = c._analysis
+                a = got[3] if got is not None and got[0] == sel else None
+                fits = None if a is None or a.fits is None else list(a.fits.fits)
+                spec = c.spectra_snapshot(res, None if a is None else a.spectra)
                 with c._lock:
                     c._seq += 1
-                    c._bundle = Bundle(res, fits if fit_sel == sel else None, spec, t, c._seq)
+                    c._bundle = Bundle(res, fits, spec, t, c._seq, a)
                     c._taken.clear()
             except Exception as exc:  # keep the display alive; say what happened
                 c._report(f"display snapshot failed: {type(exc).__name__}: {exc}")
@@ -113,11 +181,14 @@ class LiveController(QtCore.QObject):
         self.fit_interval_s = fit_interval_s
         self.session: LiveSession | None = None
         self.pipeline: Pipeline | None = None
-        self.spectra = None
+        self.spectra = None          # SpectraAccumulator of a live camera, or None
+        self.spectra_series = None   # SpectralSeries of a replayed recording's spectra file, or None
+        self.options: AnalysisOptions | None = None
         self._lock = threading.Lock()
         self._bundle: Bundle | None = None
         self._seq = 0
         self._force = False
+        self._analysis = None   # (selection version, tags, final, tagstream.product.Analysis) last computed
         self._sel_version = 0   # bumped by every selection change (fits are redone for a new one)
         self._worker: _SnapshotWorker | None = None
         self.last_drawn: Bundle | None = None
@@ -131,19 +202,30 @@ class LiveController(QtCore.QObject):
 
     # -- session -----------------------------------------------------------------------------------
     def start(self, source, setup, config: AnalysisConfig, *, record_to=None, record_format="qutag-binary",
-              spectra=None) -> None:
+              spectra=None, spectra_file=None, fit: str | None = "global") -> None:
         """Start a new session (stopping any previous one). spectra: a SpectraAccumulator fed by the
-        source (tagstream.app.camera), or None. Raises what LiveSession.start raises (source closed)."""
+        source (tagstream.app.camera), or None; spectra_file: the spectra of a replayed recording
+        (.sif / .spectra.npz). fit: the product's decay-fit model. Raises what LiveSession.start
+        raises (source closed)."""
         self.stop()
+        self._stop_worker()   # before the new pipeline: the old threads must never see (or finalize) it
         if record_to is not None and Path(record_to).exists():
             source.close()
             raise FileExistsError(f"recording file {record_to} exists: choose another name")
         self.pipeline = Pipeline(setup, config)
         self.spectra = spectra
+        self.spectra_series = None
+        if spectra_file is not None:
+            from tagstream.spectra import read_spectra
+
+            self.spectra_series = read_spectra(spectra_file)
+        self.options = AnalysisOptions(config=config, setup=setup, setup_source="live", fit=fit,
+                                       spectra_sidecar=False)
         self.session = LiveSession(source, pipeline=self.pipeline, record_to=record_to, record_format=record_format,
                                    setup=setup, on_error=self._report)
         with self._lock:
             self._bundle = None
+            self._analysis = None
         self._taken.set()
         self.scheduler.reset()
         self.last_drawn = None
@@ -157,7 +239,6 @@ class LiveController(QtCore.QObject):
             except Exception:
                 pass
             raise
-        self._stop_worker()   # a restart (replay, reset) must not leave the previous snapshot thread running
         self._worker = _SnapshotWorker(self)
         self._worker.start()
         self.timer.start()
@@ -191,11 +272,43 @@ class LiveController(QtCore.QObject):
         self._stop_worker()
 
     def _stop_worker(self) -> None:
-        if self._worker is not None:
-            self._worker.halt.set()
-            self._worker.wake.set()
-            self._worker.join(5)
+        w = self._worker
+        if w is not None:
+            for t in (w, w.analyst):
+                t.halt.set()
+                t.wake.set()
+            w.join(30)          # it waits for the analysis thread (a fit in progress) to end
+            w.analyst.join(30)
             self._worker = None
+
+    # -- the analysis product ------------------------------------------------------------------------
+    def analyze(self, res):
+        """The analysis product (tagstream.product.Analysis) of a Results snapshot with this session's
+        options and spectra: the same computation as `tagstream analyze`."""
+        series = self.spectra.series() if self.spectra is not None else self.spectra_series
+        opts = self.options if series is None else dataclasses.replace(self.options, spectra=series)
+        return analyze_recording(res, opts, title="live")
+
+    def spectra_snapshot(self, res, regime_spectra):
+        """What the spectra views draw: the frames (waterfall) and the product's regime spectra."""
+        if self.spectra is not None:
+            return self.spectra.snapshot(res, regime_spectra)
+        if self.spectra_series is not None:
+            from tagstream.app.spectra_model import spectra_snapshot
+
+            return spectra_snapshot(self.spectra_series, res, regime_spectra)
+        return None
+
+    def _session_done(self) -> bool:
+        st = self.session.status()
+        return (st.state != "running" or st.source_finished) and st.analysis_lag_tags == 0 and \
+            not any(t.is_alive() for t in self.session.threads)
+
+    @property
+    def analysis(self):
+        """The analysis product of the last drawn bundle (None before the first)."""
+        b = self.last_drawn
+        return None if b is None else b.analysis
 
     @property
     def running(self) -> bool:
@@ -313,17 +426,10 @@ class LiveController(QtCore.QObject):
         self.error.emit(message)
 
     def export_snapshot(self, directory, *, title: str = "tagstream live snapshot") -> list[Path]:
-        """Parquet tables + PNG report of the current results into a new time-stamped subfolder."""
-        from tagstream.export.parquet import export_results
-        from tagstream.export.report import render_report
-
+        """Parquet tables + PNG report of the current results (the analysis product, as
+        `tagstream analyze --export` writes them) into a new time-stamped subfolder."""
         if self.pipeline is None:
             raise RuntimeError("nothing to export: start a measurement first")
-        b = self.last_drawn
-        res = self.pipeline.snapshot()
-        fits = b.fits if b is not None and b.results.selection == res.selection else None
-        spec = self.spectra.snapshot(res) if self.spectra is not None else None
+        a = self.analyze(self.pipeline.snapshot())
         out = Path(directory) / f"snapshot-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-        written = export_results(res, out)
-        written.append(render_report(res, out / "report.png", fits=fits, spectra=spec, title=title))
-        return written
+        return dataclasses.replace(a, source=title).write(out)

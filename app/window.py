@@ -26,6 +26,7 @@ from tagstream.app.views.fits import FitTable, TrapSpectrumView
 from tagstream.app.views import (DecayView, FlidView, G2View, IntensityTraceView, LevelFlidView, LevelsOverlay,
                                  LifetimeHistogramView, LifetimeTraceView, SpectraViews)
 from tagstream.pipeline import AnalysisConfig
+from tagstream.regime import parse_regimes
 from tagstream.setup import Setup, sidecar_setup
 
 LEVELS_CONFIDENCE = 0.99        # change-point confidence of the live levels
@@ -447,9 +448,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.message(f"saved setup ignored: {exc}")
         reg = s.value("regimes", "40-50,50-60,60-70")
         try:
-            from tagstream.results import normalize_regimes
-
-            self.regimes_ns = list(normalize_regimes(reg))
+            self.regimes_ns = [tuple(r) for r in parse_regimes(reg)]
         except ValueError:
             self.regimes_ns = [(40.0, 50.0), (50.0, 60.0), (60.0, 70.0)]
         self.views["histogram"].set_regimes(self.regimes_ns)
@@ -476,7 +475,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("sif_watch", self.sif_watch.isChecked())
         s.setValue("sif_folder", self.sif_folder.text())
         s.setValue("setup_toml", self.setup_from_controls().to_toml())
-        s.setValue("regimes", ",".join(f"{lo:g}-{hi:g}" for lo, hi in self.regimes_ns))
+        s.setValue("regimes", ",".join(r.label for r in parse_regimes(self.regimes_ns)))
         s.setValue("geometry", self.saveGeometry())
         s.setValue("window_state", self.saveState())
         s.sync()
@@ -516,6 +515,11 @@ class MainWindow(QtWidgets.QMainWindow):
         watched = None
         try:
             src, acc = (source, spectra) if source is not None else self.make_source()
+            spectra_file = None   # a replayed recording's <stem>.spectra.npz, as `tagstream analyze` uses it
+            if source is None and self.source_box.currentData() == "replay":
+                from tagstream.product import sidecar_spectra
+
+                spectra_file = sidecar_spectra(self.replay_path.text().strip())
             rec = self.record_path.text().strip() if self.record.isChecked() else None
             if self.record.isChecked() and not rec:
                 raise ValueError("recording is on but no file name is given")
@@ -525,14 +529,15 @@ class MainWindow(QtWidgets.QMainWindow):
             cfg = self.config_from_controls()
             if getattr(src, "laser_period_ps", None) and cfg.laser_period_ps is None:   # T3 / nanotime replay
                 cfg = dataclasses.replace(cfg, laser_period_ps=src.laser_period_ps)
-            self.controller.start(src, self.setup_from_controls(), cfg, record_to=rec, spectra=acc)
+            self.controller.start(src, self.setup_from_controls(), cfg, record_to=rec, spectra=acc,
+                                  spectra_file=spectra_file)
         except Exception as exc:
             if watched is not None:
                 watched.close()
             self.show_error(f"could not start: {exc}")
             return
         self.banner.hide()
-        self.docks["spectra"].setVisible(acc is not None)
+        self.docks["spectra"].setVisible(acc is not None or spectra_file is not None)
         self.message(f"started: {self.source_box.currentText()}" + (f", recording to {rec}" if rec else ""))
         self.save_settings()
 
@@ -695,7 +700,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.regimes_ns = [snap_regime(*r) for r in regimes]
         self.controller.set_regimes(self.regimes_ns)
-        self.settings.setValue("regimes", ",".join(f"{lo:g}-{hi:g}" for lo, hi in self.regimes_ns))
+        self.settings.setValue("regimes", ",".join(r.label for r in parse_regimes(self.regimes_ns)))
 
     # ------------------------------------------------------------------ feedback
     def message(self, text: str) -> None:

@@ -26,7 +26,8 @@ import numpy as np
 from tagstream.chunk import TagChunk
 from tagstream.errors import SetupError
 from tagstream.kernels.trace import nice_bin_ps
-from tagstream.results import RawStats, Results, Selection, derive, normalize_regimes
+from tagstream.regime import parse_regimes
+from tagstream.results import RawStats, Results, Selection, derive
 from tagstream.stages.frames import FrameStage
 from tagstream.stages.g2 import G2Stage
 from tagstream.stages.levels import LevelsStage
@@ -95,7 +96,7 @@ class AnalysisConfig:
     level_states: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "regimes_ns", normalize_regimes(self.regimes_ns))
+        object.__setattr__(self, "regimes_ns", parse_regimes(self.regimes_ns))
         check_limit("trace bin", self.trace_bin_ms, "trace_bin_ms", hint="e.g. --bin-ms 10")
         bin_ps = self.trace_bin_ms * 1e9
         if abs(bin_ps - round(bin_ps)) > 1e-6 * bin_ps:
@@ -250,7 +251,7 @@ class Pipeline:
             sel = self._selection
         if selection:
             if selection.get("regimes_ns") is not None:
-                selection["regimes_ns"] = normalize_regimes(selection["regimes_ns"])
+                selection["regimes_ns"] = parse_regimes(selection["regimes_ns"])
             sel = dataclasses.replace(sel, **selection)
         return derive(raw, sel)
 
@@ -261,9 +262,11 @@ class Pipeline:
     def set_selection(self, **selection) -> None:
         """Change the default selection of later snapshots (e.g. the live user drags a threshold)."""
         if selection.get("regimes_ns") is not None:
-            selection["regimes_ns"] = normalize_regimes(selection["regimes_ns"])
+            selection["regimes_ns"] = parse_regimes(selection["regimes_ns"])
         with self._lock:
             self._selection = dataclasses.replace(self._selection, **selection)
+            if self._final is not None:     # finalized: the final results follow the new selection
+                self._final = derive(self._raw(True), self._selection)
 
     def finalize(self) -> Results:
         """The final Results (the last, partial trace bin is never ON). Idempotent."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from tagstream.kernels.g2 import sum_pairs_in_state
 from tagstream.kernels.trace import sum_selected_decays, sums_from
+from tagstream.regime import Regime, parse_regimes
 
 
 # ------------------------------------------------------------------------------------------------
@@ -115,6 +116,10 @@ class RegimeResult:
     counts: np.ndarray
     fit: Any = None             # hook for tagstream.analysis: anything with to_json_dict() or a dict
 
+    @property
+    def regime(self) -> Regime:
+        return Regime(*self.range_ns)
+
     def to_json_dict(self) -> dict:
         d = {"range_ns": list(self.range_ns), "n_bins": self.n_bins, "n_photons": self.n_photons,
              "duration_s": float((self.intervals_ps[:, 1] - self.intervals_ps[:, 0]).sum() / 1e12)
@@ -198,26 +203,9 @@ def _f(x):
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def normalize_regimes(regimes) -> tuple[tuple[float, float], ...]:
-    """Accept "40-50,50-60" or [(40, 50), ...]; return sorted-bounds float tuples."""
-    if isinstance(regimes, str):
-        out = []
-        for part in regimes.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            lo, sep, hi = part.partition("-")
-            if not sep:
-                raise ValueError(f"regime {part!r} is not LO-HI (ns)")
-            out.append((float(lo), float(hi)))
-        regimes = out
-    res = []
-    for lo, hi in regimes:
-        lo, hi = float(lo), float(hi)
-        if not hi > lo:
-            raise ValueError(f"regime {lo}-{hi} ns: upper bound must exceed lower bound")
-        res.append((lo, hi))
-    return tuple(res)
+def normalize_regimes(regimes) -> tuple[Regime, ...]:
+    """Accept "40-50,50-60" or [(40, 50), ...]; return Regimes (tagstream.regime.parse_regimes)."""
+    return parse_regimes(regimes)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -457,7 +445,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
         dec = np.zeros(tr["n_decay"], np.int64)
         if selb.size and tr["n_decay"]:
             sum_selected_decays(tr["store"], offsets, selb.astype(np.int64), tr["n_decay"], dec)
-        regs.append(RegimeResult((lo, hi), int(selb.size), int(dec.sum()), selb,
+        regs.append(RegimeResult(Regime(lo, hi), int(selb.size), int(dec.sum()), selb,
                                  _merge_intervals(selb, tr["origin_ps"] or 0, bin_ps), t_dec, dec))
 
     trace = TraceResult(bin_ps / 1e9, (tr["origin_ps"] or 0) + np.arange(nb, dtype=np.int64) * bin_ps,

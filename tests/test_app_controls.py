@@ -140,7 +140,7 @@ def test_button_says_start_and_state_finished_right_after_a_replay(qtbot, win):
     qtbot.wait(1200)
     assert win.st_state.text() == t           # elapsed time frozen once finished
     win.toggle()                              # Start replays it again
-    assert c.running or c.finished
+    assert c.running or c.finished, win.log.toPlainText()
     qtbot.waitUntil(lambda: c.finished, timeout=WAIT_MS)
 
 

@@ -1,5 +1,6 @@
-"""PNG report: drawn from the Results arrays by the app's views, atomic, never overwrites unasked;
-spectra per regime vs a brute-force reference; fit_regimes vs fit_decay."""
+"""PNG report (matplotlib Agg): every panel drawn from the analysis product's arrays, the header says
+its numbers and warnings, atomic, never overwrites unasked; spectra per regime vs a brute-force
+reference; fit_regimes vs fit_decay."""
 
 from __future__ import annotations
 
@@ -30,78 +31,120 @@ def measured():
     return res, series
 
 
-def y(item):
-    return np.asarray(item.getOriginalDataset()[1], dtype=np.float64)
-
-
-def test_report_png_written_atomically_and_not_overwritten(measured, tmp_path, qapp):
-    from PyQt6 import QtGui
-
-    from tagstream.analysis.regimes import fit_regimes
-    from tagstream.export.report import render_report
+@pytest.fixture(scope="module")
+def analysis(measured):
+    """The analysis product of the simulated measurement (global fit, spectra per regime)."""
+    from tagstream.product import AnalysisOptions, analyze_recording
 
     res, series = measured
+    return analyze_recording(res, AnalysisOptions(config=res._raw.config, spectra=series), title="QD test")
+
+
+def ydata(line):
+    return np.asarray(line.get_ydata(), dtype=np.float64)
+
+
+def test_report_png_written_atomically_and_not_overwritten(analysis, tmp_path):
+    from PIL import Image
+
+    from tagstream.export.report import render_report
+
     out = tmp_path / "r.png"
-    assert render_report(res, out, fits=fit_regimes(res), spectra=series, title="QD test", size=(1200, 1600)) == out
-    img = QtGui.QImage(str(out))
-    assert (img.width(), img.height()) == (1200, 1600)
+    assert render_report(analysis, out, size=(1200, 1600)) == out
+    with Image.open(out) as img:
+        assert img.size == (1200, 1600)
     assert [p.name for p in tmp_path.iterdir()] == ["r.png"]  # no temporary file left
     before = out.read_bytes()
     with pytest.raises(ExportError, match="exists"):
-        render_report(res, out)
+        render_report(analysis, out)
     assert out.read_bytes() == before
-    render_report(res, out, overwrite=True, size=(800, 1000))
-    assert QtGui.QImage(str(out)).width() == 800
+    render_report(analysis, out, overwrite=True, size=(800, 1000))
+    with Image.open(out) as img:
+        assert img.size == (800, 1000)
     with pytest.raises(ExportError, match="does not exist"):
-        render_report(res, tmp_path / "nodir" / "r.png")
+        render_report(analysis, tmp_path / "nodir" / "r.png")
 
 
-def test_report_page_draws_the_results_arrays(measured, qapp):
-    from tagstream.analysis.regimes import fit_regimes
-    from tagstream.export.report import build_page, summary_html
+def test_report_page_draws_the_analysis_arrays(analysis):
+    """Every panel holds the product's arrays: traces, g2, decays with the fits and residuals, the
+    spectra per regime and the trap spectrum; the header its numbers and warnings."""
+    from tagstream.export.report import build_figure, header_lines
 
-    res, series = measured
-    fits = fit_regimes(res)
-    w, v = build_page(res, fits=fits, spectra=series, title="t")
+    res, a = analysis.results, analysis
+    fig, ax = build_figure(a)
     n = res.trace.counts.size - 1
-    np.testing.assert_array_equal(y(v["intensity"].curve_sum), res.trace.counts[:n])
-    np.testing.assert_array_equal(y(v["lifetime"].curve_all), res.trace.lifetime_ns[:n])
-    np.testing.assert_array_equal(y(v["g2"].curve), res.g2.normalized)
+    np.testing.assert_array_equal(ydata(ax["intensity"].lines[0]), res.trace.counts[:n])
+    np.testing.assert_array_equal(ydata(ax["lifetime"].lines[0]), res.trace.lifetime_ns[:n])
+    np.testing.assert_array_equal(ydata(ax["g2"].lines[0]), res.g2.normalized)
     k = int(np.ceil(res.laser_period_ps / res.decay.bin_ps))
-    for i, r in enumerate(res.regimes):
-        got = y(v["decays"].curves[i])
-        np.testing.assert_array_equal(np.nan_to_num(got), r.counts[:k])
-        if fits[i] is not None:
-            model = y(v["decays"].fit_curves[i])
-            keep = fits[i].model_counts > 0.3
-            np.testing.assert_allclose(model[keep], fits[i].model_counts[keep])
-            np.testing.assert_array_equal(y(v["decays"].res_curves[i]), fits[i].residuals)
-    assert sum(f is not None for f in fits) >= 1
-    text = summary_html(res, fits, "t")
+    dec = ax["decays"].lines
+    assert np.array_equal(ydata(dec[0]), np.where(res.decay.counts[:k] > 0, res.decay.counts[:k], np.nan),
+                          equal_nan=True)
+    i_line = 1
+    n_fit = 0
+    for r in res.regimes:
+        assert np.array_equal(ydata(dec[i_line]), np.where(r.counts[:k] > 0, r.counts[:k], np.nan), equal_nan=True)
+        i_line += 1
+        if r.fit is not None:
+            m = ydata(dec[i_line])
+            keep = r.fit.model_counts[:k] > 0.3
+            np.testing.assert_allclose(m[keep], r.fit.model_counts[:k][keep])
+            np.testing.assert_array_equal(ydata(ax["residuals"].lines[n_fit]), r.fit.residuals[:k])
+            i_line += 1
+            n_fit += 1
+    assert n_fit >= 1 and a.fits.mode == "global"
+    drawn = [rs for rs in a.spectra.spectra if rs.n_frames]
+    assert drawn and len(ax["spectra"].lines) == len(drawn) + (a.spectra.trap is not None)
+    for line, rs in zip(ax["spectra"].lines, drawn):
+        np.testing.assert_array_equal(ydata(line), rs.density)
+    text = "\n".join(header_lines(a))
     assert f"{res.g2.g2_zero:.3f}" in text and f"{res.n_records:,}" in text
-    assert v["spectra"].reg_curves[0].isVisible() or v["spectra"].reg_curves[1].isVisible()
-    w.close()
+    assert all(w in text for w in a.warnings)
+
+
+def test_report_says_every_warning(measured, tmp_path):
+    from tagstream.export.report import header_lines
+    from tagstream.product import AnalysisOptions, analyze_recording
+
+    res, _ = measured
+    a = analyze_recording(res.reselect(regimes_ns="30-40,95-99"), AnalysisOptions(config=res._raw.config))
+    assert any("95-99 ns" in w for w in a.warnings)
+    assert any("95-99 ns" in ln and "⚠" in ln for ln in header_lines(a))
 
 
 def test_regime_spectra_equal_a_brute_force_weighted_mean(measured):
+    """The product's per-regime spectra (spectra_results, the one implementation) equal a by-hand
+    weighted mean of the frames more than half inside the regime; the app's snapshot only resamples them."""
+    from tagstream.analysis.regimes import SPECTRUM_MIN_WEIGHT, spectra_results
     from tagstream.app.spectra_model import spectra_snapshot
+    from tagstream.spectra import subtract_baseline, to_energy
 
     res, series = measured
-    snap = spectra_snapshot(series, res)
-    assert snap.n_frames == series.n_frames
-    dens = snap.density_per_ev.astype(np.float64)
+    sp = spectra_results(res, series)
+    e, dens = to_energy(series.wavelength_nm, subtract_baseline(series.counts, series.baseline_adu))
     exp_ps = int(round(series.exposure_s * 1e12))
+    starts = res.frames.frame_start_ps if res.frames is not None and len(res.frames.frame_start_ps) \
+        else series.frame_start_ps
     for i, r in enumerate(res.regimes):
         w = []
-        for s in series.frame_start_ps:  # overlap of [s, s + exposure) with the regime's ON intervals
+        for s in starts:  # overlap of [s, s + exposure) with the regime's ON intervals
             cov = sum(max(0, min(s + exp_ps, b) - max(s, a)) for a, b in r.intervals_ps.tolist())
             w.append(cov / exp_ps)
-        w = np.array(w)
-        assert snap.regime_frames[i] == pytest.approx(w.sum())
+        w = np.where(np.array(w) > SPECTRUM_MIN_WEIGHT, w, 0.0)
+        rs = sp.spectra[i]
+        assert rs.weight_sum == pytest.approx(w.sum()) and rs.n_frames == int((w > 0).sum())
         if w.sum() > 0:
-            np.testing.assert_allclose(snap.regime_spectra[i], (w[:, None] * dens).sum(0) / w.sum(), rtol=1e-5,
-                                       atol=1e-3 * np.abs(dens).max())
+            np.testing.assert_allclose(rs.density, (w[:, None] * dens).sum(0) / w.sum(), rtol=1e-9,
+                                       atol=1e-9 * np.abs(dens).max())
+    assert sum(rs.n_frames for rs in sp.spectra) > 10
+    snap = spectra_snapshot(series, res, sp)
+    assert snap.n_frames == series.n_frames
+    for i, rs in enumerate(sp.spectra):
+        assert snap.regime_frames[i] == rs.weight_sum
+        if rs.n_frames:
+            np.testing.assert_allclose(snap.regime_spectra[i], np.interp(snap.energy_ev, rs.energy_ev, rs.density))
     # per-eV densities integrate back to the baseline-subtracted counts of each frame
+    dens = snap.density_per_ev.astype(np.float64)
     total = (dens * energy_bin_widths_ev(snap.energy_ev)).sum(axis=1)
     np.testing.assert_allclose(total, (series.counts - series.baseline_adu).sum(axis=1),
                                rtol=0.02, atol=0.02 * np.abs(series.counts - series.baseline_adu).sum(1).max())

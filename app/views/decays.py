@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from tagstream.app.theme import Theme, fast, legend_show, style_plot
-from tagstream.app.views.lifetime import regime_label
+from tagstream.regime import Regime
 
 
 def one_period(res, t_ps: np.ndarray) -> slice:
@@ -107,7 +107,7 @@ class DecayView:
             self.curves[i].setData(r.t_ps[s] * 1e-3, positive_or_nan(r.counts[s]))
             fit = fits[i] if fits is not None and i < len(fits) else r.fit
             ok = fit is not None and getattr(fit, "model_counts", None) is not None
-            label = f"{regime_label(*r.range_ns)}: {short_count(r.n_photons)} photons"
+            label = f"{Regime(*r.range_ns).display}: {short_count(r.n_photons)} photons"
             legend_show(self.legend, self.curves[i], label + (f" · {fit_label(fit)}" if ok else ""), True)
             fc = self.fit_curves[i]
             fc.setVisible(ok)

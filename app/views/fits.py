@@ -76,7 +76,8 @@ class FitTable(QtWidgets.QTableWidget):
         self._shown = None
 
     def update_analysis(self, analysis) -> None:
-        """Rows from the product (None: keep what is shown)."""
+        """Rows from the product; None (being recomputed for a new selection): the old rows greyed out."""
+        self.setEnabled(analysis is not None)
         if analysis is None:
             return
         rows = fit_rows(analysis)

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 
 from tagstream.app.theme import Theme, fast, legend_show, lifetime_axis_max_ns, style_plot
 from tagstream.app.views.trace import shown_bins
-
+from tagstream.regime import Regime
 
 SNAP_NS = 0.5    # dragged regime bounds are rounded to this (labels, report and file names stay short)
 
@@ -20,10 +20,6 @@ def snap_regime(lo: float, hi: float) -> tuple[float, float]:
     lo, hi = sorted((float(lo), float(hi)))
     lo, hi = round(lo / SNAP_NS) * SNAP_NS, round(hi / SNAP_NS) * SNAP_NS
     return (lo, hi if hi > lo else lo + SNAP_NS)
-
-
-def regime_label(lo: float, hi: float) -> str:
-    return f"{lo:g}–{hi:g} ns"
 
 
 class LifetimeTraceView:
@@ -65,7 +61,7 @@ class LifetimeTraceView:
         self._ensure(res.regimes)
         for i, r in enumerate(res.regimes):
             self.curves[i].setData(t_s, np.where(reg == i, lt, np.nan))
-            legend_show(self.legend, self.curves[i], f"ON, {regime_label(*r.range_ns)}", True)
+            legend_show(self.legend, self.curves[i], f"ON, {Regime(*r.range_ns).display}", True)
             self.bands[i].setRegion(r.range_ns)
         if not self._ranged and t_s.size:
             self.plot.setYRange(0.0, lifetime_axis_max_ns(res), padding=0)

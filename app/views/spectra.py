@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from tagstream.app.theme import Theme, legend_show, style_colorbar, style_plot
-from tagstream.app.views.lifetime import regime_label
+from tagstream.regime import Regime
 
 
 def emission_range_ev(snap, pad_ev: float = 0.12) -> tuple[float, float]:
@@ -84,5 +84,5 @@ class SpectraViews:
                 label = ""
                 if vis:
                     c.setData(e, snap.regime_spectra[i])
-                    label = f"{regime_label(*snap.regime_ranges_ns[i])} ({snap.regime_frames[i]:.1f} frames)"
+                    label = f"{Regime(*snap.regime_ranges_ns[i]).display} ({snap.regime_frames[i]:.1f} frames)"
                 legend_show(self.legend, c, label, vis)

@@ -26,10 +26,6 @@ from tagstream.errors import AnalysisError
 FIT_MODES = ("global", "single", "be_trap")
 
 
-def regime_label(r) -> str:
-    return f"{r.range_ns[0]:g}-{r.range_ns[1]:g}"
-
-
 def regime_histograms(res, min_photons: int = 200) -> dict:
     """{label: (t_ps, counts)} of the regimes with >= min_photons, cropped to one laser period."""
     P, d = res.laser_period_ps, res.decay.bin_ps
@@ -39,7 +35,7 @@ def regime_histograms(res, min_photons: int = 200) -> dict:
     for r in res.regimes:
         if r.n_photons >= min_photons:
             k = min(int(math.ceil(P / d)), r.t_ps.size)
-            out[regime_label(r)] = (r.t_ps[:k], r.counts[:k])
+            out[r.regime.label] = (r.t_ps[:k], r.counts[:k])
     return out
 
 
@@ -64,7 +60,7 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
     """
     if mode not in FIT_MODES:
         raise AnalysisError(f"unknown fit mode {mode!r}; use one of {', '.join(FIT_MODES)}")
-    labels = [regime_label(r) for r in res.regimes]
+    labels = [r.regime.label for r in res.regimes]
     fits: dict = {}
     why: dict = {}
     g = None
@@ -155,6 +151,7 @@ class RegimeSpectra:
     trap: TrapSpectrum | None
     trap_message: str | None  # why there is no trap spectrum
     lines: tuple
+    on: object = None         # RegimeSpectrum of all ON trace bins (same weighting as the regimes)
 
 
 def emission_mask(energy_ev: np.ndarray, regime_spectra, n_fwhm: float = 2.0) -> np.ndarray:
@@ -217,15 +214,23 @@ def spectra_on_clock(res, spectra):
     return s, timing, e, dens
 
 
-def spectra_results(res, spectra, fits: RegimeFits | None = None, min_weight: float = 0.5) -> RegimeSpectra:
+SPECTRUM_MIN_WEIGHT = 0.5   # a frame enters a regime's mean spectrum if > half its exposure lies inside
+
+
+def spectra_results(res, spectra, fits: RegimeFits | None = None,
+                    min_weight: float = SPECTRUM_MIN_WEIGHT) -> RegimeSpectra:
     """Per-regime mean spectra of `spectra` (a .sif / .spectra.npz path or a tagstream.spectra
     SpectralSeries) aligned by the recording's frame triggers (else the series' own frame starts, else
-    by cycle time, with a warning), and, given the regime fits, the trap spectrum across regimes."""
-    from tagstream.spectra import overlap_weights, regime_spectrum
+    by cycle time, with a warning), the ON-state spectrum weighted the same way, and, given the regime
+    fits, the trap spectrum across regimes."""
+    from tagstream.spectra import intervals_from_bins, overlap_weights, regime_spectrum
 
     s, timing, e, dens = spectra_on_clock(res, spectra)
-    labels = [regime_label(r) for r in res.regimes]
+    labels = [r.regime.label for r in res.regimes]
     out, lines = [], [f"spectra: {s.n_frames} frames ({timing.source})"]
+    tr = res.trace
+    on_iv = intervals_from_bins(tr.bin_start_ps, int(round(tr.bin_ms * 1e9)), tr.on)
+    on = regime_spectrum(e, dens, overlap_weights(timing, on_iv), min_weight=min_weight)
     for r, lab in zip(res.regimes, labels):
         rs = regime_spectrum(e, dens, overlap_weights(timing, r.intervals_ps), min_weight=min_weight)
         out.append(rs)
@@ -250,7 +255,7 @@ def spectra_results(res, spectra, fits: RegimeFits | None = None, min_weight: fl
                 if pk is not None and pk.success else "no peak")
         lines.append(f"trap spectrum (from {', '.join(trap.per_regime)} ns vs band edge {trap.band_edge} ns): {pk_s}; "
                      f"between regimes chi2 {trap.chi2:.1f} / {trap.dof} dof, p = {trap.p_value:.3g}")
-    return RegimeSpectra(e, tuple(out), s.n_frames, timing.source, trap, why, tuple(lines))
+    return RegimeSpectra(e, tuple(out), s.n_frames, timing.source, trap, why, tuple(lines), on)
 
 
 # -------------------------------------------------------------------------------- flat numbers (JSON)

@@ -1,5 +1,6 @@
-"""Parquet export of analysis Results (polars): g2, trace, FLID and one decay file per regime; with the
-regime fits / spectra also regime_fits, spectra_<regime> and trap_spectrum.
+"""Parquet tables of an analysis (polars): g2, trace, FLID and one decay file per regime; with the
+regime fits / spectra also regime_fits, spectra_<regime> and trap_spectrum. Which tables an analysis
+has is decided in one place, tagstream.product.Analysis.tables (for analyze, export and the app).
 
 Files are written atomically (temporary file in the same directory, then os.replace) and never
 overwrite an existing file unless overwrite=True.
@@ -20,11 +21,6 @@ class ExportError(TagstreamError):
     """An export would overwrite files, or cannot be written."""
 
 
-def regime_name(lo: float, hi: float) -> str:
-    f = lambda v: f"{v:g}".replace(".", "p")  # noqa: E731
-    return f"{f(lo)}-{f(hi)}ns"
-
-
 def results_frames(res) -> dict[str, pl.DataFrame]:
     """The tables to export: file name -> DataFrame."""
     out: dict[str, pl.DataFrame] = {}
@@ -32,7 +28,7 @@ def results_frames(res) -> dict[str, pl.DataFrame]:
         out["g2.parquet"] = pl.DataFrame({"tau_ps": res.g2.tau_ps, "count": res.g2.counts,
                                           "g2_normalized": res.g2.normalized})
     tr = res.trace
-    names = np.array(["" ] + [regime_name(*r.range_ns) for r in res.regimes], dtype=object)
+    names = np.array(["" ] + [r.regime.file_tag for r in res.regimes], dtype=object)
     out["trace.parquet"] = pl.DataFrame({
         "bin_start_ps": tr.bin_start_ps, "counts_a": tr.counts_a, "counts_b": tr.counts_b, "counts": tr.counts,
         "n_referenced": tr.n_referenced, "lifetime_ns": tr.lifetime_ns, "on": tr.on,
@@ -45,7 +41,7 @@ def results_frames(res) -> dict[str, pl.DataFrame]:
         "lifetime_lo_ns": f.lifetime_edges_ns[li.ravel()], "lifetime_hi_ns": f.lifetime_edges_ns[li.ravel() + 1],
         "n_bins": f.hist.ravel()})
     for r in res.regimes:
-        out[f"decay_{regime_name(*r.range_ns)}.parquet"] = pl.DataFrame({"t_ps": r.t_ps, "count": r.counts})
+        out[f"decay_{r.regime.file_tag}.parquet"] = pl.DataFrame({"t_ps": r.t_ps, "count": r.counts})
     if getattr(res, "levels", None) is not None:              # analyze --levels: levels.parquet, level_flid.parquet
         from tagstream.levels.result import level_frames
 
@@ -58,12 +54,12 @@ def regime_analysis_frames(res, fits=None, spectra=None) -> dict[str, pl.DataFra
     regime_fits.parquet (one row per regime, the numbers of `analyze --json`, null where not fitted),
     spectra_<regime>.parquet and trap_spectrum.parquet (energy_ev, intensity, error; the trap spectrum
     also has each regime's reconstruction as intensity_<regime> / error_<regime>)."""
-    from tagstream.analysis.regimes import regime_fields, regime_label
+    from tagstream.analysis.regimes import regime_fields
 
     out: dict[str, pl.DataFrame] = {}
     if fits is None and spectra is None:
         return out
-    rows = [{"regime": regime_name(*r.range_ns), "range_lo_ns": float(r.range_ns[0]),
+    rows = [{"regime": r.regime.file_tag, "range_lo_ns": float(r.range_ns[0]),
              "range_hi_ns": float(r.range_ns[1]), "n_bins": int(r.n_bins), "n_photons": int(r.n_photons),
              **regime_fields(fits, spectra, i)} for i, r in enumerate(res.regimes)]
     schema = {k: (pl.Utf8 if k in ("regime", "fit_mode", "fit_message") else pl.Boolean if k == "fit_success"
@@ -72,12 +68,12 @@ def regime_analysis_frames(res, fits=None, spectra=None) -> dict[str, pl.DataFra
     out["regime_fits.parquet"] = pl.DataFrame(rows, schema=schema)
     if spectra is not None:
         for r, rs in zip(res.regimes, spectra.spectra):
-            out[f"spectra_{regime_name(*r.range_ns)}.parquet"] = pl.DataFrame(
+            out[f"spectra_{r.regime.file_tag}.parquet"] = pl.DataFrame(
                 {"energy_ev": spectra.energy_ev, "intensity": rs.density, "error": rs.density_err})
         t = spectra.trap
         if t is not None:
             cols = {"energy_ev": t.energy_ev, "intensity": t.density, "error": t.density_err}
-            names = {regime_label(r): regime_name(*r.range_ns) for r in res.regimes}
+            names = {r.regime.label: r.regime.file_tag for r in res.regimes}
             for lab, (dens, err) in t.per_regime.items():
                 cols[f"intensity_{names[lab]}"] = dens
                 cols[f"error_{names[lab]}"] = err
@@ -85,15 +81,15 @@ def regime_analysis_frames(res, fits=None, spectra=None) -> dict[str, pl.DataFra
     return out
 
 
-def export_results(res, directory, overwrite: bool = False, fits=None, spectra=None) -> list[Path]:
-    """Write the tables to `directory` (created if needed); returns the paths written. fits / spectra:
-    tagstream.analysis.regimes RegimeFits / RegimeSpectra, adding regime_analysis_frames."""
+def write_tables(frames: dict, directory, overwrite: bool = False, also: tuple = ()) -> list[Path]:
+    """Write {file name: DataFrame} as Parquet into `directory` (created if needed), each atomically;
+    returns the paths. Nothing is written if any of them (or of `also`, e.g. the report written
+    next) exists and overwrite is False (ExportError)."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    frames = {**results_frames(res), **regime_analysis_frames(res, fits, spectra)}
-    existing = [n for n in frames if (d / n).exists()]
+    existing = [n for n in [*frames, *also] if (d / n).exists()]
     if existing and not overwrite:
         raise ExportError(f"{d} already holds {', '.join(existing)}; use --force to overwrite")
+    d.mkdir(parents=True, exist_ok=True)
     written = []
     for name, df in frames.items():
         with atomic_path(d / name) as tmp:
