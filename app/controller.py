@@ -86,7 +86,10 @@ class _AnalysisWorker(threading.Thread):
                     c._analysis = (sel, res.n_records, final, None)
             finally:
                 self.busy = False
-            c.request_redraw()         # a bundle with the new analysis
+            c._force = True            # a bundle with the new analysis (no Qt call here: not the GUI thread)
+            w = c._worker
+            if w is not None:
+                w.wake.set()
 
 
 class _SnapshotWorker(threading.Thread):
@@ -158,6 +161,25 @@ class _SnapshotWorker(threading.Thread):
                 time.sleep(0.5)
 
 
+def _matched_frames(series, res):
+    """A live camera's frames and the analysed frame triggers, cut to the frames that have both (a frame
+    may be read out before its trigger tag is analysed, or a trigger seen before its frame is read)."""
+    fr = res.frames
+    if fr is None:
+        return series, res
+    n = min(series.n_frames, len(fr.frame_start_ps))
+    if n == 0:
+        return None, res
+    if series.n_frames > n:
+        cut = {k: getattr(series, k)[:n] for k in ("counts", "frame_times_s", "frame_start_ps")
+               if getattr(series, k) is not None}
+        series = dataclasses.replace(series, **cut)
+    if len(fr.frame_start_ps) > n:
+        res = dataclasses.replace(res, frames=dataclasses.replace(
+            fr, frame_start_ps=fr.frame_start_ps[:n], counts_a=fr.counts_a[:n], counts_b=fr.counts_b[:n]))
+    return series, res
+
+
 class LiveController(QtCore.QObject):
     """views: objects with update(results) (DecayView: update(results, fits); SpectraViews:
     update(spectra_snapshot)); keys 'decays' and 'spectra' are treated so."""
@@ -202,11 +224,11 @@ class LiveController(QtCore.QObject):
 
     # -- session -----------------------------------------------------------------------------------
     def start(self, source, setup, config: AnalysisConfig, *, record_to=None, record_format="qutag-binary",
-              spectra=None, spectra_file=None, fit: str | None = "global") -> None:
+              spectra=None, spectra_file=None, fit: str | None = "global", fit_options=None) -> None:
         """Start a new session (stopping any previous one). spectra: a SpectraAccumulator fed by the
         source (tagstream.app.camera), or None; spectra_file: the spectra of a replayed recording
-        (.sif / .spectra.npz). fit: the product's decay-fit model. Raises what LiveSession.start
-        raises (source closed)."""
+        (.sif / .spectra.npz). fit: the product's decay-fit model; fit_options: its options (IRF, ...,
+        as AnalysisOptions.fit_options). Raises what LiveSession.start raises (source closed)."""
         self.stop()
         self._stop_worker()   # before the new pipeline: the old threads must never see (or finalize) it
         if record_to is not None and Path(record_to).exists():
@@ -220,7 +242,7 @@ class LiveController(QtCore.QObject):
 
             self.spectra_series = read_spectra(spectra_file)
         self.options = AnalysisOptions(config=config, setup=setup, setup_source="live", fit=fit,
-                                       spectra_sidecar=False)
+                                       fit_options=fit_options, spectra_sidecar=False)
         self.session = LiveSession(source, pipeline=self.pipeline, record_to=record_to, record_format=record_format,
                                    setup=setup, on_error=self._report)
         with self._lock:
@@ -286,6 +308,8 @@ class LiveController(QtCore.QObject):
         """The analysis product (tagstream.product.Analysis) of a Results snapshot with this session's
         options and spectra: the same computation as `tagstream analyze`."""
         series = self.spectra.series() if self.spectra is not None else self.spectra_series
+        if self.spectra is not None and series is not None:
+            series, res = _matched_frames(series, res)
         opts = self.options if series is None else dataclasses.replace(self.options, spectra=series)
         return analyze_recording(res, opts, title="live")
 
@@ -320,6 +344,13 @@ class LiveController(QtCore.QObject):
         """ON threshold in counts per trace bin; None = automatic (Otsu)."""
         if self.pipeline is not None:
             self.pipeline.set_selection(on_threshold=None if counts is None else float(counts))
+            self._sel_version += 1
+            self.request_redraw()
+
+    def set_fit(self, fit: str | None, fit_options=None) -> None:
+        """Another decay-fit model / IRF for this session: the product is run again at once."""
+        if self.options is not None:
+            self.options = dataclasses.replace(self.options, fit=fit, fit_options=fit_options)
             self._sel_version += 1
             self.request_redraw()
 

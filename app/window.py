@@ -293,6 +293,25 @@ class MainWindow(QtWidgets.QMainWindow):
                                "(analyze --t0-ps 0); decay rise: lifetimes from the rising edge")
         self.t0_box.currentIndexChanged.connect(lambda _: self.controller.set_time_zero(self.t0_box.currentData()))
         f.addRow("time zero", self.t0_box)
+        self.fit_box = QtWidgets.QComboBox()
+        for text, model in (("band edge + trap, shared τ", "global"), ("band edge + trap per regime", "be_trap"),
+                            ("single exponential", "single"), ("no fits", None)):
+            self.fit_box.addItem(text, model)
+        self.fit_box.setToolTip("decay model of the regime fits (as analyze --fit): global = the seed's Fig. 4, "
+                                "band-edge and trap lifetimes shared by all regimes, a trap fraction per regime")
+        f.addRow("fit model", self.fit_box)
+        self.irf_box = QtWidgets.QComboBox()
+        self.irf_box.addItem("none (δ)", "delta")
+        self.irf_box.addItem("Gaussian", "gaussian")
+        self.irf_sigma = QtWidgets.QDoubleSpinBox(decimals=0, minimum=1.0, maximum=100000.0, value=100.0, suffix=" ps")
+        self.irf_sigma.setToolTip("Gaussian IRF standard deviation (the fit varies its position)")
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.irf_box)
+        row.addWidget(self.irf_sigma)
+        f.addRow("IRF", row)
+        for box in (self.fit_box, self.irf_box):
+            box.currentIndexChanged.connect(self._fit_changed)
+        self.irf_sigma.editingFinished.connect(self._fit_changed)
         f.addRow(self.levels_box)
         self.levels_box.toggled.connect(
             lambda on: self.controller.running and self.message(f"levels {'on' if on else 'off'}: the analysis "
@@ -432,6 +451,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.levels_box.setChecked(s.value("levels", False, type=bool))
         self.record.setChecked(s.value("record", False, type=bool))
         self.flid_log.setChecked(s.value("flid_log", False, type=bool))
+        fit = s.value("fit", "global")
+        models = [self.fit_box.itemData(i) for i in range(self.fit_box.count())]
+        self.fit_box.setCurrentIndex(models.index(None if fit == "none" else fit) if (None if fit == "none" else fit)
+                                     in models else 0)
+        self.irf_box.setCurrentIndex(max(0, self.irf_box.findData(s.value("irf", "delta"))))
+        self.irf_sigma.setValue(float(s.value("irf_sigma_ps", 100.0)))
+        self.irf_sigma.setEnabled(self.irf_box.currentData() == "gaussian")
         self.t0_box.setCurrentIndex(1 if s.value("t0", "sync") == "rise" else 0)
         self.saturation.setValue(float(s.value("saturation_mhz", 10.0)))
         thr = s.value("threshold_cps", "")
@@ -468,6 +494,9 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("levels", self.levels_box.isChecked())
         s.setValue("record", self.record.isChecked())
         s.setValue("flid_log", self.flid_log.isChecked())
+        s.setValue("fit", self.fit_box.currentData() or "none")
+        s.setValue("irf", self.irf_box.currentData())
+        s.setValue("irf_sigma_ps", self.irf_sigma.value())
         s.setValue("t0", "rise" if self.t0_box.currentData() is None else "sync")
         s.setValue("saturation_mhz", self.saturation.value())
         s.setValue("threshold_cps", "" if self.threshold_cps is None else self.threshold_cps)
@@ -530,6 +559,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if getattr(src, "laser_period_ps", None) and cfg.laser_period_ps is None:   # T3 / nanotime replay
                 cfg = dataclasses.replace(cfg, laser_period_ps=src.laser_period_ps)
             self.controller.start(src, self.setup_from_controls(), cfg, record_to=rec, spectra=acc,
+                                  fit=self.fit_box.currentData(), fit_options=self.fit_options(),
                                   spectra_file=spectra_file)
         except Exception as exc:
             if watched is not None:
@@ -672,6 +702,18 @@ class MainWindow(QtWidgets.QMainWindow):
             b = self.bin_ms.value()
             self.thr_label.setText(f"ON threshold: {self.threshold_cps * b * 1e-3:.0f} counts per {b:g} ms bin "
                                    f"(set by hand)")
+
+    def fit_options(self) -> dict | None:
+        """The fit's options from the controls (AnalysisOptions.fit_options): the IRF."""
+        from tagstream.analysis.irf import IRF
+
+        if self.irf_box.currentData() == "gaussian":
+            return {"irf": IRF.gaussian(self.irf_sigma.value())}
+        return None
+
+    def _fit_changed(self, *_) -> None:
+        self.irf_sigma.setEnabled(self.irf_box.currentData() == "gaussian")
+        self.controller.set_fit(self.fit_box.currentData(), self.fit_options())
 
     def _flid_log_toggled(self, on: bool) -> None:
         for name in ("flid", "level_flid"):

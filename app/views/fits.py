@@ -17,7 +17,7 @@ from tagstream.app.theme import Theme, style_plot
 
 ADEQUATE, DOUBTFUL = 1.5, 3.0    # reduced deviance: <= 1.5 adequate, <= 3 doubtful, above: the model does not fit
 
-COLUMNS = ("regime", "photons", "τ band edge (ns)", "τ trap (ns)", "trap fraction", "D/dof", "fit")
+COLUMNS = ("regime", "photons", "τ BE (ns)", "τ trap (ns)", "trap", "D/dof", "fit")
 
 
 def pm(value, err, fmt: str = "{:.2f}", scale: float = 1.0) -> str:
