@@ -428,7 +428,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._setup_extra = s
         self.ch["sync"].setValue(s.sync or 0)
         self.ch["spad_a"].setValue(s.spad_a)
-        self.ch["spad_b"].setValue(s.spad_b)
+        self.ch["spad_b"].setValue(s.spad_b or 0)     # "none" (one detector) shows as 0
         self.ch["frame"].setValue(s.frame or 0)
         self.divider.setValue(s.sync_divider)
         self.filtered.setChecked(bool(s.sync_filtered))

@@ -45,15 +45,18 @@ def main() -> None:
                                  f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"],
                                 check=True, capture_output=True, text=True).stdout.strip()
         # interleave so that load from other processes on the machine hits all three alike
-        t_np = t_help = t_an = float("inf")
+        t_np = t_help = t_an = t_ns = float("inf")
         for _ in range(a.repeat):
             t_np = min(t_np, wall([py, "-c", "import numpy"], 1))
             t_help = min(t_help, wall(ts + ["--help"], 1))
             t_an = min(t_an, wall(ts + ["analyze", str(rec)], 1))
+            t_ns = min(t_ns, wall(ts + ["analyze", str(rec), "--no-spectra"], 1))
     print(f"python -c 'import numpy'        {t_np * 1e3:7.0f} ms   (reference)")
     print(f"tagstream --help                {t_help * 1e3:7.0f} ms   = {t_help / t_np:5.2f} x numpy   (target <= 3)")
     print(f"tagstream analyze ({a.duration_s:g} s rec.)   {t_an * 1e3:7.0f} ms   = {t_an / t_np:5.2f} x numpy   "
           f"(target <= 6; fits + spectra sidecar)")
+    print(f"  ... --no-spectra                {t_ns * 1e3:7.0f} ms   = {t_ns / t_np:5.2f} x numpy   "
+          f"(fits, no scipy.optimize for the spectra peaks)")
     print(f"heavy modules imported by --help: {loaded or 'none'}")
 
 

@@ -1,4 +1,5 @@
-"""TagChunk: the one unit of data that flows from every source into the pipeline."""
+"""TagChunk: the one unit of data that flows from every source into the pipeline; PhotonBatch: its
+photons, as the stages see them."""
 
 from __future__ import annotations
 
@@ -67,3 +68,20 @@ class TagChunk:
         """Sub-chunk of records [start, stop), keeping record numbering."""
         micro = None if self.microtimes_ps is None else self.microtimes_ps[start:stop]
         return TagChunk(self.timestamps_ps[start:stop], self.channels[start:stop], self.first_record + start, micro)
+
+
+@dataclass(frozen=True, slots=True)
+class PhotonBatch:
+    """The photons of one TagChunk, as the microtime stage hands them to the other stages: times (ps),
+    detector (0 = A, 1 = B), microtime (ps, -1 = none), frame-trigger times of the chunk; the chunk's
+    first and last record times (any channel); the laser period as first measured (None until
+    known) and the time from which it holds (stages that need the period start from there)."""
+
+    t_ps: np.ndarray
+    which: np.ndarray
+    micro_ps: np.ndarray
+    frames_ps: np.ndarray
+    last_time_ps: int | None
+    first_time_ps: int | None = None
+    period_ps: float | None = None
+    period_from_ps: float = float("-inf")

@@ -8,8 +8,9 @@
     res = pipe.finalize()
     res2 = res.reselect(on_threshold=300, regimes_ns=[(40, 50), (50, 60)])   # no re-reading
 
-Stages (tagstream.stages): microtime (every record, one numba pass) -> photons -> trace
-(per-bin sufficient statistics + per-photon decay index store), g2 (look-back tail), frames.
+Stages (tagstream.stages): microtime (every record, one numba pass) -> PhotonBatch -> the stages of
+STAGES: trace (per-bin sufficient statistics + per-photon decay index store), frames, g2 (look-back
+tail; waits for the laser period), levels. Each follows tagstream.stages.Stage and owns its buffers.
 Results (tagstream.results) are derived from copies of the stages' statistics, so every
 quantity is identical whatever the chunking, and selections can change afterwards.
 """
@@ -18,123 +19,51 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tagstream.chunk import TagChunk
 from tagstream.errors import SetupError
-from tagstream.kernels.trace import nice_bin_ps
+from tagstream.config import AnalysisConfig  # noqa: F401 - re-exported (tagstream.pipeline.AnalysisConfig)
 from tagstream.regime import parse_regimes
-from tagstream.results import RawStats, Results, Selection, derive
+from tagstream.results import RawStats, Results, derive
+from tagstream.stages import Stage
 from tagstream.stages.frames import FrameStage
-from tagstream.stages.g2 import G2Stage
+from tagstream.stages.g2 import G2WhenPeriodKnown
 from tagstream.stages.levels import LevelsStage
-from tagstream.stages.microtime import MicrotimeStage, PhotonBatch
+from tagstream.stages.microtime import MicrotimeStage
 from tagstream.stages.trace import TraceStage
-from tagstream.validate import G2_MAX_BINS, check_limit
 
-_PENDING_G2_MAX = 1 << 20
+
+def _g2_delta_ps(setup) -> int:
+    d = {int(k): int(v) for k, v in dict(setup.delays_ps).items()}
+    return d.get(setup.spad_b, 0) - d.get(setup.spad_a, 0)
+
+
 NO_SYNC_G2_WINDOW_PS = 50_000   # g2 of a stream without laser period (CW / HBT): +-50 ns ...
 NO_SYNC_G2_BIN_PS = 100         # ... in 100 ps bins
 
 
-@dataclass(frozen=True)
-class AnalysisConfig:
-    """Analysis parameters (units in names). None = chosen from the data, as documented per field.
+def _g2_stage(setup, c) -> G2WhenPeriodKnown | None:
+    """The g2 stage: none with one detector; a fixed +-50 ns window without sync and laser period."""
+    if not c.g2 or setup.spad_b is None:
+        return None
+    window, bin_ps = c.g2_window_ps, c.g2_bin_ps
+    if setup.sync is None and c.laser_period_ps is None:   # no period will ever be known
+        window, bin_ps = window or NO_SYNC_G2_WINDOW_PS, bin_ps or NO_SYNC_G2_BIN_PS
+    return G2WhenPeriodKnown(window, bin_ps, c.laser_period_ps, _g2_delta_ps(setup),
+                             c.trace_bin_ps if c.g2_per_state else None)
 
-    trace_bin_ms: intensity/lifetime trace bin (the seed used 100 ms).
-    laser_period_ps: nominal laser period; required for a sync-filtered stream, otherwise
-        measured from the sync intervals (interval / divider).
-    microtime_offset_ps: fixed delay subtracted from every microtime before wrapping into [0, P).
-    max_extrapolation_periods: photons further than this from their reference sync are
-        unreferenced (default: divider + 0.5 for a plain/divided sync, 1e5 for a filtered sync).
-    period_memory_pulses: forgetting scale of the running period estimate (pulses).
-    decay_bin_ps: decay histogram resolution (default: 1-2-5 value >= period / 2048).
-    g2: compute the g2 histogram at all.
-    g2_window_ps: half-width W of the g2 histogram (default 3.5 laser periods).
-    g2_bin_ps: g2 bin width (default: accumulate at the 1-2-5 value >= period / 1024, display
-        re-binned to about the 10-90 % rise time of the total decay, the IRF proxy).
-    on_threshold: ON if counts per trace bin > this (default: Otsu's threshold on the counts histogram).
-    regimes_ns: average-lifetime ranges [lo, hi) for the per-regime decays.
-    t0_ps: decay time zero (default: half maximum of the total decay's rising edge).
-    subtract_background: remove the uniform background (pre-pulse region) from average lifetimes.
-    lifetime_mle: also compute a per-bin maximum-likelihood single-exponential lifetime.
-    flid_count_edges, flid_lifetime_edges_ns: FLID histogram edges.
-    g2_per_state: also keep every g2 pair with its trace bin, so Results.g2_on (the g2 of the pairs
-        whose BOTH photons lie in ON trace bins) is exact for any ON threshold, also after
-        reselect(). Costs 2 B per counted pair (tagstream.stages.g2); needs the g2 reach (window +
-        channel delay difference) shorter than the trace bin.
-    levels_confidence: change-point levels of the summed SPADs at this confidence (0.69, 0.90, 0.95,
-        0.99; tagstream.stages.levels); None = no levels.
-    on_from_levels: ON = trace bins entirely inside levels of the brightest grouped state (needs levels).
-    level_states: group the levels into this many states (None = the BIC's choice on the EM-refined
-        Poisson mixture, Watkins & Yang; 3 = force ON/grey/OFF when a state's rate drifts and the BIC
-        resolves it into two).
-    """
 
-    trace_bin_ms: float = 10.0
-    laser_period_ps: float | None = None
-    microtime_offset_ps: int = 0
-    max_extrapolation_periods: float | None = None
-    period_memory_pulses: float = 1e6
-    decay_bin_ps: int | None = None
-    g2: bool = True
-    g2_window_ps: int | None = None
-    g2_bin_ps: int | None = None
-    on_threshold: float | None = None
-    regimes_ns: tuple[tuple[float, float], ...] = ((40.0, 50.0), (50.0, 60.0), (60.0, 70.0))
-    t0_ps: float | None = None
-    subtract_background: bool = True
-    lifetime_mle: bool = False
-    flid_count_edges: tuple[float, ...] | None = None
-    flid_lifetime_edges_ns: tuple[float, ...] | None = None
-    g2_per_state: bool = False
-    levels_confidence: float | None = None
-    on_from_levels: bool = False
-    level_states: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "regimes_ns", parse_regimes(self.regimes_ns))
-        check_limit("trace bin", self.trace_bin_ms, "trace_bin_ms", hint="e.g. --bin-ms 10")
-        bin_ps = self.trace_bin_ms * 1e9
-        if abs(bin_ps - round(bin_ps)) > 1e-6 * bin_ps:
-            raise SetupError(f"trace bin {self.trace_bin_ms} ms is not a whole number of ps")
-        ints = ("microtime_offset_ps", "g2_window_ps", "g2_bin_ps", "decay_bin_ps", "level_states")
-        for name in ("laser_period_ps", "microtime_offset_ps", "max_extrapolation_periods", "period_memory_pulses",
-                     "decay_bin_ps", "g2_window_ps", "g2_bin_ps", "on_threshold", "t0_ps", "level_states"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, check_limit(name, v, integer=name in ints))
-        if self.laser_period_ps is not None:
-            object.__setattr__(self, "laser_period_ps", float(self.laser_period_ps))
-        if self.g2_window_ps is not None and self.g2_bin_ps is not None:
-            if self.g2_bin_ps > self.g2_window_ps:
-                raise SetupError(f"g2 bin ({self.g2_bin_ps} ps) is wider than the g2 half-window "
-                                 f"({self.g2_window_ps} ps): give a bin <= the window (--g2-bin-ps, --g2-window-ps)")
-            if 2 * -(-self.g2_window_ps // self.g2_bin_ps) > G2_MAX_BINS:
-                raise SetupError(f"g2 window +-{self.g2_window_ps} ps in bins of {self.g2_bin_ps} ps is more than "
-                                 f"{G2_MAX_BINS} bins: use a wider --g2-bin-ps or a shorter --g2-window-ps")
-        if self.levels_confidence is not None and self.levels_confidence not in (0.69, 0.90, 0.95, 0.99):
-            raise SetupError(f"levels confidence must be 0.69, 0.90, 0.95 or 0.99, got {self.levels_confidence}")
-        if self.on_from_levels and self.levels_confidence is None:
-            raise SetupError("ON from levels needs levels (levels_confidence / --levels)")
-        if self.level_states is not None and self.levels_confidence is None:
-            raise SetupError(f"{self.level_states} level states asked for without levels: add --levels "
-                             f"(or --on-from-levels)")
-        if self.on_from_levels and self.on_threshold is not None:
-            raise SetupError(f"ON from levels and an ON threshold ({self.on_threshold:g}) contradict each other: "
-                             f"give --on-from-levels or --on-threshold, not both")
-
-    @property
-    def trace_bin_ps(self) -> int:
-        return int(round(self.trace_bin_ms * 1e9))
-
-    def selection(self) -> Selection:
-        return Selection(self.on_threshold, self.regimes_ns, self.t0_ps, self.subtract_background,
-                         self.flid_count_edges, self.flid_lifetime_edges_ns, self.on_from_levels,
-                         self.level_states)
+# The stages after the microtime stage, in feeding order: name -> factory(setup, config) -> Stage or
+# None (not needed for this run). A new stage is its module (tagstream.stages) plus one line here.
+STAGES = {
+    "trace": lambda s, c: TraceStage(c.trace_bin_ps, c.decay_bin_ps),
+    "frames": lambda s, c: FrameStage() if s.frame is not None else None,
+    "g2": lambda s, c: _g2_stage(s, c),
+    "levels": lambda s, c: LevelsStage(c.levels_confidence) if c.levels_confidence is not None else None,
+}
 
 
 class Pipeline:
@@ -144,37 +73,20 @@ class Pipeline:
         self.setup = setup
         self.config = config or AnalysisConfig()
         c = self.config
+        if c.g2_per_state and not c.g2:
+            raise SetupError("g2_per_state needs g2=True")
+        if c.g2_per_state and c.g2_window_ps is not None and \
+                c.g2_window_ps + abs(_g2_delta_ps(setup)) >= c.trace_bin_ps:
+            raise SetupError(f"per-state g2 needs a g2 window ({c.g2_window_ps} ps) shorter than the trace bin")
         self._lock = threading.Lock()
         self._micro = MicrotimeStage(setup, c.laser_period_ps, c.microtime_offset_ps,
                                      c.max_extrapolation_periods, c.period_memory_pulses)
-        self._trace = TraceStage(c.trace_bin_ps, c.decay_bin_ps)
-        self._frames = FrameStage() if setup.frame is not None else None
-        self._g2: G2Stage | None = None
-        self._levels = None if c.levels_confidence is None else LevelsStage(c.levels_confidence)
-        self._pending_t: list[np.ndarray] = []
-        self._pending_w: list[np.ndarray] = []
+        self._stages: dict[str, Stage] = {n: st for n, make in STAGES.items() if (st := make(setup, c)) is not None}
         self._n_records = 0
         self._first_time: int | None = None
         self._last_time: int | None = None
         self._selection = c.selection()
         self._final: Results | None = None
-        d = {int(k): int(v) for k, v in dict(setup.delays_ps).items()}
-        self._g2_delta = d.get(setup.spad_b, 0) - d.get(setup.spad_a, 0)
-        if c.g2_per_state and not c.g2:
-            raise SetupError("g2_per_state needs g2=True")
-        if c.g2_per_state and c.g2_window_ps is not None and c.g2_window_ps + abs(self._g2_delta) >= c.trace_bin_ps:
-            raise SetupError(f"per-state g2 needs a g2 window ({c.g2_window_ps} ps) shorter than the trace bin")
-        # the g2 stage is made at the first chunk (the per-state pair store needs the trace origin)
-
-    def _make_g2(self, period_ps: float | None, t_from: float) -> None:
-        c = self.config
-        window = c.g2_window_ps or int(np.ceil(3.5 * period_ps))
-        base = c.g2_bin_ps or nice_bin_ps(period_ps / 1024)
-        per_bin = dict(trace_origin_ps=self._trace.origin_ps, trace_bin_ps=c.trace_bin_ps) if c.g2_per_state else {}
-        try:
-            self._g2 = G2Stage(window, base, self._g2_delta, t_from, **per_bin)
-        except ValueError as exc:
-            raise SetupError(str(exc)) from None
 
     # --- feeding -----------------------------------------------------------------------------
     def feed(self, chunk: TagChunk) -> None:
@@ -184,62 +96,26 @@ class Pipeline:
         if len(chunk) == 0:
             return
         with self._lock:
-            if self._first_time is None:
-                self._first_time = int(chunk.timestamps_ps[0])
-                self._trace.start(self._first_time)
-                c = self.config
-                if self._g2_on and c.g2_window_ps is not None and c.g2_bin_ps is not None:
-                    self._make_g2(None, -np.inf)
-                elif self._g2_on and c.laser_period_ps is not None:
-                    self._make_g2(float(c.laser_period_ps), -np.inf)
-                elif self._g2_on and self.setup.sync is None:   # no period will ever be known
-                    self.config = dataclasses.replace(c, g2_window_ps=c.g2_window_ps or NO_SYNC_G2_WINDOW_PS,
-                                                      g2_bin_ps=c.g2_bin_ps or NO_SYNC_G2_BIN_PS)
-                    self._make_g2(None, -np.inf)
             batch = self._micro.update(chunk)
+            if self._first_time is None:
+                self._first_time = batch.first_time_ps
             self._n_records += len(chunk)
             self._last_time = batch.last_time_ps
-            self._trace.update(batch, self._micro.first_period_ps)
-            if self._frames is not None:
-                self._frames.update(batch)
-            self._update_g2(batch)
-            if self._levels is not None:
-                self._levels.update(batch)
-
-    @property
-    def _g2_on(self) -> bool:
-        return self.config.g2 and self.setup.spad_b is not None   # one detector: no g2
-
-    def _update_g2(self, batch: PhotonBatch) -> None:
-        if not self._g2_on:
-            return
-        if self._g2 is None:
-            self._pending_t.append(batch.t_ps)
-            self._pending_w.append(batch.which)
-            if self._micro.first_period_ps is None:
-                t = np.concatenate(self._pending_t)[-_PENDING_G2_MAX:]
-                w = np.concatenate(self._pending_w)[-_PENDING_G2_MAX:]
-                self._pending_t, self._pending_w = [t], [w]
-                return
-            self._make_g2(self._micro.first_period_ps, self._micro.first_period_time_ps)
-            batch = PhotonBatch(np.concatenate(self._pending_t), np.concatenate(self._pending_w),
-                                np.zeros(0, np.int64), np.zeros(0, np.int64), batch.last_time_ps)
-            self._pending_t, self._pending_w = [], []
-        self._g2.update(batch)
+            for st in self._stages.values():
+                st.update(batch)
 
     # --- results -----------------------------------------------------------------------------
     def _raw(self, final: bool) -> RawStats:
         si_counts = self._micro.ch_counts
         nz = np.flatnonzero(si_counts)
-        if final and self._levels is not None:
-            self._levels.finalize()
+        if final:
+            for st in self._stages.values():
+                st.finalize()
         return RawStats(
             final=final, config=self.config, setup=self.setup, first_time_ps=self._first_time,
             last_time_ps=self._last_time, n_records=self._n_records, period_ps=self._micro.period_ps,
             ch_counts={int(c): int(si_counts[c]) for c in nz}, unreferenced=self._micro.unreferenced,
-            trace=self._trace.stats_copy(), g2=None if self._g2 is None else self._g2.stats_copy(),
-            frames=None if self._frames is None else self._frames.stats_copy(),
-            levels=None if self._levels is None else self._levels.stats_copy())
+            stages={n: st.stats() for n, st in self._stages.items()})
 
     def snapshot(self, **selection) -> Results:
         """Results so far (copies; safe from another thread). Keyword args override the selection

@@ -90,6 +90,19 @@ def period_warnings(period_ps: float | None, what: str = "laser period") -> list
             f"{MAX_PLAUSIBLE_PERIOD_PS / 1e3:g} ns): lifetimes and g2 peaks are not trustworthy"]
 
 
+def microtime_warnings(max_microtime_ps: int | None, period_ps: float | None, sync_divider: int = 1) -> list[str]:
+    """Recorded microtimes (T3 dtimes, nanotimes) longer than the sync period the header implies
+    (laser period x divider): the header's period or divider is doubtful."""
+    if max_microtime_ps is None or not period_ps:
+        return []
+    span = period_ps * max(int(sync_divider), 1)
+    if max_microtime_ps <= 1.05 * span:
+        return []
+    return [f"recorded microtimes reach {max_microtime_ps / 1e3:.1f} ns, beyond the {span / 1e3:.1f} ns sync period the "
+            f"header implies (laser period {period_ps:.1f} ps x divider {sync_divider}): the header's period or "
+            f"divider is doubtful; the decay is folded into {period_ps:.1f} ps"]
+
+
 def channel_warnings(setup, present) -> list[str]:
     """Roles the setup leaves out or names without tags in the recording (the fatal case, a missing
     SPAD A or sync, is a SetupError in Setup.check_channels)."""

@@ -19,6 +19,7 @@ not converged, spectra that could not be used) is collected in `warnings` and sa
 from __future__ import annotations
 
 import math
+import threading
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ if TYPE_CHECKING:   # the analysis stack (numba) loads when an analysis runs, no
     from tagstream.results import Results
 
 REPORT_NAME = "report.png"
+# warnings.catch_warnings swaps process-global state: one analysis at a time records (threads: Dask, app)
+_CATCH_LOCK = threading.Lock()
 FIT_MODELS = ("global", "single", "be_trap")
 
 
@@ -49,8 +52,8 @@ class AnalysisOptions:
         setup_source: where a given setup came from (messages).
     skip_missing_channels: SSTT: analyse the channel files present when listed ones are missing.
     fit: decay model of the regime fits ("global", "single", "be_trap"); None = no fits.
-    fit_options: extra fit options (IRF, ...: tagstream.commands.fit_options), passed to fit_results
-        as keywords (an object with as_kwargs() or a mapping); None = the fit's defaults.
+    fit_options: tagstream.analysis.fit_options.FitOptions (IRF, fit range, band-edge test, fast
+        component; from the CLI: tagstream.commands.fit_options); None = the fit's defaults.
     spectra: EMCCD spectra file (.sif / .spectra.npz) or a tagstream.spectra.SpectralSeries; None =
         the recording's <stem>.spectra.npz sidecar if present and spectra_sidecar, else no spectra.
     """
@@ -108,12 +111,6 @@ class AnalysisOptions:
             if side is not None:
                 return side, "sidecar"
         return None, None
-
-    def fit_kwargs(self) -> dict:
-        o = self.fit_options
-        if o is None:
-            return {}
-        return dict(o.as_kwargs()) if hasattr(o, "as_kwargs") else dict(o)
 
 
 def _probe(recording) -> tuple[dict | None, dict | None]:
@@ -257,7 +254,7 @@ class Analysis:
             lines.append(f"g2 ON state: {int(g.counts.sum())} pairs in {g.duration_s:.2f} s ON, g2(0) = {g0}")
         lines.append(f"trace: {tr.counts.size} bins of {tr.bin_ms:g} ms, ON threshold {tr.on_threshold:g} "
                      f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
-        for r in res.regimes:
+        for r in res.regimes if res.laser_period_ps else ():   # no period: no lifetimes (a warning says so)
             lines.append(f"regime {r.regime.label} ns: {r.n_bins} bins, {r.n_photons} photons")
         lev = res.levels
         if lev is not None:
@@ -305,11 +302,11 @@ class Analysis:
             row[f"{k}_lifetime_ns"] = float(np.sum(wr * tr.lifetime_ns[r.bins]) / wr.sum()) if wr.sum() > 0 else None
             for name, v in regime_fields(self.fits, self.spectra, i).items():
                 if name not in ("fit_mode",):
-                    row[f"{k}_{name}"] = v
+                    row[f"{k}_{name}"] = "; ".join(map(str, v)) or None if isinstance(v, (list, tuple)) else v
         gf = global_fit_fields(self.fits)
         row["fit_mode"] = None if gf is None else gf["mode"]
         for name, v in ((gf or {}).get("global") or {}).items():
-            row[f"fit_{name}"] = v
+            row[f"fit_{name}"] = "; ".join(map(str, v)) or None if isinstance(v, (list, tuple)) else v
         if self.spectra is not None:
             row.update({f"on_{k}": v for k, v in _peak_fields(self.spectra.on).items()})
             t = self.spectra.trap
@@ -343,75 +340,74 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
 
     options = options or AnalysisOptions()
     warn: list[str] = []
-    with _warnings.catch_warnings(record=True) as caught:
-        _warnings.simplefilter("always")
-        from tagstream import plausibility as P
-        from tagstream.results import Results
+    from tagstream import plausibility as P
+    from tagstream.results import Results
 
-        resolved = None
-        if isinstance(recording, Results):
-            res = recording
-            path, fmt = None, None
-            raw_setup = getattr(res._raw, "setup", None)
-            if raw_setup is not None:
-                setup, setup_source = raw_setup, "live"
-            else:
-                resolved = options.resolve_setup(None)
-                setup, setup_source = resolved.setup, resolved.describe()
-            source = title or "live"
+    resolved = None
+    if isinstance(recording, Results):
+        res = recording
+        path, fmt = None, None
+        raw_setup = getattr(res._raw, "setup", None)
+        if raw_setup is not None:
+            setup, setup_source = raw_setup, "live"
         else:
-            import dataclasses
-
-            from tagstream.io import detect_format
-            from tagstream.pipeline import analyze_file
-
-            path = Path(recording)
-            header, probe = _probe(path)
-            resolved = options.resolve_setup(path, header)
+            resolved = options.resolve_setup(None)
             setup, setup_source = resolved.setup, resolved.describe()
-            config = options.config
-            if resolved.laser_period_ps is not None:
-                config = dataclasses.replace(config, laser_period_ps=resolved.laser_period_ps)
-            res = analyze_file(path, setup, config, progress=progress, warnings=warn,
-                               skip_missing_channels=options.skip_missing_channels)
-            fmt = detect_format(path)
-            warn += P.channel_warnings(setup, probe["present"])
-            warn += P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider)
-            source = title or str(recording)
-        warn += P.result_warnings(res)
-        notes: list[str] = []
-        fits = sp = series = None
-        if options.fit and res.regimes:
-            fits = fit_results(res, options.fit, **options.fit_kwargs())
-            res = res.with_regime_fits(list(fits.fits))
-            notes += fits.lines
-            warn += [f"regime {r.regime.label} ns: {m}" for r, m in zip(res.regimes, fits.messages) if m]
-            warn += [f"regime {r.regime.label} ns: fit NOT CONVERGED ({f.message})"
-                     for r, f in zip(res.regimes, fits.fits) if f is not None and not f.success]
-            if fits.global_fit is not None and not fits.global_fit.success:
-                warn.append("global fit NOT CONVERGED")
-        spectra, spectra_source = options.resolve_spectra(path)
-        spectra_file = spectra_error = None
-        if spectra is not None:
-            from tagstream.spectra import SpectralSeries, read_spectra
+        source = title or "live"
+    else:
+        import dataclasses
 
-            spectra_file = None if isinstance(spectra, SpectralSeries) else str(spectra)
-            if spectra_source == "sidecar":
-                notes.append(f"spectra: using the sidecar {spectra} (--spectra FILE for another, --no-spectra to skip)")
-            try:
-                series = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
+        from tagstream.io import detect_format
+        from tagstream.pipeline import analyze_file
+
+        path = Path(recording)
+        header, probe = _probe(path)
+        resolved = options.resolve_setup(path, header)
+        setup, setup_source = resolved.setup, resolved.describe()
+        config = options.config
+        if resolved.laser_period_ps is not None:
+            config = dataclasses.replace(config, laser_period_ps=resolved.laser_period_ps)
+        res = analyze_file(path, setup, config, progress=progress, warnings=warn,
+                           skip_missing_channels=options.skip_missing_channels)
+        fmt = detect_format(path)
+        warn += P.channel_warnings(setup, probe["present"])
+        warn += P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider)
+        warn += P.microtime_warnings(probe["max_microtime_ps"], resolved.laser_period_ps, probe["hw_sync_divider"])
+        source = title or str(recording)
+    warn += P.result_warnings(res)
+    notes: list[str] = []
+    fits = sp = series = None
+    if options.fit and res.regimes:
+        fits = fit_results(res, options.fit, options=options.fit_options, setup=setup,
+                           config=getattr(res._raw, "config", None) or options.config)
+        res = res.with_regime_fits(list(fits.fits))
+        notes += fits.lines
+        warn += [f"regime {r.regime.label} ns: {m}" for r, m in zip(res.regimes, fits.messages) if m]
+        warn += [f"regime {r.regime.label} ns: fit NOT CONVERGED ({f.message})"
+                 for r, f in zip(res.regimes, fits.fits) if f is not None and not f.success]
+        if fits.global_fit is not None and not fits.global_fit.success:
+            warn.append("global fit NOT CONVERGED")
+    spectra, spectra_source = options.resolve_spectra(path)
+    spectra_file = spectra_error = None
+    if spectra is not None:
+        from tagstream.spectra import SpectralSeries, read_spectra
+
+        spectra_file = None if isinstance(spectra, SpectralSeries) else str(spectra)
+        if spectra_source == "sidecar":
+            notes.append(f"spectra: using the sidecar {spectra} (--spectra FILE for another, --no-spectra to skip)")
+        try:
+            series = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
+            with _CATCH_LOCK, _warnings.catch_warnings(record=True) as caught:   # frame-timing warnings
+                _warnings.simplefilter("always")
                 sp = spectra_results(res, series, fits)
-            except TagstreamError as exc:
-                spectra_error = f"{'sidecar ' if spectra_source == 'sidecar' else ''}spectra {spectra_file or ''}: {exc}"
-                warn.append(spectra_error + " (no spectra used)")
-                series = None
-            else:
-                notes += sp.lines
-                if fits is not None and sp.trap is None:
-                    warn.append(f"trap spectrum not reconstructed: {sp.trap_message}")
-    for w in caught:
-        text = str(w.message)
-        if text not in warn:
-            warn.append(text)
+            warn += [str(w.message) for w in caught]
+        except TagstreamError as exc:
+            spectra_error = f"{'sidecar ' if spectra_source == 'sidecar' else ''}spectra {spectra_file or ''}: {exc}"
+            warn.append(spectra_error + " (no spectra used)")
+            series = None
+        else:
+            notes += sp.lines
+            if fits is not None and sp.trap is None:
+                warn.append(f"trap spectrum not reconstructed: {sp.trap_message}")
     return Analysis(source, options, setup, setup_source, res, fits, sp, series, spectra_file, spectra_source,
                     spectra_error, fmt, tuple(notes), tuple(dict.fromkeys(warn)), resolved)

@@ -5,8 +5,11 @@ lifetime regimes, FLID edges) is applied here, in `derive`, from raw per-bin sta
 re-selection equals a fresh computation. Units are in the names (_ps, _ns, _ms, _s).
 
 Average lifetime of a trace bin (the estimator, its assumptions and biases):
-    tau_avg = (S - n_bg * P/2) / (n - n_bg) - t0
-with n referenced photons of the bin, S the sum of their microtimes, P the laser period, t0 the
+    tau_avg = (S_w - n_bg * (P/2 - g)) / (n - n_bg)
+with n referenced photons of the bin, S_w the sum of their delays (microtime - t0) wrapped into
+[-g, P - g) (periodic: a photon just before t0 is late from the previous pulse, unless within the guard
+g = max(2 decay bins, 2 x the 10-90 % rise) that keeps the IRF's leading edge with its own pulse;
+g = 0 when t0 is given, so --t0-ps 0 is the plain mean microtime of the seed), P the laser period, t0 the
 decay's time zero and n_bg = R_bg * bin width the bin's expected uniform background (R_bg: the
 background rate from the pre-pulse region of the total decay, see `estimate_background`). Without
 subtraction n_bg = 0. Bias: an uncorrected uniform background fraction f pulls the mean towards
@@ -24,32 +27,29 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from tagstream.kernels.g2 import sum_pairs_in_state
+from tagstream.estimators import (estimate_background, estimate_t0, g2_peaks, mle_truncated_exp_ns,  # noqa: F401
+                                  otsu_threshold, rise_10_90)
+from tagstream.config import Selection
 from tagstream.kernels.trace import sum_selected_decays, sums_from
 from tagstream.regime import Regime, parse_regimes
+
+if TYPE_CHECKING:
+    from tagstream.config import AnalysisConfig
+    from tagstream.setup import Setup
+    from tagstream.stages.frames import FrameStats
+    from tagstream.stages.g2 import G2Stats
+    from tagstream.stages.levels import LevelsStats
+    from tagstream.stages.trace import TraceStats
 
 
 # ------------------------------------------------------------------------------------------------
 # dataclasses
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Selection:
-    """What the user may change without re-reading. None = estimate from the data."""
-
-    on_threshold: float | None = None          # counts per trace bin (ON if counts > threshold); None = Otsu
-    regimes_ns: tuple[tuple[float, float], ...] = ((40.0, 50.0), (50.0, 60.0), (60.0, 70.0))
-    t0_ps: float | None = None                 # decay time zero; None = half-max of the total decay's rise
-    subtract_background: bool = True
-    flid_count_edges: tuple[float, ...] | None = None
-    flid_lifetime_edges_ns: tuple[float, ...] | None = None
-    on_from_levels: bool = False               # ON = bins inside brightest-state levels (tagstream.levels.result)
-    level_states: int | None = None            # number of grouped level states; None = BIC's choice
-
-
 @dataclass(frozen=True)
 class DecayResult:
     bin_ps: int | None
@@ -209,134 +209,40 @@ def normalize_regimes(regimes) -> tuple[Regime, ...]:
 
 
 # ------------------------------------------------------------------------------------------------
-# estimators
-# ------------------------------------------------------------------------------------------------
-def estimate_t0(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
-    """Half maximum of the rising edge of the decay h (background level bg subtracted), in ps,
-    linearly interpolated between decay-bin centres."""
-    if h.size == 0 or h.sum() == 0:
-        return None
-    x = h.astype(np.float64) - bg
-    peak = int(np.argmax(x))
-    half = x[peak] / 2.0
-    i = peak
-    while i > 0 and x[i - 1] > half:
-        i -= 1
-    if i == 0:
-        return 0.5 * bin_ps * (x[0] > half)
-    frac = (half - x[i - 1]) / (x[i] - x[i - 1])
-    return float((i - 0.5 + frac) * bin_ps)
-
-
-def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
-    """10-90 % rise time of the decay's leading edge (ps): the IRF width proxy for the g2 bin."""
-    if h.size == 0 or h.sum() == 0:
-        return None
-    x = h.astype(np.float64) - bg
-    peak = int(np.argmax(x))
-    i10 = i90 = peak
-    while i90 > 0 and x[i90 - 1] > 0.9 * x[peak]:
-        i90 -= 1
-    i10 = i90
-    while i10 > 0 and x[i10 - 1] > 0.1 * x[peak]:
-        i10 -= 1
-    return float(max(i90 - i10, 1) * bin_ps)
-
-
-def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | None:
-    """Mean counts per decay bin over the pre-pulse region: the quarter period just before the
-    rise, [t0 - guard - P/4, t0 - guard) taken circularly (it is the end of the previous period),
-    guard = max(5 bins, 2 ns) keeps the IRF's leading tail out. Assumes the decay has vanished
-    3/4 of a period after t0 (tau << P/4). None if fewer than 3 bins are available."""
-    n_dec = h.shape[0]
-    guard = max(5 * bin_ps, 2000.0)
-    stop = int(np.floor((t0_ps - guard) / bin_ps))
-    width = n_dec // 4
-    if width < 3:
-        return None
-    idx = np.arange(stop - width, stop) % n_dec
-    return float(h[idx].mean())
-
-
-def otsu_threshold(counts: np.ndarray) -> float:
-    """Otsu's method on the histogram of integer counts per bin: the threshold T (ON = counts > T)
-    that maximises the between-class variance of the OFF (<= T) and ON (> T) populations."""
-    if counts.size == 0:
-        return 0.0
-    c = counts.astype(np.int64)
-    hist = np.bincount(c - c.min()).astype(np.float64)
-    vals = np.arange(hist.size, dtype=np.float64) + c.min()
-    w0 = np.cumsum(hist)
-    m0 = np.cumsum(hist * vals)
-    tot, mtot = w0[-1], m0[-1]
-    w1 = tot - w0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (m0 * tot - mtot * w0) ** 2 / (w0 * w1)
-    between[~np.isfinite(between)] = -1.0
-    return float(vals[int(np.argmax(between))])
-
-
-def mle_truncated_exp_ns(n: np.ndarray, mean_ps: np.ndarray, T_ps: float) -> np.ndarray:
-    """Solve E[x] = tau - T / (exp(T/tau) - 1) for tau per bin (bisection, vectorised); the mean of a
-    single exponential truncated at T is a sufficient statistic, so this is the MLE."""
-    out = np.full(n.shape, np.nan)
-    ok = (n > 0) & (mean_ps > 0) & (mean_ps < T_ps / 2)
-    m = mean_ps[ok]
-    lo = np.full(m.shape, 1e-3)
-    hi = np.full(m.shape, 1e3 * T_ps)
-    for _ in range(100):
-        mid = np.sqrt(lo * hi)
-        with np.errstate(over="ignore"):
-            e = mid - T_ps / np.expm1(T_ps / mid)
-        big = e > m
-        hi = np.where(big, mid, hi)
-        lo = np.where(big, lo, mid)
-    out[ok] = np.sqrt(lo * hi) / 1e3
-    return out
-
-
-def g2_peaks(counts: np.ndarray, tau_left_ps: np.ndarray, bin_ps: int, window_ps: int, period_ps: float | None):
-    """Areas of the whole peaks k*P +- P/2 inside the window; g2(0) = A_0 / mean(A_k, k != 0) and its
-    Poisson error r * sqrt(1/A_0 + 1/sum(A_k))."""
-    if not period_ps:
-        return np.zeros(0), np.zeros(0, np.int64), None, None
-    K = int(np.floor(window_ps / period_ps - 0.5))
-    if K < 1:
-        return np.zeros(0), np.zeros(0, np.int64), None, None
-    centres = tau_left_ps + bin_ps / 2.0
-    ks = np.arange(-K, K + 1)
-    areas = np.array([counts[(centres >= k * period_ps - period_ps / 2) & (centres < k * period_ps + period_ps / 2)].sum()
-                      for k in ks], dtype=np.int64)
-    side = areas[ks != 0]
-    a0 = float(areas[K])
-    s = float(side.sum())
-    if s == 0:
-        return ks * period_ps, areas, None, None
-    r = a0 / side.mean()
-    err = r * np.sqrt(1.0 / a0 + 1.0 / s) if a0 > 0 else 1.0 / side.mean()
-    return ks * period_ps, areas, float(r), float(err)
-
-
-# ------------------------------------------------------------------------------------------------
 # derive
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RawStats:
-    """Copies of every stage's sufficient statistics at one moment (what a Results is built from)."""
+    """Copies of every stage's sufficient statistics at one moment (what a Results is built from).
+    stages: stage name -> its frozen statistics (tagstream.stages: TraceStats, G2Stats, FrameStats,
+    LevelsStats), None where a stage has nothing yet."""
 
     final: bool
-    config: Any
-    setup: Any
+    config: "AnalysisConfig"
+    setup: "Setup"
     first_time_ps: int | None
     last_time_ps: int | None
     n_records: int
     period_ps: float | None
     ch_counts: dict
     unreferenced: dict
-    trace: dict
-    g2: dict | None
-    frames: dict | None
-    levels: dict | None = None   # tagstream.stages.levels boundaries
+    stages: Mapping[str, Any]
+
+    @property
+    def trace(self) -> "TraceStats":
+        return self.stages["trace"]
+
+    @property
+    def g2(self) -> "G2Stats | None":
+        return self.stages.get("g2")
+
+    @property
+    def frames(self) -> "FrameStats | None":
+        return self.stages.get("frames")
+
+    @property
+    def levels(self) -> "LevelsStats | None":
+        return self.stages.get("levels")
 
 
 def _merge_intervals(bins: np.ndarray, origin: int, bin_ps: int) -> np.ndarray:
@@ -352,23 +258,23 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     cfg = raw.config
     tr = raw.trace
     P = raw.period_ps
-    nb = tr["n_bins"]
-    bin_ps = tr["bin_ps"]
-    dbin = tr["decay_bin_ps"]
-    h = tr["total_decay"]
+    nb = tr.n_bins
+    bin_ps = tr.bin_ps
+    dbin = tr.decay_bin_ps
+    h = tr.total_decay
     duration_ps = (raw.last_time_ps - raw.first_time_ps) if raw.first_time_ps is not None else 0
 
     # --- decay: background and t0 --------------------------------------------------------------
     bg_level, bg_ok, t0, rise = 0.0, False, None, None
     if dbin and h.sum() > 0:
         hp = h[: int(P // dbin)] if P else h  # whole decay bins inside one period
-        t0_guess = estimate_t0(hp, dbin, float(np.median(hp)))
+        t0_guess = estimate_t0(hp, dbin, float(np.median(hp)), P)
         b = estimate_background(hp, dbin, t0_guess if sel.t0_ps is None else sel.t0_ps)
         if b is not None:
             bg_level, bg_ok = b, True
-        t0 = estimate_t0(h, dbin, bg_level) if sel.t0_ps is None else float(sel.t0_ps)
-        rise = rise_10_90(h, dbin, bg_level)
-    n_ref_total = int(tr["n_ref"].sum())
+        t0 = estimate_t0(hp, dbin, bg_level, P) if sel.t0_ps is None else float(sel.t0_ps)
+        rise = rise_10_90(hp, dbin, bg_level)
+    n_ref_total = int(tr.n_ref.sum())
     n_period_bins = (P / dbin) if (P and dbin) else 0
     bg_total = bg_level * n_period_bins
     bg_fraction = bg_total / n_ref_total if n_ref_total else 0.0
@@ -376,26 +282,40 @@ def derive(raw: RawStats, sel: Selection) -> Results:
                         bg_level, float(bg_fraction), bg_ok, rise)
 
     # --- trace: lifetimes -----------------------------------------------------------------------
-    n = tr["n_ref"].astype(np.float64)
-    S = tr["sum_micro_ps"].astype(np.float64)
-    counts = tr["counts_a"] + tr["counts_b"]
+    n = tr.n_ref.astype(np.float64)
+    S = tr.sum_micro_ps.astype(np.float64)
+    counts = tr.counts_a + tr.counts_b
     lifetime = np.full(nb, np.nan)
     if t0 is not None and P:
         n_bg = np.zeros(nb)
         if sel.subtract_background and bg_ok and duration_ps > 0:
             n_bg = np.full(nb, bg_total * bin_ps / max(duration_ps, bin_ps))
         sig = n - n_bg
+        # delays (microtime - t0) wrapped into one period starting at the cut c = t0 - guard (a decay-bin
+        # edge; guard: the IRF's leading edge belongs to its own pulse; 0 for a user-given t0)
+        guard = max(2.0 * dbin, 2.0 * (rise or 0.0)) if sel.t0_ps is None else 0.0
+        n_dec = int(np.ceil(P / dbin))
+        cb = int(np.floor((t0 - guard) / dbin)) % n_dec
+        c_ps = cb * float(dbin)
+        delta = (c_ps - t0 + 0.5 * P) % P - 0.5 * P  # c - t0 in (-P/2, P/2]
+        n_below = np.zeros(nb)
+        if cb > 0:
+            on_n, on_s = np.zeros(nb, np.int64), np.zeros(nb, np.float64)
+            sums_from(tr.store, np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64), cb,
+                      float(dbin), on_n, on_s)
+            n_below = n - on_n
+        S_wrapped = S - n * c_ps + P * n_below + n * delta
         with np.errstate(divide="ignore", invalid="ignore"):
-            lt = ((S - n_bg * P / 2.0) / sig - t0) / 1e3
+            lt = ((S_wrapped - n_bg * (P / 2.0 + delta)) / sig) / 1e3
         good = (n > 0) & (sig >= 1.0)
         lifetime[good] = lt[good]
-    offsets = np.concatenate(([0], np.cumsum(tr["n_ref"]))).astype(np.int64)
+    offsets = np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64)
     mle = None
     if getattr(cfg, "lifetime_mle", False) and t0 is not None and P:
         first = int(np.ceil(t0 / dbin))
         on_n = np.zeros(nb, np.int64)
         on_s = np.zeros(nb, np.float64)
-        sums_from(tr["store"], offsets, first, float(dbin), on_n, on_s)
+        sums_from(tr.store, offsets, first, float(dbin), on_n, on_s)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = on_s / on_n - t0
         mle = mle_truncated_exp_ns(on_n, mean, P - t0)
@@ -405,7 +325,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     if raw.levels is not None:
         from tagstream.levels.result import derive_levels, equivalent_threshold
 
-        lev = derive_levels(raw.levels, tr["store"], t0, P, dbin,
+        lev = derive_levels(raw.levels, tr.store, t0, P, dbin,
                             bg_total / duration_ps if (sel.subtract_background and bg_ok and duration_ps > 0) else 0.0,
                             _flid_lifetime_edges(sel, P), sel.level_states)
     closed = np.ones(nb, bool)
@@ -419,7 +339,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
         thr, method = otsu_threshold(counts[closed]), "otsu"
     else:
         thr, method = float(sel.on_threshold), "fixed"
-    on = ((lev.on_bins(tr["origin_ps"] + np.arange(nb, dtype=np.int64) * bin_ps, bin_ps) if sel.on_from_levels
+    on = ((lev.on_bins(tr.origin_ps + np.arange(nb, dtype=np.int64) * bin_ps, bin_ps) if sel.on_from_levels
            else counts > thr) & closed)
     on_fraction = float(on.sum() / closed.sum()) if closed.any() else 0.0
 
@@ -438,18 +358,18 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     # --- regimes --------------------------------------------------------------------------------
     regime_idx = np.full(nb, -1, np.int8)
     regs = []
-    t_dec = np.arange(tr["n_decay"], dtype=np.int64) * (dbin or 0)
+    t_dec = np.arange(tr.n_decay, dtype=np.int64) * (dbin or 0)
     for r, (lo, hi) in enumerate(sel.regimes_ns):
         selb = np.flatnonzero(on & (lifetime >= lo) & (lifetime < hi))
         regime_idx[selb] = r
-        dec = np.zeros(tr["n_decay"], np.int64)
-        if selb.size and tr["n_decay"]:
-            sum_selected_decays(tr["store"], offsets, selb.astype(np.int64), tr["n_decay"], dec)
+        dec = np.zeros(tr.n_decay, np.int64)
+        if selb.size and tr.n_decay:
+            sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
         regs.append(RegimeResult(Regime(lo, hi), int(selb.size), int(dec.sum()), selb,
-                                 _merge_intervals(selb, tr["origin_ps"] or 0, bin_ps), t_dec, dec))
+                                 _merge_intervals(selb, tr.origin_ps or 0, bin_ps), t_dec, dec))
 
-    trace = TraceResult(bin_ps / 1e9, (tr["origin_ps"] or 0) + np.arange(nb, dtype=np.int64) * bin_ps,
-                        tr["counts_a"], tr["counts_b"], counts, tr["n_ref"], lifetime, mle, on, regime_idx,
+    trace = TraceResult(bin_ps / 1e9, (tr.origin_ps or 0) + np.arange(nb, dtype=np.int64) * bin_ps,
+                        tr.counts_a, tr.counts_b, counts, tr.n_ref, lifetime, mle, on, regime_idx,
                         thr, method, on_fraction)
 
     # --- g2 -------------------------------------------------------------------------------------
@@ -457,7 +377,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     if raw.g2 is not None:
         g2 = derive_g2(raw.g2, cfg, rise, P)
     g2_on = None
-    if raw.g2 is not None and raw.g2.get("per_state") is not None:
+    if raw.g2 is not None and raw.g2.per_state is not None:
         g2_on = derive_g2_in_state(raw.g2, on, tr, cfg, rise, P)
 
     # --- counts ----------------------------------------------------------------------------------
@@ -465,7 +385,8 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     roles = raw.setup.roles
     cnt = {role: int(chc.get(ch, 0)) for role, ch in roles.items()}
     cnt["total"] = int(raw.n_records)
-    frames = None if raw.frames is None else FrameTrace(**raw.frames)
+    frames = None if raw.frames is None else FrameTrace(raw.frames.frame_start_ps, raw.frames.counts_a,
+                                                         raw.frames.counts_b)
     unref = dict(raw.unreferenced)
     return Results(raw.final, duration_ps / 1e12, raw.n_records, P, cnt, dict(chc), int(sum(unref.values())),
                    unref, decay, g2, trace, flid, tuple(regs), frames, sel, raw, g2_on=g2_on, levels=lev)
@@ -478,28 +399,28 @@ def _flid_lifetime_edges(sel: Selection, P: float | None) -> np.ndarray:
     return np.linspace(0.0, lmax, 101)
 
 
-def derive_g2_in_state(g: dict, state: np.ndarray, tr: dict, cfg, rise_ps: float | None,
+def derive_g2_in_state(g: "G2Stats", state: np.ndarray, tr: "TraceStats", cfg, rise_ps: float | None,
                       period_ps: float | None) -> G2Result:
     """g2 of the pairs whose both photons lie in trace bins with state[b] true (e.g. ON), exactly,
     from the per-pair store (tagstream.stages.g2). Normalisation: N_A, N_B = photons of those bins,
     T = their total width (pairs across a boundary to an unselected bin are left out, so near-edge
     pairs are slightly under-counted in `normalized`; g2_zero is a ratio of peak areas, unaffected)."""
-    ps = g["per_state"]
+    ps = g.per_state
     nb = state.shape[0]
     per_bin = np.zeros(nb, np.int64)
-    m = min(nb, ps["pairs_per_bin"].shape[0])
-    per_bin[:m] = ps["pairs_per_bin"][:m]
+    m = min(nb, ps.pairs_per_bin.shape[0])
+    per_bin[:m] = ps.pairs_per_bin[:m]
     offsets = np.concatenate(([0], np.cumsum(per_bin))).astype(np.int64)
-    hist = np.zeros_like(g["hist"])
-    sum_pairs_in_state(ps["store"], offsets, state.astype(np.bool_), ps["cross_flag"], hist)
-    sub = dict(g, hist=hist, n_a=int(tr["counts_a"][state].sum()), n_b=int(tr["counts_b"][state].sum()),
-               first_ps=0, last_ps=int(state.sum()) * int(tr["bin_ps"]), t_from_ps=None)
+    hist = np.zeros_like(g.hist)
+    sum_pairs_in_state(ps.store, offsets, state.astype(np.bool_), ps.cross_flag, hist)
+    sub = dataclasses.replace(g, hist=hist, n_a=int(tr.counts_a[state].sum()), n_b=int(tr.counts_b[state].sum()),
+                              first_ps=0, last_ps=int(state.sum()) * int(tr.bin_ps), t_from_ps=None)
     return derive_g2(sub, cfg, rise_ps, period_ps)
 
 
-def derive_g2(g: dict, cfg, rise_ps: float | None, period_ps: float | None) -> G2Result:
-    base = g["base_bin_ps"]
-    hist = g["hist"]
+def derive_g2(g: "G2Stats", cfg, rise_ps: float | None, period_ps: float | None) -> G2Result:
+    base = g.base_bin_ps
+    hist = g.hist
     half = hist.shape[0] // 2
     m = 1
     if getattr(cfg, "g2_bin_ps", None) is None and rise_ps:
@@ -507,14 +428,14 @@ def derive_g2(g: dict, cfg, rise_ps: float | None, period_ps: float | None) -> G
         m = max(d for d in range(1, half + 1) if half % d == 0 and d <= target)
     counts = hist.reshape(-1, m).sum(axis=1) if m > 1 else hist.copy()
     b = base * m
-    W = g["window_ps"]
+    W = g.window_ps
     tau = -W + np.arange(counts.shape[0], dtype=np.int64) * b
     dur_ps = 0
-    if g["first_ps"] is not None:
-        start = g["first_ps"] if g["t_from_ps"] is None else max(g["first_ps"], g["t_from_ps"])
-        dur_ps = max(g["last_ps"] - start, 0)
-    denom = g["n_a"] * g["n_b"] * b / dur_ps if dur_ps > 0 else 0.0
+    if g.first_ps is not None:
+        start = g.first_ps if g.t_from_ps is None else max(g.first_ps, g.t_from_ps)
+        dur_ps = max(g.last_ps - start, 0)
+    denom = g.n_a * g.n_b * b / dur_ps if dur_ps > 0 else 0.0
     norm = counts / denom if denom > 0 else np.full(counts.shape, np.nan)
     ptau, areas, g0, g0e = g2_peaks(hist, -W + np.arange(hist.shape[0], dtype=np.int64) * base, base, W, period_ps)
-    return G2Result(int(b), int(W), tau, counts, norm, int(g["n_a"]), int(g["n_b"]), dur_ps / 1e12,
+    return G2Result(int(b), int(W), tau, counts, norm, int(g.n_a), int(g.n_b), dur_ps / 1e12,
                     np.asarray(ptau, float), areas, g0, g0e, int(base))

@@ -64,7 +64,6 @@ class Setup:
                 raise SetupError(f"channel {ch} is given twice: as {seen[ch]} and as {role}")
             seen[ch] = role
         for ch, d in dict(self.delays_ps).items():
-            check_limit(f"delay of channel {ch}", ch, "channel", integer=True)
             check_limit(f"delay of channel {ch}", d, "delay_ps", integer=True)
 
     @property
@@ -134,9 +133,9 @@ def setup_parts(data: Mapping, source: str = "setup") -> dict:
     for name in ("channels", "sync", "delays_ps"):
         if name in data and not isinstance(data[name], Mapping):
             raise SetupError(f"{source}: [{name}] must be a table, got {data[name]!r}")
-    unknown = set(data) - {"channels", "sync", "delays_ps"}
+    unknown = set(data) - {"channels", "sync", "delays_ps", "fit"}   # [fit]: tagstream.commands.fit_options
     if unknown:
-        raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps")
+        raise SetupError(f"{source}: unknown section(s) {sorted(unknown)}; expected channels, sync, delays_ps, fit")
     ch = dict(data.get("channels", {}))
     sync = dict(data.get("sync", {}))
     bad = (set(ch) - {*ROLES, "markers"}) | {f"sync.{k}" for k in set(sync) - {"divider", "filtered"}}

@@ -115,16 +115,18 @@ def _ptu_bytes(t: np.ndarray, c: np.ndarray) -> bytes:
     head += tag("TTResultFormat_TTTRRecType", 0x10000008, 0x01010204)
     head += tag("MeasDesc_GlobalResolution", 0x20000008, 1e-12)
     head += tag("TTResult_NumberOfRecords", 0x10000008, len(words))
+    head += tag("MeasDesc_AcquisitionTime", 0x10000008, int(t.max()) // 10**9 + 1)   # ms
     head += tag("Header_End", 0xFFFF0008, 0)
     return head + np.asarray(words, "<u4").tobytes()
 
 
 # ------------------------------------------------------------------------------------------ classify
-def read_tags(path: Path, fmt: str | None, chunk_records: int, allow_truncated: bool = True):
+def read_tags(path: Path, fmt: str | None, chunk_records: int, allow_truncated: bool = True,
+              skip_missing: bool = True):
     """(timestamps, channels, warnings) of a whole read."""
     from tagstream.io import open_tags
 
-    r = open_tags(path, format=fmt, allow_truncated=allow_truncated)
+    r = open_tags(path, format=fmt, allow_truncated=allow_truncated, skip_missing_channels=skip_missing)
     ts, cs = [], []
     for ch in r.chunks(chunk_records):
         ts.append(ch.timestamps_ps)

@@ -224,6 +224,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     assert w2.setup_from_controls().frame is None and w2.setup_from_controls().sync_divider == 10
     assert w2.record_path.text() == str(tmp_path / "x.qutag")
     assert w2.config_from_controls().trace_bin_ms == 20.0
+    w2.close()   # qtbot closes only widgets still alive at teardown (weak refs): release the GC guard here
 
 
 def test_export_snapshot_and_screenshot(qtbot, win, tmp_path):

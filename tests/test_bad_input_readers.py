@@ -174,6 +174,17 @@ def test_ptu_time_order_error_names_the_offset(tmp_path):
     assert e.value.record == n_words and e.value.byte_offset == data_offset + 4 * n_words
 
 
+def test_ptu_damaged_overflow_record_is_caught_by_the_acquisition_time(tmp_path):
+    p = F.make_recording("ptu", tmp_path)
+    raw = bytearray(p.read_bytes())
+    at = len(raw) - 4 * 100                     # an event record near the end becomes 1000 overflows
+    raw[at:at + 4] = struct.pack("<I", (1 << 31) | (0x3F << 25) | 1000)
+    p.write_bytes(bytes(raw))
+    with pytest.raises(CorruptRecordError, match="later than the measurement lasted") as e:
+        _read(p)
+    assert e.value.byte_offset == at + 4       # the first tag after the damaged record
+
+
 def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "f.qutag")
     with F.time_limit(10), pytest.raises(TagFileError, match="not a regular file"):

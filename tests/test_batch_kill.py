@@ -39,7 +39,11 @@ def _rows(df):
 
 def test_resume_after_a_kill_at_any_write(recs, tmp_path, monkeypatch):
     ref = _rows(_run(recs, tmp_path / "ref").summary)
-    real_json, real_atomic = batch.write_json_atomic, batch.atomic_path
+    from tagstream.export import batch_job, parquet
+
+    # every module of the batch that writes a file, with the atomic writer it calls
+    writers = [(m, name) for m in (batch, batch_job, parquet) for name in ("write_json_atomic", "atomic_path")
+               if hasattr(m, name)]
     n_writes = 0
     k = 0
     while True:
@@ -54,22 +58,21 @@ def test_resume_after_a_kill_at_any_write(recs, tmp_path, monkeypatch):
                 return real(*a, **kw)
             return f
 
-        monkeypatch.setattr(batch, "write_json_atomic", counted(real_json))
-        monkeypatch.setattr(batch, "atomic_path", counted(real_atomic))
+        for m, name in writers:
+            monkeypatch.setattr(m, name, counted(getattr(m, name)))
         try:
             _run(recs, out)
             killed = False
         except Killed:
             killed = True
-        monkeypatch.setattr(batch, "write_json_atomic", real_json)
-        monkeypatch.setattr(batch, "atomic_path", real_atomic)
+        monkeypatch.undo()
         res = _run(recs, out)                 # the resume: must start and give the same rows
         assert _rows(res.summary) == ref, f"kill at write {k + 1}"
         if not killed:
             n_writes = k
             break
         k += 1
-    assert n_writes >= 7        # 2 x (incomplete manifest, manifest) + batch manifest + 2 summaries
+    assert n_writes >= 7        # 2 x (incomplete manifest, tables, manifest) + batch manifest + 2 summaries
 
 
 @pytest.mark.slow

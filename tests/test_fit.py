@@ -205,8 +205,14 @@ def test_fit_range_and_measured_irf():
     c = rng.poisson(decay_model_counts(T_BINS, T_PS, truth, irf=IRF.measured(irf_true)))
     f = fit_decay(T_BINS, c, T_PS, irf=IRF.measured(irf_meas), fit_range_ps=(0, 600_000))
     assert abs(f.params["tau_ns"] - 35.0) < 4 * f.errors["tau_ns"]
-    assert abs(f.params["irf_shift_ps"] - 12_000.0) < 4 * f.errors["irf_shift_ps"] + 100
+    full = fit_decay(T_BINS, c, T_PS, irf=IRF.measured(irf_meas))
+    assert abs(full.params["irf_shift_ps"] - 12_000.0) < 4 * full.errors["irf_shift_ps"] + 100
+    # a fit range keeps the shift of the full-period fit (fast components need not fix it)
+    assert "irf_shift_ps" not in f.free and f.params["irf_shift_ps"] == full.params["irf_shift_ps"]
     assert f.fit_mask.sum() == 150
+    # a periodic range may wrap past the period end
+    w = fit_decay(T_BINS, c, T_PS, irf=IRF.measured(irf_meas), fit_range_ps=(900_000, 1_300_000))
+    assert w.fit_mask.sum() == 100 and w.fit_mask[0] and not w.fit_mask[80]
 
 
 def test_delayed_powerlaw_component():

@@ -82,11 +82,19 @@ def test_analyze_command_fit_and_spectra(capsys):
         pytest.skip("fixtures/qd_demo.qutag absent")
     from tagstream.cli import main
     rc = main(["analyze", str(FIX / "qd_demo.qutag"), "--setup", str(FIX / "qd_demo.setup.toml"), "--bin-ms", "100",
-               "--t0-ps", "0", "--no-background", "--fit", "global", "--spectra", str(FIX / "qd_demo.spectra.npz")])
+               "--t0-ps", "0", "--no-background", "--fit", "global", "--spectra", str(FIX / "qd_demo.spectra.npz"),
+               "--no-band-edge-test"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "global fit: tau_BE 35." in out and "trap 5" in out
+    assert "expected" in out and ("adequate" in out or "REJECTED BY THE DATA" in out)
+    assert "trap spectrum (from" in out
     assert out.count("spectrum:") == 3 and "spectra: 250 frames (triggers)" in out
+    # by default the band-edge-only constraint is tested: on the demo the short regime holds ~6 % trap photons
+    rc = main(["analyze", str(FIX / "qd_demo.qutag"), "--setup", str(FIX / "qd_demo.setup.toml"), "--bin-ms", "100",
+               "--t0-ps", "0", "--no-background", "--no-spectra"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "band edge only rejected for the shortest regime 40-50 ns" in out
     rc = main(["analyze", str(FIX / "qd_demo.qutag"), "--setup", str(FIX / "qd_demo.setup.toml"),
                "--spectra", str(FIX / "missing.sif")])
     assert rc == 2 and "missing.sif" in capsys.readouterr().err

@@ -133,3 +133,17 @@ def test_warnings_reach_text_json_and_summary(tmp_path):
     a = analyze_recording(REC, AnalysisOptions(config=AnalysisConfig(trace_bin_ms=100, regimes_ns="40-50,90-95"),
                                                spectra_sidecar=False))
     assert "90-95 ns" in a.summary_row()["warnings"] and any("90-95" in n for n in a.report_notes())
+
+
+def test_frame_timing_warning_reaches_the_analysis():
+    """Spectra without frame triggers are placed by cycle time: said in warnings, not silently."""
+    import dataclasses
+
+    from tagstream.spectra import read_spectra
+
+    s = read_spectra(FIX / "qd_demo.spectra.npz")
+    series = dataclasses.replace(s, frame_start_ps=None, frame_times_s=None)
+    setup = dataclasses.replace(Setup.from_toml(FIX / "qd_demo.setup.toml"), frame=None)
+    a = analyze_recording(REC, AnalysisOptions(config=AnalysisConfig(trace_bin_ms=100), setup=setup, spectra=series))
+    assert a.spectra is not None and a.spectra.timing_source == "cycle_time"
+    assert any("frame triggers" in w for w in a.warnings) and any("frame triggers" in w for w in a.to_json()["warnings"])

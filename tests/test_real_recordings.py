@@ -164,3 +164,15 @@ def test_g2_of_the_t2_file_equals_a_brute_force_pair_count_and_another_tools_res
         coarse = lambda h: h.reshape(-1, k).sum(1)  # noqa: E731
         assert np.corrcoef(coarse(ours), coarse(theirs))[0, 1] > 0.99
         assert 0.98 < theirs.sum() / ours.sum() < 1.0        # it counts ~1 % fewer pairs
+
+
+def test_batch_export_analyses_t3_spc_and_no_sync_recordings_with_their_own_setup(tmp_path):
+    from tagstream.export.batch import run_batch
+
+    names = ["hydraharp_t3_syncdiv8_hbt.ptu", "hydraharp_t2_hbt.ptu", "bh_spc150_noise.spc"]
+    res = run_batch([REAL / n for n in names], tmp_path / "out", fits=False, report=False, progress=False)
+    assert res.n_done == 3 and res.n_failed == 0
+    periods = dict(zip(res.summary["file"].to_list(), res.summary["laser_period_ps"].to_list()))
+    by_name = {str(k).rsplit("/", 1)[-1]: v for k, v in periods.items()}
+    assert by_name["hydraharp_t3_syncdiv8_hbt.ptu"] == pytest.approx(12512.587663189168)
+    assert by_name["bh_spc150_noise.spc"] == 9500.0 and by_name["hydraharp_t2_hbt.ptu"] is None

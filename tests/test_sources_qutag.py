@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tagstream.errors import SourceError
-from tagstream.sources.base import Reorderer
+from tagstream.sources.base import ClampingReorderer
 from tagstream.sources.qutag import ENV_LIB, QutagSource, channel_mask
 
 sys.path.insert(0, str(Path(__file__).parent / "qutag_stub"))
@@ -197,7 +197,7 @@ def test_reorderer_restores_order_for_any_chunking(times, jitter_max, cuts, seed
     ts = np.sort(np.array(times, np.int64) * 100)
     jittered = ts + rng.integers(0, jitter_max + 1, len(ts))  # out of order by at most jitter_max
     ch = np.arange(len(ts), dtype=np.uint16)  # identifies each tag
-    r = Reorderer(window_ps=jitter_max)
+    r = ClampingReorderer(window_ps=jitter_max)
     out_t, out_c, i, k = [], [], 0, 0
     while i < len(ts):
         n = cuts[k % len(cuts)]
@@ -215,7 +215,7 @@ def test_reorderer_restores_order_for_any_chunking(times, jitter_max, cuts, seed
 
 
 def test_reorderer_keeps_late_tags_and_counts_them():
-    r = Reorderer(window_ps=10)
+    r = ClampingReorderer(window_ps=10)
     t, c, late = r.push(np.array([0, 100, 200]), np.array([1, 1, 1]))
     assert t.tolist() == [0, 100] and late == 0
     t, c, late = r.push(np.array([50, 300]), np.array([2, 1]))  # 50 is behind the released 100

@@ -1,18 +1,22 @@
 """tagstream.analysis: Poisson maximum-likelihood decay fits (single, band-edge + trap, global).
 
     from tagstream.analysis import fit_decay, fit_decay_global, IRF, emission_fractions
+
+The fitting stack (scipy) is imported on first use of these names, so that importing a light module
+of this package (e.g. tagstream.analysis.fit_options for the CLI's --help) stays cheap.
 """
 
-from tagstream.analysis.decay_fit import (
-    DecayFit,
-    GlobalDecayFit,
-    decay_model_counts,
-    deviance_residuals,
-    emission_fractions,
-    fit_decay,
-    fit_decay_global,
-)
-from tagstream.analysis.irf import IRF
+import importlib
 
-__all__ = ["DecayFit", "GlobalDecayFit", "IRF", "decay_model_counts", "deviance_residuals",
-           "emission_fractions", "fit_decay", "fit_decay_global"]
+_LAZY = {"DecayFit": "decay_fit", "GlobalDecayFit": "decay_fit", "decay_model_counts": "decay_fit",
+         "deviance_residuals": "decay_fit", "emission_fractions": "decay_fit", "fit_decay": "decay_fit",
+         "fit_decay_global": "decay_fit", "IRF": "irf"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"tagstream.analysis.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tagstream.analysis' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

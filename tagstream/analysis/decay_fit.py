@@ -38,19 +38,21 @@ _COMP_PARAMS = {
     "be": ("n_be", "tau_be_ns"),
     "trap": ("n_trap", "tau_trap_ns"),
     "delayed": ("n_delayed", "alpha_delayed", "t0_delayed_ns"),
+    "fast": ("n_fast", "tau_fast_ns"),   # optional: grey/OFF-state and biexciton photons (one shared lifetime)
 }
-_LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "bg_per_bin"}
+_LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "n_fast", "bg_per_bin"}
+_NOT_IN_FRACTIONS = ("fast",)  # fractions are of the band-edge / trap (/ delayed) photons
 MODELS = ("single", "be_trap")
 
 
-def _components(model: str, delayed: bool) -> tuple[str, ...]:
+def _components(model: str, delayed: bool, fast: bool = False) -> tuple[str, ...]:
     if model == "single":
         comps = ("single",)
     elif model == "be_trap":
         comps = ("be", "trap")
     else:
         raise AnalysisError(f"unknown decay model {model!r}; choose one of {MODELS}")
-    return comps + (("delayed",) if delayed else ())
+    return comps + (("delayed",) if delayed else ()) + (("fast",) if fast else ())
 
 
 # ----------------------------------------------------------------------------------------- datasets
@@ -71,7 +73,10 @@ class _Dataset:
         self.w = float(self.edges[1] - self.edges[0])
         self.rel_w = np.diff(self.edges) / self.w
         lo, hi = (0.0, self.period_ps) if fit_range_ps is None else map(float, fit_range_ps)
-        self.mask = (self.t_ps >= lo) & (self.t_ps < hi)
+        if not hi > lo:
+            raise AnalysisError(f"fit range {fit_range_ps} ps: stop must exceed start")
+        # periodic: bins whose left edge lies in [lo, hi) modulo the period (a range may wrap)
+        self.mask = np.mod(self.t_ps - lo, self.period_ps) < min(hi - lo, self.period_ps)
         if self.mask.sum() < 3:
             raise AnalysisError(f"fit range {fit_range_ps} ps holds fewer than 3 histogram bins")
         self.n = c[self.mask]
@@ -223,8 +228,10 @@ class _Problem:
         return res
 
     def objective(self, x):
-        """Deviance (mle) or Neyman chi-square (lsq) over all fit ranges."""
-        return float(np.sum(self.residuals(x) ** 2))
+        """Deviance (mle) or Neyman chi-square (lsq) over all fit ranges (inf where the model overflows)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = float(np.sum(self.residuals(x) ** 2))
+        return v if np.isfinite(v) else np.inf
 
     def _weights(self, ds, mu):
         return 1.0 / mu if self.method == "mle" else 1.0 / np.maximum(ds.n, 1.0)
@@ -282,7 +289,7 @@ class _Problem:
                     break
                 lam *= 10.0
             if not improved:
-                success, message = True, "converged (no further decrease possible)"
+                success, message = _stall_verdict(dec, len(free))
                 break
             tiny = F - Fn < 1e-10 * max(1.0, abs(F))
             stalled = stalled + 1 if tiny else 0
@@ -290,17 +297,75 @@ class _Problem:
             x, F = xn, Fn
             lam = max(lam / 10.0, 1e-9)
             if done:
-                success, message = True, "converged (objective change below tolerance)"
+                g, H = self.gradient_and_information(x, free)
+                success, message = _stall_verdict(_decrement(g, H, x[free], lo, hi), len(free))
                 break
         return x, F, _SolveInfo(success, message, it)
 
     def covariance(self, x, free):
-        """Inverse Fisher information (mle) or inverse J^T W J (lsq) over x[free]."""
+        """Inverse Fisher information (mle) or inverse J^T W J (lsq) over x[free]; None when singular
+        (a parameter the data do not determine: no error bar is then honest)."""
         _, info = self.gradient_and_information(x, free)
-        try:
-            return np.linalg.inv(info)
-        except np.linalg.LinAlgError:
-            return np.linalg.pinv(info)
+        d = np.sqrt(np.clip(np.diag(info), 0, None))
+        if np.any(d <= 0) or not np.all(np.isfinite(info)):
+            return None
+        corr = info / np.outer(d, d)
+        if np.linalg.cond(corr) > 1e12:
+            return None
+        return np.linalg.inv(corr) / np.outer(d, d)
+
+
+def _decrement(g, H, xf, lo, hi):
+    """Newton decrement (expected decrease of objective/2) over the parameters not held at a bound."""
+    act = ~(((xf <= lo) & (g > 0)) | ((xf >= hi) & (g < 0)))
+    ga, Ha = g[act], H[np.ix_(act, act)]
+    try:
+        return float(ga @ np.linalg.lstsq(Ha, ga, rcond=1e-12)[0])
+    except np.linalg.LinAlgError:
+        return float("inf")
+
+
+def _stall_verdict(dec, n_free):
+    """A solver that cannot decrease the objective any more converged only if the gradient is ~0."""
+    if dec < 1e-3 * max(1.0, n_free):
+        return True, "converged (objective change below tolerance)"
+    return False, f"stalled with a non-zero gradient (a full Newton step would still lower the deviance by {2 * dec:.2g})"
+
+
+def deviance_expectation(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin, the mean and variance of the Poisson deviance 2 (mu - n + n ln(n/mu)) for n ~ Poisson(mu).
+
+    For sparse bins these are far from the chi-square values (1, 2): E -> 0 as mu -> 0. Exact sums over
+    n for mu <= 50, the asymptotic 1 + 1/(6 mu), 2 + 2/mu (approximately) above. Used by the adequacy test.
+    """
+    from scipy import stats
+
+    mu = np.maximum(np.asarray(mu, dtype=np.float64), 1e-12)
+    E = 1.0 + 1.0 / (6.0 * mu)
+    V = 2.0 + 2.0 / mu
+    small = mu <= 50.0
+    if np.any(small):
+        m = mu[small][:, None]
+        n = np.arange(160, dtype=np.float64)[None, :]
+        pmf = stats.poisson.pmf(n, m)
+        d = 2.0 * (m - n + special.xlogy(n, n) - special.xlogy(n, m))
+        e = np.sum(pmf * d, axis=1)
+        E[small] = e
+        V[small] = np.maximum(np.sum(pmf * d * d, axis=1) - e * e, 0.0)
+    return E, V
+
+
+def adequacy(counts: np.ndarray, mu: np.ndarray, n_free: int) -> tuple[float, float, float]:
+    """(deviance, its expectation under the fitted model, z). z = (D - E[D]) / sd(D), E[D] = sum of the
+    per-bin expectations minus the number of fitted parameters; z > 3 means the data reject the model."""
+    D = float(np.sum(deviance_residuals(counts, mu) ** 2))
+    E, V = deviance_expectation(mu)
+    expect = float(E.sum()) - n_free
+    z = (D - expect) / math.sqrt(max(float(V.sum()), 1e-12))
+    return D, expect, z
+
+
+ADEQUACY_Z_MAX = 3.0  # fits with adequacy_z above this are flagged "rejected by the data"
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -336,6 +401,10 @@ class DecayFit:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     covariance: np.ndarray | None = None
     free: tuple[str, ...] = ()
+    expected_deviance: float = float("nan")
+    adequacy_z: float = float("nan")
+    fit_ok: bool = False
+    warnings: tuple[str, ...] = ()
 
     def lifetimes_ns(self) -> dict[str, float]:
         """Lifetime per exponential component (ns)."""
@@ -350,6 +419,8 @@ class DecayFit:
             "intervals": {k: list(v) for k, v in self.intervals.items()},
             "deviance": self.deviance, "dof": self.dof, "reduced_deviance": self.reduced_deviance,
             "method": self.method, "success": self.success, "message": self.message,
+            "expected_deviance": _jnum(self.expected_deviance), "adequacy_z": _jnum(self.adequacy_z),
+            "fit_ok": self.fit_ok, "warnings": list(self.warnings),
             "t_ps": self.t_ps.tolist(), "counts": self.counts.tolist(),
             "model_counts": self.model_counts.tolist(),
             "residuals": [None if not math.isfinite(v) else v for v in self.residuals.tolist()],
@@ -372,13 +443,24 @@ class GlobalDecayFit:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     covariance: np.ndarray | None = None
     free: tuple[str, ...] = ()
+    message: str = ""
+    expected_deviance: float = float("nan")
+    adequacy_z: float = float("nan")
+    fit_ok: bool = False
+    warnings: tuple[str, ...] = ()
 
     def to_json_dict(self) -> dict:
-        return {"shared": list(self.shared), "params": self.params,
+        return {"shared": list(self.shared), "params": self.params, "message": self.message,
+                "expected_deviance": _jnum(self.expected_deviance), "adequacy_z": _jnum(self.adequacy_z),
+                "fit_ok": self.fit_ok, "warnings": list(self.warnings),
                 "errors": {k: (None if not math.isfinite(v) else v) for k, v in self.errors.items()},
                 "intervals": {k: list(v) for k, v in self.intervals.items()},
                 "deviance": self.deviance, "dof": self.dof, "reduced_deviance": self.reduced_deviance,
                 "success": self.success, "fits": {k: f.to_json_dict() for k, f in self.fits.items()}}
+
+
+def _jnum(v):
+    return None if v is None or not math.isfinite(v) else float(v)
 
 
 def emission_fractions(amplitudes: Sequence[float], taus_ns: Sequence[float],
@@ -417,31 +499,44 @@ def _bounds(name, period_ps, w_ps):
         return 0.0, np.inf
     if name == "alpha_delayed":
         return 1.05, 10.0
+    if name == "tau_fast_ns":
+        return 0.05, 20.0
     if name.endswith("_ns"):
         return 1e-3 * w_ps / NS, 100.0 * period_ps / NS
     if name == "irf_shift_ps":
         return -0.5 * period_ps, 1.5 * period_ps
-    return 1e-2 * w_ps, 0.05 * period_ps  # irf_sigma_ps, irf_tail_ps (<< period)
+    return 0.1 * w_ps, 0.05 * period_ps  # irf_sigma_ps, irf_tail_ps (<< period; below ~w/10 a bin cannot tell)
+
+
+def _rise_index(x: np.ndarray, frac: float = 0.5) -> tuple[int, int]:
+    """(peak bin, first bin of the rise above frac x peak), walking back from the peak circularly."""
+    i_peak = int(np.argmax(x))
+    level = frac * x[i_peak]
+    i, n = i_peak, x.size
+    for _ in range(n - 1):
+        if x[(i - 1) % n] <= level:
+            break
+        i -= 1
+    return i_peak, i % n
 
 
 def _rough_guess(ds: _Dataset) -> dict[str, float]:
-    """Heuristic start: background, total signal, pulse time and a mean-delay lifetime."""
+    """Periodic heuristic start: background, total signal, rise time (the pulse) and a mean-delay lifetime.
+
+    The histogram is treated as a circle (the rise may sit at the very end or start of the period)."""
     n = ds.counts
-    k = max(1, n.size // 50)
+    k = 3 if n.size >= 30 else 1
     smooth = np.convolve(np.concatenate([n[-k:], n, n[:k]]), np.ones(k) / k, mode="same")[k:-k]
     sel = smooth[ds.mask]
     bg = float(np.mean(np.sort(sel)[: max(1, sel.size // 5)]))
-    i_peak = int(np.argmax(np.where(ds.mask, smooth, -np.inf)))
-    above = np.nonzero(smooth[: i_peak + 1] < bg + 0.5 * (smooth[i_peak] - bg))[0]
-    i_rise = int(above[-1] + 1) if above.size else i_peak
+    x = np.where(ds.mask, smooth - bg, -np.inf) if ds.mask.all() else np.where(ds.mask, smooth - bg, 0.0)
+    i_peak, i_rise = _rise_index(np.where(np.isfinite(x), x, 0.0))
     shift = float(ds.edges[i_rise])
     if ds.irf.kind == "measured":
-        ik = np.convolve(ds.irf.counts, np.ones(k) / k, mode="same")
-        j = int(np.argmax(ik))
-        below = np.nonzero(ik[: j + 1] < 0.5 * ik[j])[0]
-        shift -= float(ds.edges[int(below[-1] + 1) if below.size else j])
-    t = ds.edges[:-1] - ds.edges[i_peak]
-    t = np.mod(t, ds.period_ps)
+        ik = np.convolve(np.concatenate([ds.irf.counts[-k:], ds.irf.counts, ds.irf.counts[:k]]),
+                         np.ones(k) / k, mode="same")[k:-k]
+        shift -= float(ds.edges[_rise_index(ik - np.median(ik))[1]])
+    t = np.mod(ds.edges[:-1] + 0.5 * ds.w - shift, ds.period_ps)
     sig = np.clip(n - bg, 0, None) * ds.mask
     tau_ps = float(np.sum(sig * t) / max(np.sum(sig), 1e-9))
     tau_ps = min(max(tau_ps, 2 * ds.w), 0.5 * ds.period_ps)
@@ -455,11 +550,11 @@ def _fill_initial(ds, model_comps, guess, initial):
     vals = {"bg_per_bin": guess["bg_per_bin"], "irf_shift_ps": guess["irf_shift_ps"],
             "irf_sigma_ps": ds.irf.sigma_ps, "irf_tail_ps": ds.irf.tail_ps,
             "tau_ns": tau, "tau_be_ns": 0.8 * tau, "tau_trap_ns": 1.6 * tau,
-            "alpha_delayed": 2.0, "t0_delayed_ns": tau}
+            "alpha_delayed": 2.0, "t0_delayed_ns": tau, "tau_fast_ns": 3.0}
     if ds.irf.shift_ps is not None:
         vals["irf_shift_ps"] = ds.irf.shift_ps
     ntot = guess["n_total"]
-    share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1}
+    share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1, "fast": 0.03}
     norm_ = sum(share[c] for c in model_comps)
     for c in model_comps:
         vals[_COMP_PARAMS[c][0]] = ntot * share[c] / norm_
@@ -467,12 +562,52 @@ def _fill_initial(ds, model_comps, guess, initial):
     return vals
 
 
+def _at_bound(problem: _Problem, x, i) -> bool:
+    lo, hi = problem.lo[i], problem.hi[i]
+    tol = 1e-9 * (1.0 + abs(x[i]))
+    return bool(x[i] <= lo + tol or x[i] >= hi - tol)
+
+
 def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
-    """Build a DecayFit for one dataset of a solved problem (covariance from the joint problem)."""
-    cov = problem.covariance(x, free)
+    """DecayFits for every dataset of a solved problem (covariance from the joint problem).
+
+    Parameters held at a bound (an amplitude at 0, an IRF width below the bin resolution) get no error
+    bar and are left out of the covariance; a lifetime at a bound or a singular information matrix is
+    a failure. Returns (fits, covariance over `inner`, errors by global index, failures, notes, inner)."""
+    failures, notes = [], []
+    bound = [i for i in free if _at_bound(problem, x, i)]
+    for comp in ("fast",):  # an optional component the data do not need: its lifetime is undetermined
+        amps = {m[_COMP_PARAMS[comp][0]] for m in problem.maps if _COMP_PARAMS[comp][0] in m}
+        if amps and amps <= set(bound) | (set(range(len(problem.names))) - set(free)):
+            for m in problem.maps:
+                for ln in _COMP_PARAMS[comp][1:]:
+                    if ln in m and m[ln] in free and m[ln] not in bound:
+                        bound.append(m[ln])
+                        notes.append(f"no {comp} component needed ({ln} undetermined)")
+    for i in bound:
+        name = problem.names[i]
+        if any(n.startswith("no ") and name in n for n in notes):
+            continue
+        if name.split("[")[0].endswith("_ns") or name.startswith("alpha"):
+            failures.append(f"{name} = {x[i]:.4g} sits on its bound {problem.lo[i]:.3g}..{problem.hi[i]:.3g}")
+        elif name.startswith("irf_"):
+            notes.append(f"{name} at its bound {x[i]:.3g} (not resolved by these bins; held there)")
+        else:
+            notes.append(f"{name} at 0 (no error bar)")
+    inner = [i for i in free if i not in bound]
+    cov = problem.covariance(x, inner) if inner else np.zeros((0, 0))
+    if cov is None:
+        failures.append("information matrix singular: some parameters are not determined by the data "
+                        "(no error bars)")
     err_global = np.full(len(problem.names), np.nan)
-    err_global[free] = np.sqrt(np.clip(np.diag(cov), 0, None))
+    if cov is not None:
+        err_global[inner] = np.sqrt(np.clip(np.diag(cov), 0, None))
+    n_share = {}
+    for d in range(len(problem.ds)):
+        for i in problem.maps[d].values():
+            n_share[i] = n_share.get(i, 0) + 1
     fits = []
+    pos = {gi: j for j, gi in enumerate(inner)}
     for d, ds in enumerate(problem.ds):
         p = problem.local(x, d)
         mu = ds.mu(p)
@@ -481,31 +616,52 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
             res[ds.mask] = deviance_residuals(ds.n, mu[ds.mask])
         else:
             res[ds.mask] = (ds.n - mu[ds.mask]) / np.sqrt(np.maximum(ds.n, 1.0))
-        dev = float(np.sum(deviance_residuals(ds.n, mu[ds.mask]) ** 2))
-        local_free = [i for i in problem.maps[d].values() if i in free]
+        local_free = [i for i in set(problem.maps[d].values()) if i in free]
+        n_free_eff = sum(1.0 / n_share[i] for i in local_free)
+        dev, expect, z = adequacy(ds.n, mu[ds.mask], n_free_eff)
         dof = int(ds.mask.sum()) - len(local_free)
         # fractions and their errors through the joint covariance
-        amp_idx = [problem.maps[d].get(_COMP_PARAMS[c][0]) for c in ds.comps]
-        amps = np.array([p[_COMP_PARAMS[c][0]] for c in ds.comps])
+        fcomps = tuple(c for c in ds.comps if c not in _NOT_IN_FRACTIONS)
+        amp_idx = [problem.maps[d].get(_COMP_PARAMS[c][0]) for c in fcomps]
+        amps = np.array([p[_COMP_PARAMS[c][0]] for c in fcomps])
         total = amps.sum()
         fr = amps / total if total > 0 else np.full(amps.shape, np.nan)
-        G = np.zeros((len(ds.comps), len(free)))
-        pos = {gi: j for j, gi in enumerate(free)}
-        for i in range(len(ds.comps)):
-            for j, gi in enumerate(amp_idx):
-                if gi in pos and total > 0:
-                    G[i, pos[gi]] += ((i == j) * total - amps[i]) / total**2
-        fr_err = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, cov, G), 0, None))
+        if cov is None:
+            fr_err = np.full(len(fcomps), np.nan)
+        else:
+            G = np.zeros((len(fcomps), len(inner)))
+            for i in range(len(fcomps)):
+                for j, gi in enumerate(amp_idx):
+                    if gi in pos and total > 0:
+                        G[i, pos[gi]] += ((i == j) * total - amps[i]) / total**2
+            fr_err = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, cov, G), 0, None))
+            for i, gi in enumerate(amp_idx):  # a component at 0 photons: its fraction has no error bar
+                if gi in bound:
+                    fr_err[i] = np.nan
         fits.append(DecayFit(
             model=model, components=ds.comps, params={k: float(v) for k, v in p.items()},
             errors={ln: float(err_global[i]) for ln, i in problem.maps[d].items()},
             fixed=tuple(ln for ln, i in problem.maps[d].items() if i in fixed_names),
-            fractions={c: float(f) for c, f in zip(ds.comps, fr)},
-            fraction_errors={c: float(e) for c, e in zip(ds.comps, fr_err)},
+            fractions={c: float(f) for c, f in zip(fcomps, fr)},
+            fraction_errors={c: float(e) for c, e in zip(fcomps, fr_err)},
             deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), t_ps=ds.t_ps, counts=ds.counts,
             model_counts=mu, fit_mask=ds.mask, residuals=res, method=problem.method, success=True,
-            message="", covariance=None, free=()))
-    return fits, cov, err_global
+            message="", covariance=None, free=(), expected_deviance=expect, adequacy_z=z))
+    return fits, cov, err_global, failures, notes, inner
+
+
+def _verdict(sol: _SolveInfo, failures, notes, z):
+    """(success, message, fit_ok, warnings) of a fit from its solver info, failures, notes and adequacy z."""
+    success = bool(sol.success) and not failures
+    msgs = ([] if sol.success else [sol.message]) + list(failures)
+    warnings = list(msgs)
+    adequate = math.isfinite(z) and z <= ADEQUACY_Z_MAX
+    if not adequate:
+        warnings.append(f"the data reject this model: deviance {z:+.1f} sd above its expectation "
+                        "(unmodelled components, wrong IRF or background?)")
+    warnings.extend(notes)
+    message = "; ".join(msgs) if msgs else sol.message
+    return success, message, success and adequate, tuple(warnings)
 
 
 def _profile(problem: _Problem, x, free, gi, sigma, dev_min, level=1.0):
@@ -542,6 +698,9 @@ def _profile(problem: _Problem, x, free, gi, sigma, dev_min, level=1.0):
     return tuple(out)
 
 
+_IRF_NAMES = ("irf_shift_ps", "irf_sigma_ps", "irf_tail_ps")
+
+
 def fit_decay(t_ps, counts, period_ps, model: str = "single", *, irf: IRF | None = None,
               fit_range_ps: tuple[float, float] | None = None, delayed: bool = False,
               fixed: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
@@ -549,15 +708,17 @@ def fit_decay(t_ps, counts, period_ps, model: str = "single", *, irf: IRF | None
     """Fit one decay histogram by Poisson maximum likelihood.
 
     t_ps: int64 left bin edges over one laser period [0, period_ps); counts: int64 per bin.
-    model: "single" (n_photons, tau_ns) or "be_trap" (n_be, tau_be_ns, n_trap, tau_trap_ns);
-    delayed=True adds a power-law component. irf: tagstream.analysis.IRF (default: delta, fitted
-    start). fit_range_ps: (start, stop) of the bins used (left edges), default the whole period.
-    fixed: parameter values held fixed (e.g. {"tau_be_ns": 35.0}); initial: start values.
-    method: "mle" (Poisson deviance, recommended) or "lsq" (Neyman chi-square, biased at low counts;
-    kept for comparison). profile: parameter names to get profile-likelihood 68 % intervals for.
+    model: "single" (n_photons, tau_ns) or "be_trap" (n_be, tau_be_ns, n_trap, tau_trap_ns; the
+    labels are ordered so that tau_trap_ns > tau_be_ns); delayed=True adds a power-law component.
+    irf: tagstream.analysis.IRF (default: delta, fitted start). fit_range_ps: (start, stop) of the bins
+    used (left edges, periodic: stop may pass the period); the IRF parameters are then fixed from a fit
+    of the full period first. fixed: parameter values held fixed (e.g. {"tau_be_ns": 35.0}); initial:
+    start values. method: "mle" (Poisson deviance, recommended) or "lsq" (Neyman chi-square, biased at
+    low counts; kept for comparison). profile: parameter names to get profile-likelihood 68 % intervals.
+    The start is a periodic rise estimate with restarts over the IRF shift.
 
     Example: fit = fit_decay(t_ps, counts, 1_000_000, "be_trap", fixed={"tau_be_ns": 35.0});
-             fit.params["tau_trap_ns"], fit.fractions["trap"], fit.fraction_errors["trap"]
+             fit.params["tau_trap_ns"], fit.fractions["trap"], fit.fraction_errors["trap"], fit.fit_ok
     """
     if method not in ("mle", "lsq"):
         raise AnalysisError(f"unknown fit method {method!r}; use 'mle' or 'lsq'")
@@ -566,24 +727,31 @@ def fit_decay(t_ps, counts, period_ps, model: str = "single", *, irf: IRF | None
     ds = _Dataset(t_ps, counts, period_ps, fit_range_ps, irf, comps)
     fixed = dict(fixed or {})
     _check_names(fixed, initial, ds.local_names(), profile)
+    if fit_range_ps is not None and not set(irf.param_names()) <= set(fixed):
+        full = fit_decay(t_ps, counts, period_ps, model, irf=irf, delayed=delayed, fixed=fixed, initial=initial,
+                         method=method)
+        fixed.update({k: full.params[k] for k in irf.param_names() if k not in fixed})
+        initial = {**full.params, **(initial or {})}
     guess = _rough_guess(ds)
     starts = []
     if model == "be_trap" and not ({"tau_be_ns", "tau_trap_ns"} <= set(initial or {}) | set(fixed)):
-        # start from a single-exponential fit; try two lifetime splits, keep the better one
+        # start from a single-exponential fit; try three lifetime splits, keep the best one
         sub_fixed = {k: v for k, v in fixed.items() if k.startswith("irf_") or k == "bg_per_bin"}
         single = fit_decay(t_ps, counts, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps,
                            fixed=sub_fixed, method=method)
         ts = single.params["tau_ns"]
-        base = {"bg_per_bin": single.params["bg_per_bin"], "irf_shift_ps": single.params["irf_shift_ps"]}
-        for k in ("irf_sigma_ps", "irf_tail_ps"):
-            if k in single.params:
-                base[k] = single.params[k]
+        base = {"bg_per_bin": single.params["bg_per_bin"]}
+        base.update({k: single.params[k] for k in _IRF_NAMES if k in single.params})
         guess["n_total"] = single.params["n_photons"]
         for lo_f, hi_f in ((0.8, 1.6), (0.5, 1.2), (0.95, 3.0)):
             st = dict(base, tau_be_ns=fixed.get("tau_be_ns", lo_f * ts),
                       tau_trap_ns=hi_f * max(ts, fixed.get("tau_be_ns", 0.0)))
             st.update(initial or {})
             starts.append(st)
+    elif "irf_shift_ps" not in fixed and "irf_shift_ps" not in (initial or {}) and irf.shift_ps is None:
+        # restarts over the shift: the rise estimate and +-2 IRF widths (or bins) around it
+        step = 2.0 * max(ds.w, irf.sigma_ps)
+        starts = [dict(initial or {}, irf_shift_ps=guess["irf_shift_ps"] + k * step) for k in (0, -1, 1)]
     else:
         starts.append(dict(initial or {}))
     if delayed and not {"alpha_delayed", "t0_delayed_ns"} <= set(fixed):
@@ -609,15 +777,24 @@ def fit_decay(t_ps, counts, period_ps, model: str = "single", *, irf: IRF | None
         if best is None or dev < best[1]:
             best = (prob, dev, x, free, fixed_idx, sol)
     prob, dev, x, free, fixed_idx, sol = best
-    fits, cov, err = _finish(prob, x, free, fixed_idx, model)
+    if model == "be_trap" and x[prob.names.index("tau_trap_ns")] < x[prob.names.index("tau_be_ns")] \
+            and not ({"tau_be_ns", "tau_trap_ns", "n_be", "n_trap"} & set(fixed)):
+        for a, b in (("tau_be_ns", "tau_trap_ns"), ("n_be", "n_trap")):  # same model, labels in order
+            ia, ib = prob.names.index(a), prob.names.index(b)
+            x[ia], x[ib] = x[ib], x[ia]
+    fits, cov, err, failures, notes, inner = _finish(prob, x, free, fixed_idx, model)
     fit = fits[0]
+    if model == "be_trap" and fit.params["tau_trap_ns"] <= fit.params["tau_be_ns"]:
+        failures.append("tau_trap <= tau_BE (labels fixed by the user's fixed values)")
     intervals = {}
-    for name in profile:
-        gi = prob.names.index(name)
-        if gi in free:
-            intervals[name] = _profile(prob, x, free, gi, err[gi], dev)
-    return DecayFit(**{**fit.__dict__, "success": bool(sol.success), "message": str(sol.message),
-                       "intervals": intervals, "covariance": cov,
+    if cov is not None:
+        for name in profile:
+            gi = prob.names.index(name)
+            if gi in inner:
+                intervals[name] = _profile(prob, x, free, gi, err[gi], dev)
+    success, message, ok, warnings = _verdict(sol, failures, notes, fit.adequacy_z)
+    return DecayFit(**{**fit.__dict__, "success": success, "message": message,
+                       "intervals": intervals, "covariance": cov, "fit_ok": ok, "warnings": warnings,
                        "free": tuple(prob.names[i] for i in free)})
 
 
@@ -633,19 +810,22 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
                      single_regimes: Sequence[str] = (), irf: IRF | None = None,
                      fit_range_ps: tuple[float, float] | None = None, delayed: bool = False,
                      fixed: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
-                     method: str = "mle", profile: Sequence[str] = ()) -> GlobalDecayFit:
+                     method: str = "mle", profile: Sequence[str] = (), fast: bool = False) -> GlobalDecayFit:
     """Fit several regimes' histograms jointly (the seed's Fig. 4 f-h analysis).
 
     histograms: {label: (t_ps, counts)} on the same bins and period. Names in `shared` (lifetimes,
     and always the IRF parameters) take one value for all regimes; every other parameter (amplitudes
     n_*, bg_per_bin, and lifetimes not shared) is per regime and called 'name[label]' in the result.
     single_regimes: regimes fitted with the band-edge component only (n_trap = 0), like the seed's
-    short-lifetime regime. fixed: values by local name (all regimes) or 'name[label]'; e.g.
+    short-lifetime regime. fast=True adds a fast exponential (shared tau_fast_ns in 0.05-20 ns, amplitude
+    n_fast per regime) for grey/OFF-state and biexciton photons; fractions stay band edge vs trap. fixed: values by local name (all regimes) or 'name[label]'; e.g.
     fixed={"tau_be_ns": 35.0} to fix the band edge from a separate single-exponential fit.
+    The IRF parameters start from a single-exponential fit of the summed histogram (with restarts over
+    the shift); with fit_range_ps they stay fixed at its full-period values.
 
     Example: g = fit_decay_global({"short": hs, "mid": hm, "long": hl}, 1_000_000,
                                   single_regimes=["short"]);  g.params["tau_trap_ns"],
-             g.fits["long"].fractions["trap"]
+             g.fits["long"].fractions["trap"], g.fit_ok, g.warnings
     """
     if model != "be_trap" and single_regimes:
         raise AnalysisError("single_regimes only applies to model='be_trap'")
@@ -661,7 +841,7 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     datasets = []
     for lab in labels:
         t, c = histograms[lab]
-        comps = _components(model, delayed)
+        comps = _components(model, delayed, fast)
         if lab in single_regimes:
             comps = tuple(x for x in comps if x != "trap")
         try:
@@ -672,19 +852,23 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     for ds in datasets:
         allowed |= set(ds.local_names())
     _check_names(fixed, initial, allowed, [p.split("[")[0] for p in profile])
-    shared = set(shared) | set(irf.param_names())
+    shared = set(shared) | set(irf.param_names()) | ({"tau_fast_ns"} if fast else set())
     # start values: a single-exponential fit of the summed histogram, per-regime rough guesses
     t0 = datasets[0].t_ps
     if any(ds.t_ps.shape != t0.shape or np.any(ds.t_ps != t0) for ds in datasets):
         raise AnalysisError("all histograms of a global fit must share the same bins")
     total = sum(ds.counts for ds in datasets)
-    single = fit_decay(t0, total, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps,
-                       fixed={k: v for k, v in fixed.items() if k.startswith("irf_")}, method=method)
+    irf_fixed = {k: v for k, v in fixed.items() if k.startswith("irf_")}
+    single = fit_decay(t0, total, period_ps, "single", irf=irf, fixed=irf_fixed, method=method)
+    if fit_range_ps is not None:
+        fixed.update({k: single.params[k] for k in irf.param_names() if k not in fixed})
+        single = fit_decay(t0, total, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps,
+                           fixed={k: fixed[k] for k in irf.param_names()}, method=method)
     ts = single.params["tau_ns"]
     if single_regimes:
         sub = sum(datasets[labels.index(r)].counts for r in single_regimes)
-        ts_be = fit_decay(t0, sub, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps,
-                          method=method).params["tau_ns"]
+        ts_be = fit_decay(t0, sub, period_ps, "single", irf=irf, fit_range_ps=fit_range_ps, method=method,
+                          fixed={k: single.params[k] for k in irf.param_names()}).params["tau_ns"]
     else:
         ts_be = 0.8 * ts
     best = None
@@ -697,10 +881,8 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         for d, (lab, ds) in enumerate(zip(labels, datasets)):
             g = _rough_guess(ds)
             vals = _fill_initial(ds, ds.comps, g, {})
-            vals.update({"tau_be_ns": tb, "tau_trap_ns": tt, "irf_shift_ps": single.params["irf_shift_ps"]})
-            for k in ("irf_sigma_ps", "irf_tail_ps"):
-                if k in single.params:
-                    vals[k] = single.params[k]
+            vals.update({"tau_be_ns": tb, "tau_trap_ns": tt})
+            vals.update({k: single.params[k] for k in _IRF_NAMES if k in single.params})
             for name in ds.local_names():
                 gname = name if name in shared else f"{name}[{lab}]"
                 v = initial.get(gname, initial.get(name, vals[name]))
@@ -718,21 +900,34 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         if best is None or dev < best[1]:
             best = (prob, dev, x, free, fixed_idx, sol)
     prob, dev, x, free, fixed_idx, sol = best
-    fits, cov, err = _finish(prob, x, free, fixed_idx, model)
+    fits, cov, err, failures, notes, inner = _finish(prob, x, free, fixed_idx, model)
+    if model == "be_trap" and "tau_be_ns" in prob.names and "tau_trap_ns" in prob.names \
+            and x[prob.names.index("tau_trap_ns")] <= x[prob.names.index("tau_be_ns")]:
+        failures.append(f"tau_trap {x[prob.names.index('tau_trap_ns')]:.3g} ns <= tau_BE "
+                        f"{x[prob.names.index('tau_be_ns')]:.3g} ns: the regimes do not show a slower trap decay")
     dof = sum(int(ds.mask.sum()) for ds in datasets) - len(free)
+    D, expect, z = adequacy(np.concatenate([ds.n for ds in datasets]),
+                            np.concatenate([f.model_counts[f.fit_mask] for f in fits]), len(free))
+    success, message, ok, warnings = _verdict(sol, failures, notes, z)
+    fits = [DecayFit(**{**f.__dict__, "success": success, "message": message,
+                        "fit_ok": ok and f.adequacy_z <= ADEQUACY_Z_MAX,
+                        "warnings": tuple(warnings) + (() if f.adequacy_z <= ADEQUACY_Z_MAX else (
+                            f"this regime's histogram rejects the fit: deviance {f.adequacy_z:+.1f} sd above "
+                            "its expectation",))}) for f in fits]
     intervals = {}
     for name in profile:
         if name not in prob.names:
             raise AnalysisError(f"profile parameter {name!r} not in the global fit ({prob.names})")
         gi = prob.names.index(name)
-        if gi in free:
+        if gi in inner and cov is not None:
             intervals[name] = _profile(prob, x, free, gi, err[gi], dev)
     return GlobalDecayFit(
         fits=dict(zip(labels, fits)), shared=tuple(sorted(shared)),
         params={n: float(v) for n, v in zip(prob.names, x)},
         errors={n: float(e) for n, e in zip(prob.names, err)},
-        deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), success=bool(sol.success),
-        intervals=intervals, covariance=cov, free=tuple(prob.names[i] for i in free))
+        deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), success=success,
+        intervals=intervals, covariance=cov, free=tuple(prob.names[i] for i in free), message=message,
+        expected_deviance=expect, adequacy_z=z, fit_ok=ok, warnings=warnings)
 
 
 def decay_model_counts(t_ps, period_ps, params: Mapping[str, float], model: str = "single", *,

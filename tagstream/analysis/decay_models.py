@@ -92,7 +92,7 @@ def exp_gauss_shape(edges_ps: np.ndarray, tau_ps: float, start_ps: float, sigma_
         return phi - (emod(u2) - emod(u1))
 
     q = -np.expm1(-T / tau_ps)
-    earlier = np.exp(c - (ua + T) / tau_ps) * (-np.expm1(-w / tau_ps)) / q
+    earlier = np.exp(np.minimum(c - (ua + T) / tau_ps, 700.0)) * (-np.expm1(-w / tau_ps)) / q
     return gdiff(ua, ub) + gdiff(ua - T, ub - T) + earlier
 
 

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from tagstream.analysis.decay_fit import DecayFit, GlobalDecayFit, fit_decay, fit_decay_global
 from tagstream.analysis.irf import IRF
@@ -51,15 +52,45 @@ class RegimeFits:
     lines: tuple
 
 
-def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: int = 200) -> RegimeFits:
+def _fit_line(prefix: str, f, taus: str, fr: str) -> str:
+    """One regime's summary: numbers with error bars only when the fit succeeded; the verdict said."""
+    verdict = ("adequate" if f.fit_ok else "REJECTED BY THE DATA" if f.success else "FAILED")
+    z = f"adequacy z {f.adequacy_z:+.1f}" if math.isfinite(f.adequacy_z) else "adequacy n/a"
+    extra = "" if not f.warnings else " [" + "; ".join(f.warnings) + "]"
+    return f"{prefix}{taus}; emission {fr}; deviance {f.deviance:.1f} (expected {f.expected_deviance:.1f}, {z}): " \
+           f"{verdict}{extra}"
+
+
+def _pm(v, e, scale=1.0, fmt=".2f"):
+    return f"{scale * v:{fmt}}" + (f" +- {scale * e:{fmt}}" if math.isfinite(e) else " (no error bar)")
+
+
+def _shortest_regime(res, labels) -> str:
+    """The label of the fitted regime with the shortest average lifetimes (lowest range)."""
+    by = {r.regime.label: r.range_ns for r in res.regimes}
+    return min(labels, key=lambda lab: (by[lab][0], by[lab][1]))
+
+
+LRT_P_MIN = 0.01  # band edge only on the shortest regime unless a likelihood-ratio test rejects it at this level
+
+
+def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: int = 200, *,
+                options=None, setup=None, config=None) -> RegimeFits:
     """Poisson-MLE decay fits of every regime of a Results.
 
-    mode "global" (the seed's Fig. 4): the shortest-lifetime fitted regime is band edge only, the
-    band-edge and trap lifetimes are shared by all regimes; with fewer than two fittable regimes it
-    falls back to "single". "single" / "be_trap": each regime on its own with that model.
+    mode "global" (the seed's Fig. 4): band-edge and trap lifetimes shared by all regimes; the
+    shortest-lifetime fitted regime is band edge only unless a likelihood-ratio test against a free
+    trap fraction rejects that (p < 0.01; then its trap fraction is free and a note says so). With
+    fewer than two fittable regimes it falls back to "single". "single" / "be_trap": each regime on its
+    own with that model. irf: an IRF to use; default from `options` (tagstream.analysis.fit_options.
+    FitOptions; default a Gaussian IRF with fitted shift and width, started from the measured rise).
+    Every fit carries success, fit_ok, adequacy_z and warnings; a rejected or failed fit is said in `lines`.
     """
+    from tagstream.analysis.fit_options import FitOptions
+
     if mode not in FIT_MODES:
         raise AnalysisError(f"unknown fit mode {mode!r}; use one of {', '.join(FIT_MODES)}")
+    options = options or FitOptions()
     labels = [r.regime.label for r in res.regimes]
     fits: dict = {}
     why: dict = {}
@@ -74,24 +105,47 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         if lab not in hists and lab not in why:
             why[lab] = f"not fitted: {r.n_photons} photons < {min_photons}"
     P = res.laser_period_ps
+    if hists and irf is None:
+        try:
+            irf = options.build_irf(res, setup, config)
+        except AnalysisError as exc:
+            why.update({lab: f"no IRF: {exc}" for lab in hists})
+            hists = {}
+    fr_ps = options.fit_range_ps(res) if hists else None
     if mode == "global" and len(hists) == 1:
         lines.append("global fit needs >= 2 regimes with enough photons: single-exponential fit instead")
         mode = "single"
     if mode == "global" and hists:
         try:
-            g = fit_decay_global(hists, P, single_regimes=[next(iter(hists))], irf=irf)
+            short = _shortest_regime(res, list(hists))
+            fast = options.fast_component
+            g = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast)
+            if options.test_band_edge:
+                free = fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast)
+                d_dev = g.deviance - free.deviance
+                p_lrt = 0.5 * float(stats.chi2.sf(max(d_dev, 0.0), 1))  # boundary: 50:50 chi2_0 + chi2_1
+                if free.success and p_lrt < LRT_P_MIN:
+                    note = (f"band edge only rejected for the shortest regime {short} ns (likelihood ratio "
+                            f"{d_dev:.1f}, p = {p_lrt:.2g}): its trap fraction is free")
+                    g = free
+                    lines.append(note)
+                else:
+                    lines.append(f"band edge only for the shortest regime {short} ns (likelihood-ratio test "
+                                 f"p = {p_lrt:.2g})")
         except AnalysisError as exc:
             why.update({lab: f"global fit failed: {exc}" for lab in hists})
         else:
             fits = dict(g.fits)
-            lines.append(f"global fit: tau_BE {g.params['tau_be_ns']:.2f} +- {g.errors['tau_be_ns']:.2f} ns, "
-                         f"tau_trap {g.params['tau_trap_ns']:.2f} +- {g.errors['tau_trap_ns']:.2f} ns, "
-                         f"reduced deviance {g.reduced_deviance:.3f}" + ("" if g.success else " (NOT CONVERGED)"))
+            ok = "adequate" if g.fit_ok else ("REJECTED BY THE DATA" if g.success else "FAILED")
+            lines.append(f"global fit: tau_BE {_pm(g.params['tau_be_ns'], g.errors['tau_be_ns'])} ns, "
+                         f"tau_trap {_pm(g.params['tau_trap_ns'], g.errors['tau_trap_ns'])} ns, "
+                         f"deviance {g.deviance:.1f} (expected {g.expected_deviance:.1f}, adequacy z "
+                         f"{g.adequacy_z:+.1f}): {ok}" + ("" if not g.warnings else " [" + "; ".join(g.warnings) + "]"))
     elif mode != "global":
         model = "be_trap" if mode == "be_trap" else "single"
         for lab, (t, c) in hists.items():
             try:
-                fits[lab] = fit_decay(t, c, P, model, irf=irf)
+                fits[lab] = fit_decay(t, c, P, model, irf=irf, fit_range_ps=fr_ps)
             except AnalysisError as exc:
                 why[lab] = f"fit failed: {exc}"
     for lab in labels:
@@ -99,11 +153,10 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         if f is None:
             lines.append(f"regime {lab} ns: {why.get(lab, 'not fitted')}")
             continue
-        taus = ", ".join(f"{c} {f.params[n]:.2f} ns" for c, n in
+        taus = ", ".join(f"{c} {_pm(f.params[n], f.errors.get(n, math.nan))} ns" for c, n in
                          (("tau", "tau_ns"), ("BE", "tau_be_ns"), ("trap", "tau_trap_ns")) if n in f.params)
-        fr = ", ".join(f"{c} {100 * v:.1f} +- {100 * f.fraction_errors[c]:.1f} %" for c, v in f.fractions.items())
-        lines.append(f"regime {lab} ns: {taus}; emission {fr}; reduced deviance {f.reduced_deviance:.3f}"
-                     + ("" if f.success else f" (NOT CONVERGED: {f.message})"))
+        fr = ", ".join(f"{c} {_pm(v, f.fraction_errors[c], 100, '.1f')} %" for c, v in f.fractions.items())
+        lines.append(_fit_line(f"regime {lab} ns: ", f, taus, fr))
     return RegimeFits(mode, tuple(fits.get(lab) for lab in labels),
                       tuple(None if lab in fits else why.get(lab, "not fitted") for lab in labels), g, tuple(lines))
 
@@ -164,25 +217,28 @@ def emission_mask(energy_ev: np.ndarray, regime_spectra, n_fwhm: float = 2.0) ->
 
 
 def trap_spectrum_across(energy_ev, regime_spectra, fits, labels) -> TrapSpectrum:
-    """Trap spectrum from every regime with a trap fraction > 0, relative to the band-edge regime (a
-    fitted regime whose fit has no trap component: the global fit's band-edge-only regime)."""
+    """Trap spectrum from every regime relative to the reference regime: the fitted regime with the
+    smallest trap fraction (the global fit's band-edge-only regime, f = 0, where the band-edge test
+    keeps it; else the shortest regime with its own free fraction: T = ((1 - f_ref) S - (1 - f) S_ref)
+    / (f - f_ref), tagstream.spectra.trap_spectrum)."""
     from tagstream.spectra import energy_bin_widths_ev, fit_peak, trap_spectrum
 
     ok = [i for i, (f, rs) in enumerate(zip(fits, regime_spectra))
-          if f is not None and rs is not None and rs.n_frames >= 2]
-    ref = [i for i in ok if "trap" not in fits[i].fractions and "be" in fits[i].fractions]
-    if not ref:
-        raise AnalysisError("needs a band-edge-only regime with spectra (the global fit, --fit global)")
-    b = ref[0]
+          if f is not None and rs is not None and rs.n_frames >= 2 and "be" in f.fractions]
+    if not ok:
+        raise AnalysisError("needs fitted regimes with band-edge fractions and spectra (--fit global or be_trap)")
+    frac = {i: fits[i].fractions.get("trap", 0.0) for i in ok}
+    b = min(ok, key=lambda i: frac[i])
     per = {}
     for i in ok:
-        f = fits[i].fractions.get("trap", 0.0)
-        if i != b and f > 0:
+        f = frac[i]
+        if i != b and f > frac[b] + 1e-9:
             per[labels[i]] = trap_spectrum(energy_ev, regime_spectra[i].density, regime_spectra[b].density, f,
                                            fits[i].fraction_errors.get("trap", 0.0),
-                                           regime_spectra[i].density_err, regime_spectra[b].density_err)
+                                           regime_spectra[i].density_err, regime_spectra[b].density_err,
+                                           f_ref=frac[b])
     if not per:
-        raise AnalysisError("no regime with a trap fraction > 0 and >= 2 spectra frames")
+        raise AnalysisError("no regime with a trap fraction above the reference regime's and >= 2 spectra frames")
     T = np.array([t for t, _ in per.values()])
     E = np.array([e for _, e in per.values()])
     w = np.where(np.isfinite(E) & (E > 0), 1.0 / np.where(E > 0, E, 1.0) ** 2, 0.0)
@@ -253,7 +309,7 @@ def spectra_results(res, spectra, fits: RegimeFits | None = None,
         pk = trap.peak
         pk_s = (f"peak {pk.peak_ev:.4f} +- {pk.peak_err_ev:.4f} eV, FWHM {1e3 * pk.fwhm_ev:.1f} meV"
                 if pk is not None and pk.success else "no peak")
-        lines.append(f"trap spectrum (from {', '.join(trap.per_regime)} ns vs band edge {trap.band_edge} ns): {pk_s}; "
+        lines.append(f"trap spectrum (from {', '.join(trap.per_regime)} ns vs reference {trap.band_edge} ns): {pk_s}; "
                      f"between regimes chi2 {trap.chi2:.1f} / {trap.dof} dof, p = {trap.p_value:.3g}")
     return RegimeSpectra(e, tuple(out), s.n_frames, timing.source, trap, why, tuple(lines), on)
 
@@ -269,7 +325,8 @@ def regime_fields(fits: RegimeFits | None, spectra: RegimeSpectra | None, i: int
     (fit_message says why). In the global fit the band-edge regime's trap_fraction is 0 by construction
     and tau_* are the shared lifetimes."""
     d = dict.fromkeys(("tau_be_ns", "tau_be_err_ns", "tau_trap_ns", "tau_trap_err_ns", "trap_fraction",
-                       "trap_fraction_err", "reduced_deviance"))
+                       "trap_fraction_err", "reduced_deviance", "fit_ok", "adequacy_z", "expected_deviance",
+                       "fit_warnings"))
     f: DecayFit | None = None if fits is None else fits.fits[i]
     if fits is not None:
         d.update(fit_mode=fits.mode, fit_success=None if f is None else bool(f.success), fit_message=fits.messages[i])
@@ -289,6 +346,8 @@ def regime_fields(fits: RegimeFits | None, spectra: RegimeSpectra | None, i: int
         elif "be" in f.fractions:  # band edge only
             d["trap_fraction"], d["trap_fraction_err"] = 0.0, 0.0
         d["reduced_deviance"] = _num(f.reduced_deviance)
+        d.update(fit_ok=bool(f.fit_ok), adequacy_z=_num(f.adequacy_z), expected_deviance=_num(f.expected_deviance),
+                 fit_warnings="; ".join(f.warnings))
     if spectra is not None:
         rs = spectra.spectra[i]
         ok = rs is not None and rs.peak is not None and rs.peak.success
@@ -321,7 +380,25 @@ def global_fit_fields(fits: RegimeFits | None) -> dict | None:
     return {"mode": fits.mode, "global": None if g is None else {
         "tau_be_ns": _num(g.params["tau_be_ns"]), "tau_be_err_ns": _num(g.errors["tau_be_ns"]),
         "tau_trap_ns": _num(g.params["tau_trap_ns"]), "tau_trap_err_ns": _num(g.errors["tau_trap_ns"]),
-        "reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success)}}
+        "reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success),
+        "fit_ok": bool(g.fit_ok), "adequacy_z": _num(g.adequacy_z), "expected_deviance": _num(g.expected_deviance),
+        "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings)}}
+
+
+def fit_warnings(fits: RegimeFits | None) -> list[str]:
+    """Every fit problem worth a line in --json `warnings` and the report: rejected or failed fits."""
+    if fits is None:
+        return []
+    out = []
+    g = fits.global_fit
+    if g is not None and not g.fit_ok:
+        out.append("global decay fit " + ("rejected by the data" if g.success else "failed") + ": "
+                   + "; ".join(g.warnings))
+    for r_fit, lab_msg in zip(fits.fits, fits.messages):
+        if r_fit is not None and not r_fit.fit_ok and g is None:
+            out.append("decay fit " + ("rejected by the data" if r_fit.success else "failed") + ": "
+                       + "; ".join(r_fit.warnings))
+    return out
 
 
 def report_notes(fits: RegimeFits | None, spectra: RegimeSpectra | None) -> list[str]:
@@ -338,9 +415,12 @@ def report_notes(fits: RegimeFits | None, spectra: RegimeSpectra | None) -> list
                 fr.append(f"{100 * d['trap_fraction']:.0f}{err} %")
             else:
                 fr.append("n/a")
+        verdict = ("adequate" if g.fit_ok else "<b>REJECTED BY THE DATA</b>" if g.success else "<b>FAILED</b>")
         out.append(f"<b>global fit</b>: τ_BE {g.params['tau_be_ns']:.1f} ± {g.errors['tau_be_ns']:.1f} ns, "
                    f"τ_trap {g.params['tau_trap_ns']:.1f} ± {g.errors['tau_trap_ns']:.1f} ns · trap emission "
-                   f"fraction per regime: {' / '.join(fr)} · reduced deviance {g.reduced_deviance:.2f}")
+                   f"fraction per regime: {' / '.join(fr)} · deviance {g.deviance:.0f} (expected "
+                   f"{g.expected_deviance:.0f}, z {g.adequacy_z:+.1f}): {verdict}")
+    out.extend(f"<b>{w}</b>" for w in fit_warnings(fits))
     if spectra is not None:
         pk = [f"{rs.peak.peak_ev:.4f} eV ({1e3 * rs.peak.fwhm_ev:.0f} meV)" if rs.peak is not None and rs.peak.success
               else "n/a" for rs in spectra.spectra]

@@ -19,10 +19,7 @@ from tagstream.regime import parse_regimes
 if TYPE_CHECKING:   # numba loads when a command runs, not for --help
     from tagstream.pipeline import AnalysisConfig
 
-try:  # the fit options (IRF, ...) of issue 11, when present
-    from tagstream.commands import fit_options as _fit_options
-except ImportError:  # pragma: no cover - before it lands
-    _fit_options = None
+from tagstream.commands import fit_options as _fit_options   # IRF, fit range, band-edge test
 
 SETUP_FLAGS = ("sync", "spad_a", "spad_b", "frame", "sync_divider", "sync_filtered")
 
@@ -65,8 +62,7 @@ def add_analysis_arguments(p) -> None:
                      metavar="MODEL", help="Poisson-MLE decay fit per regime, on by default: global (default; shared "
                      "band-edge/trap lifetimes, seed Fig. 4), single or be_trap (each regime alone)")
     fit.add_argument("--no-fit", dest="fit", action="store_const", const=None, help="skip the decay fits")
-    if _fit_options is not None:
-        _fit_options.add_fit_arguments(p)
+    _fit_options.add_fit_arguments(p)
     p.add_argument("--no-spectra", action="store_true", help="do not use the recording's <stem>.spectra.npz sidecar")
     p.add_argument("--skip-missing-channels", action="store_true",
                    help="SSTT: analyse the channel files present when some listed ones are missing (a warning says so)")
@@ -101,5 +97,5 @@ def analysis_options(args, spectra=None) -> AnalysisOptions:
     return AnalysisOptions(
         config=analysis_config(args), setup_file=args.setup,
         setup_overrides={k: (None if v == "none" else v) for k, v in given.items()},   # --sync none
-        fit=args.fit, fit_options=None if _fit_options is None else _fit_options.fit_options(args),
+        fit=args.fit, fit_options=_fit_options.fit_options(args),
         spectra=spectra, spectra_sidecar=not args.no_spectra, skip_missing_channels=args.skip_missing_channels)

@@ -94,12 +94,13 @@ def inspect_file(path, format=None, reorder_window_ps=1_000_000, skip_missing_ch
     iv = np.concatenate(intervals) if intervals else np.empty(0, np.int64)
     sync_period = estimate_period_ps(iv)
     summary = sync_summary(np.concatenate(([0], np.cumsum(iv)))) if iv.size >= 2 else None
-    from tagstream.plausibility import channel_warnings, period_warnings
+    from tagstream.plausibility import channel_warnings, microtime_warnings, period_warnings
 
     checks = channel_warnings(rs.setup, probe["present"]) + sync_warnings(summary, rs.setup.sync_filtered,
                                                                            sync_divider)
     if rs.setup.sync is None:
         checks += period_warnings(rs.laser_period_ps)
+    checks += microtime_warnings(probe["max_microtime_ps"], rs.laser_period_ps, probe["hw_sync_divider"])
     laser = None
     if sync_period is not None:
         laser = {"sync_channel": sync_channel, "sync_divider": sync_divider,

@@ -22,8 +22,10 @@ HELP = "live display (simulated QD, quTAG, or replay of a recording) with record
 
 
 def add_arguments(p) -> None:
+    from tagstream.commands.argtypes import number
+
     p.add_argument("--replay", metavar="FILE", help="replay this recording (any format `inspect` reads)")
-    p.add_argument("--speed", type=float, help="simulated/replayed seconds per wall second (default: as last time)")
+    p.add_argument("--speed", type=number(1e-3, 1e6), help="simulated/replayed seconds per wall second (default: as last time)")
     p.add_argument("--no-start", action="store_true", help="open the window without starting")
     p.add_argument("--settings", metavar="INI", help="settings file (default: the user's Qt settings)")
     p.add_argument("--theme", choices=("dark", "light"), default="dark")

@@ -54,6 +54,10 @@ def add_arguments(p) -> None:
     p.add_argument("--spectra", action=argparse.BooleanOptionalAction, default=True,
                    help="simulate the EMCCD spectrograph: frame triggers on channel 3 and OUT.spectra.npz "
                         "(default: on)")
+    p.add_argument("--delay-ns", type=number(-1e6, 1e6), metavar="NS",
+                   help="instrument delay: the decay rises NS after the recorded sync (negative: before it; "
+                        "default 12, the photons' cable delay)")
+    p.add_argument("--irf-sigma-ps", type=number(0, 1e6), metavar="PS", help="Gaussian timing jitter of the SPADs (default 80)")
     p.add_argument("--mean-excitations", type=number(1e-9, 20), metavar="N", help="<n> excitations per pulse (default 0.1)")
     p.add_argument("--ptrap-max", type=number(0, 1), metavar="P", help="upper end of P_trap levels (default 0.65)")
     p.add_argument("--no-blinking", action="store_true", help="stay in the ON state")
@@ -92,6 +96,18 @@ def params_from_args(args):
         "mean_excitations": args.mean_excitations, "ptrap_max": args.ptrap_max,
     }
     base.update({k: v for k, v in changes.items() if v is not None})
+    if args.irf_sigma_ps is not None:
+        base["irf_sigma_ps"] = args.irf_sigma_ps
+    if args.delay_ns is not None:
+        base.pop("irf_offset_ns", None)
+        base.pop("sync_delay_ns", None)
+        return SimulationParams.with_instrument_delay(args.delay_ns, **_with_flags(args, base))
+    return SimulationParams.from_dict(_with_flags(args, base))
+
+
+def _with_flags(args, base):
+    from tagstream.simulate import SimulationParams
+
     if args.sync_filtered:
         base["sync_filtered"] = True
     if not args.spectra:
@@ -100,7 +116,7 @@ def params_from_args(args):
         base["blinking"] = False
     if "ptrap_max" in base and "ptrap_min" not in base and base["ptrap_max"] < SimulationParams.ptrap_min:
         base["ptrap_min"] = base["ptrap_max"]
-    return SimulationParams.from_dict(base)
+    return base
 
 
 def run(args) -> int:

@@ -13,26 +13,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from tagstream.chunk import TagChunk
 from tagstream.plausibility import FILTERED_FRACTION, sync_summary
 
 PROBE_RECORDS = 1 << 20
 DEFAULT_SYNC = 5
 
 
-def probe(reader, n_records: int = PROBE_RECORDS) -> tuple[np.ndarray, np.ndarray]:
-    """(timestamps_ps, channels) of the first n_records tags."""
+def probe(reader, n_records: int = PROBE_RECORDS) -> TagChunk:
+    """The first n_records tags (one chunk; empty if the file has none)."""
     for chunk in reader.chunks(n_records):
-        return chunk.timestamps_ps, chunk.channels
-    return np.empty(0, np.int64), np.empty(0, np.uint16)
+        return chunk
+    return TagChunk.from_arrays(np.empty(0, np.int64), np.empty(0, np.uint16))
 
 
 def propose_setup(reader, n_records: int = PROBE_RECORDS) -> tuple[dict, dict]:
     """(setup parts with "notes" and "probed" (the parts read from the first tags, not the header),
-    probe facts {present: channels, sync: sync_summary or None})."""
+    probe facts {present: channels, sync: sync_summary or None, max_microtime_ps: largest recorded
+    microtime or None, hw_sync_divider: the divider before a T3 sync (1 if none)})."""
     parts = dict(reader.header_setup())
     notes = list(parts.pop("notes", []))
     stated = set(parts)
-    t, c = probe(reader, n_records)
+    first = probe(reader, n_records)
+    t, c = first.timestamps_ps, first.channels
     present = sorted(int(x) for x in np.unique(c))
     if "sync" not in parts:
         parts["sync"] = DEFAULT_SYNC if DEFAULT_SYNC in present else None
@@ -64,4 +67,7 @@ def propose_setup(reader, n_records: int = PROBE_RECORDS) -> tuple[dict, dict]:
                      f"laser is faster, its sync was divided before the tagger: give --laser-period-ps")
     parts["notes"] = notes
     parts["probed"] = sorted(set(parts) - stated - {"notes"})
-    return parts, {"present": present, "sync": summary}
+    m = first.microtimes_ps
+    max_micro = int(m.max()) if m is not None and m.size and m.max() >= 0 else None
+    return parts, {"present": present, "sync": summary, "max_microtime_ps": max_micro,
+                   "hw_sync_divider": int(getattr(reader, "hw_sync_divider", 1))}

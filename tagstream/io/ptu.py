@@ -338,6 +338,10 @@ class PtuReader(TagReader):
             self._end_error = TruncatedFileError("file ends inside a 4-byte record", p,
                                                  self._data_offset + whole * 4, whole)
         self.n_records = self._n_file_records       # file records (overflows included)
+        ms = [v for v in (tags.get("MeasDesc_AcquisitionTime"), tags.get("TTResult_StopAfter"))
+              if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 10**12]
+        # no tag can be later than the measurement lasted: a damaged overflow record shifts all later ones
+        self._max_time_ps = int(max(ms) * 1e9 * 1.001 + 1e9) if ms else None
         self.metadata = {
             "format": "ptu", "ptu_version": version, "record_type": self.record_type,
             "record_type_code": rec_type, "t3": self.is_t3, "resolution_ps": self.resolution_ps,
@@ -381,6 +385,12 @@ class PtuReader(TagReader):
                 raise CorruptRecordError(f"invalid {self.record_type} record 0x{int(words[bad]):08X}",
                                          self.path, self._data_offset + rec * 4, rec)
             t, m = self._to_ps(ticks[:n_out], dts[:n_out])
+            if self._max_time_ps is not None and t.size and int(t.max()) > self._max_time_ps:
+                i = int(np.argmax(t > self._max_time_ps))
+                raise CorruptRecordError(
+                    f"tag at {int(t[i]) / 1e12:.6f} s is later than the measurement lasted (header "
+                    f"MeasDesc_AcquisitionTime / TTResult_StopAfter: {self._max_time_ps / 1e12:.3f} s with margin): "
+                    f"a damaged record (overflow?)", *self._event_locator(words, ofl_before, rec0)(i))
             t, c, m = reorder.push(t, chs[:n_out], m, locate=self._event_locator(words, ofl_before, rec0))
             del words
             for chunk in emit_chunks(t, c, m, chunk_records, emitted):
@@ -427,6 +437,7 @@ class PtuReader(TagReader):
         n_in = tags.get("HW_InpChannels")
         div = tags.get("HWSync_Divider")
         div = int(div) if isinstance(div, int) and not isinstance(div, bool) and div >= 1 else 1
+        self.hw_sync_divider = div if self.is_t3 else 1
         out: dict = {"spad_a": 1, "notes": []}
         if isinstance(n_in, int) and not isinstance(n_in, bool):
             out["spad_b"] = 2 if n_in >= 2 else None
@@ -437,7 +448,7 @@ class PtuReader(TagReader):
             out["notes"].append(f"PTU T3: sync implicit, laser period {self.sync_period_ps:.3f} ps "
                                 f"(MeasDesc_GlobalResolution), dtime resolution {self.resolution_ps:g} ps")
             if div > 1:
-                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span {div} laser periods "
+                out["notes"].append(f"PTU T3 with HWSync_Divider {div}: the dtimes span several laser periods "
                                     f"and are folded into one")
         else:
             rate = tags.get("TTResult_SyncRate")

@@ -218,8 +218,10 @@ class QutagBinaryReader(_FixedRecordReader):
     format = "qutag-binary"
 
     def _decode(self, raw, n, locate, state):
-        t = np.empty(n, np.int64)
-        c = np.empty(n, np.uint16)
+        # one reused pair of output buffers (the Reorderer copies): no page faults per block
+        if state.get("n_buf", 0) < n:
+            state["n_buf"], state["t"], state["c"] = n, np.empty(n, np.int64), np.empty(n, np.uint16)
+        t, c = state["t"][:n], state["c"][:n]
         neg, badc = decode_binary_kernel(raw[: n * 10].view(BINARY_RECORD), n, VALID_CHANNEL, t, c)
         if neg >= 0:
             check_timestamps(t, locate)

@@ -97,7 +97,8 @@ class Reorderer:
     def push(self, t: np.ndarray, c: np.ndarray, locate: Locator,
              max_out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Add a block in file order; return the records that are now final, in time order (at
-        most max_out of them: the rest stays in the tail, so callers get chunks of an exact size)."""
+        most max_out of them: the rest stays in the tail, so callers get chunks of an exact size).
+        The result never shares memory with t/c: the caller may reuse them (decode buffers)."""
         if t.size == 0:
             return t, c
         n_dec, worst, bad, bad_max, rmax = scan_order(
@@ -121,12 +122,10 @@ class Reorderer:
             needs_sort = n_dec > 0 or t[0] < self._tail_t[-1]
             tt = np.concatenate((self._tail_t, t))
             cc = np.concatenate((self._tail_c, c))
-        else:
+        else:   # a copy also here: push never returns or keeps t/c, so readers may reuse them
             needs_sort = n_dec > 0
-            tt, cc = t, c
+            tt, cc = t.copy(), c.copy()
         if needs_sort:
-            if tt is t:
-                tt, cc = t.copy(), c.copy()
             if not insertion_sort_pairs(tt, cc, nt, 16 * tt.size + 1024):
                 order = np.argsort(tt, kind="stable")
                 tt, cc = tt[order], cc[order]

@@ -3,7 +3,7 @@
 Per level: start/end (ps), photons, intensity (ML rate, as levels_from_change_points), average lifetime
 with the trace's convention (mean microtime - t0, uniform background removed when the selection says so:
 n_bg = background rate x level duration) and an MLE single-exponential lifetime (photons after t0 at their
-decay-bin centres, truncated at the period; tagstream.results.mle_truncated_exp_ns, as the per-bin MLE).
+decay-bin centres, truncated at the period; tagstream.estimators.mle_truncated_exp_ns, as the per-bin MLE).
 States: AHC + EM + BIC grouping (group_levels; a live snapshot reuses the grouping of its closed levels until
 they grew by 2 % and puts newer levels in their most probable states); the ON state is the brightest one.
 Level FLID: seconds spent per (intensity, average lifetime) cell, one entry per level weighted by its duration.
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagstream.estimators import mle_truncated_exp_ns
 from tagstream.kernels.trace import sums_from
 
 from .grouping import Grouping, group_levels_cached, group_levels_live
@@ -84,27 +85,26 @@ def _f(x):
     return None if not np.isfinite(x) else float(x)
 
 
-def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: float | None,
+def derive_levels(raw, store: np.ndarray, t0_ps: float | None, period_ps: float | None,
                   decay_bin_ps: int | None, bg_per_ps: float, lifetime_edges_ns: np.ndarray,
                   n_states: int | None = None, max_states: int = 10) -> LevelsResult:
-    """LevelsResult from the stage's boundaries. bg_per_ps: uniform background of referenced photons per ps
+    """LevelsResult from the stage's boundaries (raw: tagstream.stages.levels.LevelsStats).
+    bg_per_ps: uniform background of referenced photons per ps
     (0 = no subtraction); store: the trace stage's decay-bin index per referenced photon; n_states: use
     the AHC grouping with this many states instead of the BIC's choice (capped at the number of levels)."""
-    from tagstream.results import mle_truncated_exp_ns
-
-    first = raw["first_photon"]
-    n = int(raw["n_photons"])
+    first = raw.first_photon
+    n = int(raw.n_photons)
     bounds = np.concatenate([first, [n - 1]])
     n_int = np.diff(bounds)
     n_ph = n_int.copy()
     n_ph[-1] += 1
-    start = raw["start_ps"]
-    end = np.concatenate([start[1:], [raw["last_ps"]]]).astype(np.int64)
+    start = raw.start_ps
+    end = np.concatenate([start[1:], [raw.last_ps]]).astype(np.int64)
     dur_ps = np.maximum(end - start, 1).astype(np.float64)
     intensity = n_int / (dur_ps * 1e-12)
-    offs = np.concatenate([raw["ref_before"], [raw["total_ref"]]]).astype(np.int64)
+    offs = np.concatenate([raw.ref_before, [raw.total_ref]]).astype(np.int64)
     n_ref = np.diff(offs).astype(np.float64)
-    s_ps = np.diff(np.concatenate([raw["micro_before_ps"], [raw["total_micro_ps"]]])).astype(np.float64)
+    s_ps = np.diff(np.concatenate([raw.micro_before_ps, [raw.total_micro_ps]])).astype(np.float64)
     m = first.shape[0]
     n_bg = bg_per_ps * (end - start).astype(np.float64)
     mean_ns = np.full(m, np.nan)
@@ -122,7 +122,7 @@ def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: 
     # live snapshots: group the closed levels (regrouped when they grew by > 2 %, tagstream.levels.grouping) and
     # put the newer and the provisional last level in their most probable states; final results group every level
     ni, ds, ms = n_int.clip(min=1).astype(np.float64), dur_ps * 1e-12, max(max_states, n_states or 0)
-    if raw["final"] or m < 3:
+    if raw.final or m < 3:
         grp = group_levels_cached(ni, ds, ms)
     else:
         grp = group_levels_live(ni, ds, m - 1, ms)
@@ -136,7 +136,7 @@ def derive_levels(raw: dict, store: np.ndarray, t0_ps: float | None, period_ps: 
     occ = np.bincount(lab, dur_ps, k) / dur_ps.sum()
     iedges = np.linspace(0.0, max(float(intensity.max()), 1.0) * 1.05, 51)
     h, _, _ = level_flid(intensity, mean_ns, dur_ps * 1e-12, iedges, lifetime_edges_ns)
-    return LevelsResult(float(raw["confidence"]), bool(raw["final"]), lv, mean_ns, mle_ns, grp, on, st_lt, occ,
+    return LevelsResult(float(raw.confidence), bool(raw.final), lv, mean_ns, mle_ns, grp, on, st_lt, occ,
                         iedges, np.asarray(lifetime_edges_ns, float), h)
 
 

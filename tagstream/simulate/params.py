@@ -70,7 +70,9 @@ class SimulationParams:
     hbt_fraction: float = 0.5           # fraction of collected light sent to the HBT (rest: spectrograph)
     spad_efficiency: float = 0.5        # SPAD detection efficiency (both SPADs)
     irf_sigma_ps: float = 80.0          # Gaussian timing jitter (clipped at +-irf_offset_ns)
-    irf_offset_ns: float = 12.0         # photon arrival delay after its laser sync tag (cables, electronics)
+    irf_offset_ns: float = 12.0         # photon arrival delay after its laser pulse (cables, electronics)
+    sync_delay_ns: float = 0.0          # the recorded sync tag lags its laser pulse by this much: the decay
+    #                                     rises irf_offset_ns - sync_delay_ns after the sync (< 0: before it)
     dead_time_ns: float = 30.0          # non-paralyzable dead time of each SPAD
     dark_count_rate_hz: float = 5.0     # per SPAD: dark counts + stray light (seed: < 5 Hz), uniform in time
     afterpulse_prob: float = 0.0        # probability that a registered detection causes an afterpulse
@@ -110,6 +112,23 @@ class SimulationParams:
         return self.period_ps * self.sync_divider
 
     @property
+    def sync_delay_ps(self) -> int:
+        return int(round(self.sync_delay_ns * 1000))
+
+    @property
+    def instrument_delay_ns(self) -> float:
+        """Where the decay rises relative to the recorded sync (negative: before it)."""
+        return self.irf_offset_ns - self.sync_delay_ns
+
+    @classmethod
+    def with_instrument_delay(cls, delay_ns: float, **changes) -> "SimulationParams":
+        """Params whose decay rises delay_ns after the recorded sync (negative: before it): photons keep
+        their physical offset after the pulse, the sync tag is recorded late instead."""
+        sigma = changes.get("irf_sigma_ps", cls.irf_sigma_ps)
+        offset = max(float(delay_ns), 5e-3 * sigma, changes.get("irf_offset_ns", 0.0))
+        return cls.from_dict({**changes, "irf_offset_ns": offset, "sync_delay_ns": offset - float(delay_ns)})
+
+    @property
     def cycle_ps(self) -> int:
         return int(round(self.cycle_time_s * 1e12))
 
@@ -123,6 +142,8 @@ class SimulationParams:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["wavelength_coeffs_nm"] = list(self.wavelength_coeffs_nm)
+        if d["sync_delay_ns"] == 0.0:  # the default: files of earlier versions stay byte-identical
+            del d["sync_delay_ns"]
         return d
 
     @classmethod
@@ -177,6 +198,8 @@ class SimulationParams:
              and self.read_noise_adu >= 0, "irf_sigma_ps, dead_time_ns, dark_count_rate_hz, read_noise_adu must be >= 0")
         need(self.irf_offset_ns * 1000 >= 5 * self.irf_sigma_ps,
              "irf_offset_ns must be at least 5 irf_sigma_ps (photons never arrive before their pulse)")
+        need(math.isfinite(self.sync_delay_ns) and 0 <= self.sync_delay_ns * 1000 < self.sync_period_ps,
+             f"sync_delay_ns={self.sync_delay_ns} must be in [0, sync period)")
         need(self.cycle_time_s >= self.exposure_s, "cycle_time_s must be >= exposure_s")
         need(self.n_pixels >= 2, "n_pixels must be >= 2")
         lam = [sum(c * p ** i for i, c in enumerate(self.wavelength_coeffs_nm)) for p in (-0.5, self.n_pixels - 0.5)]

@@ -153,7 +153,8 @@ class Simulation:
             return TagChunk.from_arrays(np.zeros(0, np.int64), np.zeros(0, np.uint16), self.n_records)
         new_t, new_ch = self._generate(t1)
         sp = self.params.sync_period_ps
-        emit_to = (t1 // sp) * sp if self.params.sync_filtered else t1
+        sd = self.params.sync_delay_ps
+        emit_to = ((t1 - sd) // sp) * sp + sd if self.params.sync_filtered else t1
         return self._release(new_t, new_ch, max(emit_to, self.emitted_ps))
 
     def finish(self, t_end_ps: int | None = None) -> TagChunk:
@@ -245,16 +246,16 @@ class Simulation:
             out_ch_list.append(np.full(reg.size, ch, np.uint16))
         spad_t = np.concatenate(out_t_list)
         # 3) sync tags
-        sp = p.sync_period_ps
+        sp, sd = p.sync_period_ps, p.sync_delay_ps  # sync j is recorded at j * sp + sd
         if p.sync_filtered:
-            j = np.unique(spad_t // sp)
+            j = np.unique((spad_t - sd) // sp)
             j = j[j > self._last_sync_j]
             if j.size:
                 self._last_sync_j = int(j[-1])
-            sync_t = j * sp
+            sync_t = j * sp + sd
         else:
-            j0 = -(-t0 // sp)
-            sync_t = np.arange(j0, -(-t1 // sp), dtype=np.int64) * sp
+            j0 = -(-(t0 - sd) // sp)
+            sync_t = np.arange(j0, -(-(t1 - sd) // sp), dtype=np.int64) * sp + sd
         out_t_list.append(sync_t.astype(np.int64))
         out_ch_list.append(np.full(sync_t.size, p.ch_sync, np.uint16))
         # 4) frame triggers and finished frames

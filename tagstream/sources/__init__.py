@@ -10,12 +10,12 @@
     LiveSession         source → recorder + analysis threads; status(), snapshot()
 """
 
-from tagstream.sources.base import DataLossEvent, Reorderer, Source, SourceCounters
+from tagstream.sources.base import ClampingReorderer, DataLossEvent, Source, SourceCounters
 from tagstream.sources.live import LiveSession, LiveStatus
 from tagstream.sources.paced import PacedSource
 from tagstream.sources.qutag import QutagSource
 from tagstream.sources.recorder import Recorder, read_meta
 from tagstream.sources.replay import ReplaySource
 
-__all__ = ["DataLossEvent", "Reorderer", "Source", "SourceCounters", "LiveSession", "LiveStatus", "PacedSource",
+__all__ = ["ClampingReorderer", "DataLossEvent", "Source", "SourceCounters", "LiveSession", "LiveStatus", "PacedSource",
            "QutagSource", "Recorder", "read_meta", "ReplaySource"]

@@ -189,12 +189,13 @@ class Source(ABC):
         return ev
 
 
-class Reorderer:
-    """Restores time order of a stream whose tags may arrive out of order by up to window_ps
+class ClampingReorderer:
+    """Restores time order of a live stream whose tags may arrive out of order by up to window_ps
     (e.g. the quTAG's per-channel delay compensation). Holds back the last window_ps of tags.
 
-    Tags later than the window are kept but their timestamp is raised to the last released one
-    (counted in `late`), so that the stream stays ordered and no tag disappears.
+    Tags later than the window are kept but their timestamp is CLAMPED (raised) to the last released
+    one (counted in `late`), so that the stream stays ordered and no tag disappears: a live source
+    cannot stop. (A file's tagstream.io.reorder.Reorderer instead raises an error naming the record.)
     """
 
     def __init__(self, window_ps: int = 1_000_000) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 
 from tagstream.chunk import TagChunk
 from tagstream.errors import SourceError
-from tagstream.sources.base import Reorderer, Source
+from tagstream.sources.base import ClampingReorderer, Source
 
 ENV_LIB = "TAGSTREAM_QUTAG_LIB"
 
@@ -163,7 +163,7 @@ class QutagSource(Source):
         self._ch = np.zeros(self.buffer_size, np.uint8)
         self._valid = ctypes.c_int32(0)
         self._lost = ctypes.c_int32(0)
-        self._reorder = Reorderer(reorder_window_ps)
+        self._reorder = ClampingReorderer(reorder_window_ps)
         self._connected = False
         self._unit_int: int | None = 1
 

@@ -74,23 +74,29 @@ def _normalised(energy_ev, s, err):
 
 def trap_spectrum(energy_ev: np.ndarray, s_regime: np.ndarray, s_band_edge: np.ndarray, f_trap: float,
                   f_trap_err: float = 0.0, err_regime: np.ndarray | None = None,
-                  err_band_edge: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Trap-emission spectrum (S_regime - (1 - f_trap) S_band_edge) / f_trap, both normalised to unit area.
+                  err_band_edge: np.ndarray | None = None, f_ref: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Trap-emission spectrum T from a regime's spectrum S = (1 - f) B + f T and a reference regime's
+    S_ref = (1 - f_ref) B + f_ref T with a smaller trap fraction (both normalised to unit area):
+    T = ((1 - f_ref) S - (1 - f) S_ref) / (f - f_ref); with a band-edge-only reference (f_ref = 0)
+    that is the seed's (S - (1 - f) S_band_edge) / f.
 
     f_trap: the regime's trap emission fraction from the decay fit (fraction of emitted photons).
-    Returns (trap density per eV normalised to unit area before the division, 1-sigma error per pixel
-    propagated from the spectra errors and f_trap_err).
+    Returns (trap density per eV, 1-sigma error per pixel propagated from the spectra errors and
+    f_trap_err; f_ref is taken as exact).
     """
     if not 0 < f_trap <= 1:
         raise AnalysisError(f"trap fraction must be in (0, 1], got {f_trap}")
+    if not 0 <= f_ref < f_trap:
+        raise AnalysisError(f"reference trap fraction must be in [0, {f_trap:g}), got {f_ref}")
     r, er = _normalised(energy_ev, np.asarray(s_regime, float), err_regime)
     b, eb = _normalised(energy_ev, np.asarray(s_band_edge, float), err_band_edge)
-    trap = (r - (1 - f_trap) * b) / f_trap
-    var = ((b - r) / f_trap**2 * f_trap_err) ** 2  # d trap / d f = (b - r) / f^2
+    d = f_trap - f_ref
+    trap = ((1 - f_ref) * r - (1 - f_trap) * b) / d
+    var = ((1 - f_ref) * (b - r) / d**2 * f_trap_err) ** 2  # d trap / d f
     if er is not None:
-        var = var + (er / f_trap) ** 2
+        var = var + ((1 - f_ref) / d * er) ** 2
     if eb is not None:
-        var = var + ((1 - f_trap) / f_trap * eb) ** 2
+        var = var + ((1 - f_trap) / d * eb) ** 2
     return trap, np.sqrt(var)
 
 

@@ -3,11 +3,22 @@ intensity trace can be aligned to EMCCD spectra. The interval after the last fra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tagstream.kernels.trace import count_in_intervals
-from tagstream.stages.microtime import PhotonBatch
+from tagstream.chunk import PhotonBatch
 from tagstream.stages.trace import _grow
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """Frame-trigger times (ps) and the photons of A and B in each frame interval."""
+
+    frame_start_ps: np.ndarray
+    counts_a: np.ndarray
+    counts_b: np.ndarray
 
 
 class FrameStage:
@@ -31,7 +42,9 @@ class FrameStage:
         count_in_intervals(batch.t_ps, batch.which, self.edges[: self.n_edges], self.counts_a, self.counts_b,
                            self.state)
 
-    def stats_copy(self) -> dict:
+    def stats(self) -> FrameStats:
         n = self.n_edges
-        return dict(frame_start_ps=self.edges[:n].copy(), counts_a=self.counts_a[:n].copy(),
-                    counts_b=self.counts_b[:n].copy())
+        return FrameStats(self.edges[:n].copy(), self.counts_a[:n].copy(), self.counts_b[:n].copy())
+
+    def finalize(self) -> None:
+        """Nothing is held back (the interval after the last frame tag stays open)."""

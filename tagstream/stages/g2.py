@@ -16,12 +16,43 @@ rate squared: 14 B per photon at 1 Mcounts/s per detector.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from tagstream.errors import SetupError
 from tagstream.kernels.g2 import g2_pairs, g2_pairs_binned
-from tagstream.stages.microtime import PhotonBatch
+from tagstream.chunk import PhotonBatch
 from tagstream.validate import G2_MAX_BINS
 from tagstream.stages.trace import _grow
+
+
+@dataclass(frozen=True)
+class G2PairStore:
+    """Every counted pair (base-bin index | cross_flag when its earlier photon lies in the previous
+    trace bin), grouped by the trace bin of its later photon (pairs_per_bin)."""
+
+    store: np.ndarray
+    pairs_per_bin: np.ndarray
+    cross_flag: int
+
+
+@dataclass(frozen=True)
+class G2Stats:
+    """The g2 stage's sufficient statistics: histogram of tau = tB - tA at base_bin_ps over
+    [-window_ps, window_ps), photons of A and B counted, first / last photon time (ps) and the time
+    pairs are counted from (None: from the start); per_state: the pair store (g2_per_state)."""
+
+    per_state: G2PairStore | None
+    base_bin_ps: int
+    window_ps: int
+    delta_ps: int
+    hist: np.ndarray
+    n_a: int
+    n_b: int
+    first_ps: int | None
+    last_ps: int | None
+    t_from_ps: int | None
 
 
 class G2Stage:
@@ -99,12 +130,72 @@ class G2Stage:
             if i < t.shape[0]:
                 self.store = _grow(self.store, 2 * self.store.shape[0])
 
-    def stats_copy(self) -> dict:
+    def stats(self) -> G2Stats:
         per_state = None
         if self.per_bin:
-            per_state = dict(store=self.store[: self.n_store], pairs_per_bin=self.pairs_per_bin.copy(),
-                             cross_flag=self.cross_flag)
-        return dict(per_state=per_state, base_bin_ps=self.bin_ps, window_ps=self.window_ps, delta_ps=self.delta_ps,
-                    hist=self.hist.copy(), n_a=self.n_a, n_b=self.n_b,
-                    first_ps=self.first_ps, last_ps=self.last_ps,
-                    t_from_ps=None if self.t_from == np.iinfo(np.int64).min else self.t_from)
+            per_state = G2PairStore(self.store[: self.n_store], self.pairs_per_bin.copy(), self.cross_flag)
+        return G2Stats(per_state=per_state, base_bin_ps=self.bin_ps, window_ps=self.window_ps, delta_ps=self.delta_ps,
+                       hist=self.hist.copy(), n_a=self.n_a, n_b=self.n_b,
+                       first_ps=self.first_ps, last_ps=self.last_ps,
+                       t_from_ps=None if self.t_from == np.iinfo(np.int64).min else self.t_from)
+
+    def finalize(self) -> None:
+        """Nothing is held back (the look-back tail only serves later photons)."""
+
+
+PENDING_MAX = 1 << 20   # photons kept while waiting for the laser period (the most recent ones)
+
+
+class G2WhenPeriodKnown:
+    """The pipeline's g2 stage. Its window (default 3.5 periods) and base bin (period / 1024) follow
+    the laser period: given (config), they are fixed at the first batch; else the photons are held
+    (the last PENDING_MAX) until the microtime stage has measured the period, and pairs are counted
+    from the time it holds. Then every batch goes to a G2Stage."""
+
+    def __init__(self, window_ps: int | None, bin_ps: int | None, nominal_period_ps: float | None,
+                 delta_ps: int = 0, trace_bin_ps: int | None = None) -> None:
+        self.window_ps, self.bin_ps, self.nominal_period_ps = window_ps, bin_ps, nominal_period_ps
+        self.delta_ps, self.trace_bin_ps = delta_ps, trace_bin_ps
+        self.stage: G2Stage | None = None
+        self._pending_t: list[np.ndarray] = []
+        self._pending_w: list[np.ndarray] = []
+        self._origin_ps: int | None = None
+
+    def _make(self, period_ps: float | None, t_from: float) -> None:
+        from tagstream.kernels.trace import nice_bin_ps
+
+        window = self.window_ps or int(np.ceil(3.5 * period_ps))
+        base = self.bin_ps or nice_bin_ps(period_ps / 1024)
+        per_bin = {} if self.trace_bin_ps is None else dict(trace_origin_ps=self._origin_ps,
+                                                             trace_bin_ps=self.trace_bin_ps)
+        try:
+            self.stage = G2Stage(window, base, self.delta_ps, t_from, **per_bin)
+        except ValueError as exc:
+            raise SetupError(str(exc)) from None
+
+    def update(self, batch: PhotonBatch) -> None:
+        if self._origin_ps is None and batch.first_time_ps is not None:
+            self._origin_ps = int(batch.first_time_ps)       # the trace origin (per-state pairs)
+            if self.window_ps is not None and self.bin_ps is not None:
+                self._make(None, -np.inf)
+            elif self.nominal_period_ps is not None:
+                self._make(float(self.nominal_period_ps), -np.inf)
+        if self.stage is None:
+            self._pending_t.append(batch.t_ps)
+            self._pending_w.append(batch.which)
+            if batch.period_ps is None:
+                t = np.concatenate(self._pending_t)[-PENDING_MAX:]
+                w = np.concatenate(self._pending_w)[-PENDING_MAX:]
+                self._pending_t, self._pending_w = [t], [w]
+                return
+            self._make(batch.period_ps, batch.period_from_ps)
+            batch = PhotonBatch(np.concatenate(self._pending_t), np.concatenate(self._pending_w),
+                                np.zeros(0, np.int64), np.zeros(0, np.int64), batch.last_time_ps)
+            self._pending_t, self._pending_w = [], []
+        self.stage.update(batch)
+
+    def stats(self) -> G2Stats | None:
+        return None if self.stage is None else self.stage.stats()
+
+    def finalize(self) -> None:
+        """A run that never measured its period has no g2 (its held photons are dropped)."""

@@ -19,10 +19,29 @@ runs to the last photon and may still be split).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tagstream.levels.cpa import ChangePointDetector
-from tagstream.stages.microtime import PhotonBatch
+from tagstream.chunk import PhotonBatch
+
+
+@dataclass(frozen=True)
+class LevelsStats:
+    """Level boundaries so far: per level its first photon index, start time (ps), referenced photons
+    and microtime sum (ps) before it; totals to the last photon (last_ps). final: after finalize()."""
+
+    confidence: float
+    final: bool
+    n_photons: int
+    last_ps: int | None
+    total_ref: int
+    total_micro_ps: int
+    first_photon: np.ndarray
+    start_ps: np.ndarray
+    ref_before: np.ndarray
+    micro_before_ps: np.ndarray
 
 
 class LevelsStage:
@@ -82,11 +101,11 @@ class LevelsStage:
             self._t, self._cref, self._csum = (a[drop:].copy() for a in (self._t, self._cref, self._csum))
             self._base += drop
 
-    def stats_copy(self) -> dict | None:
+    def stats(self) -> LevelsStats | None:
         """Boundaries and totals (copies); None before two photons."""
         if self._n < 2:
             return None
         b = [np.asarray(x, np.int64) for x in self._b]
-        return dict(confidence=self.confidence, final=self._final, n_photons=self._n, last_ps=self._last_t,
-                    total_ref=self._tot_ref, total_micro_ps=self._tot_sum, first_photon=b[0], start_ps=b[1],
-                    ref_before=b[2], micro_before_ps=b[3])
+        return LevelsStats(confidence=self.confidence, final=self._final, n_photons=self._n, last_ps=self._last_t,
+                           total_ref=self._tot_ref, total_micro_ps=self._tot_sum, first_photon=b[0], start_ps=b[1],
+                           ref_before=b[2], micro_before_ps=b[3])

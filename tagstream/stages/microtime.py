@@ -29,24 +29,11 @@ g2 and FLID counts, never for lifetimes or decays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from tagstream.chunk import TagChunk
+from tagstream.chunk import PhotonBatch, TagChunk  # noqa: F401 - PhotonBatch re-exported
 from tagstream.errors import TimeOrderError, SetupError
 from tagstream.kernels import microtime as K
-
-
-@dataclass(frozen=True, slots=True)
-class PhotonBatch:
-    """Photons of one chunk: times (ps), detector (0 = A, 1 = B), microtime (ps, -1 = none)."""
-
-    t_ps: np.ndarray
-    which: np.ndarray
-    micro_ps: np.ndarray
-    frames_ps: np.ndarray
-    last_time_ps: int | None  # last record time of the chunk (any channel)
 
 
 class MicrotimeStage:
@@ -118,7 +105,13 @@ class MicrotimeStage:
                 f"{int(self.si[K.SI_LAST_T])} ps); open the file through tagstream.io (it reorders "
                 f"within a window) or sort the tags", record=chunk.first_record + bad)
         last = int(chunk.timestamps_ps[-1]) if n else None
-        return PhotonBatch(out_t[:n_ph].copy(), out_w[:n_ph].copy(), out_m[:n_ph].copy(), out_f[:n_fr].copy(), last)
+        return PhotonBatch(out_t[:n_ph].copy(), out_w[:n_ph].copy(), out_m[:n_ph].copy(), out_f[:n_fr].copy(), last,
+                           *self._times(chunk))
+
+    def _times(self, chunk: TagChunk) -> tuple:
+        """(first record time, first period, its start) for the PhotonBatch."""
+        first = int(chunk.timestamps_ps[0]) if len(chunk) else None
+        return first, self.first_period_ps, self.first_period_time_ps
 
     def _update_direct(self, chunk: TagChunk) -> PhotonBatch:
         s = self.setup
@@ -141,4 +134,4 @@ class MicrotimeStage:
         micro = np.where(chunk.microtimes_ps[is_ph] >= 0, np.mod(micro, int(round(self.nominal_period_ps))), -1)
         micro = micro.astype(np.int64)
         frames = ts[ch == s.frame] if s.frame is not None else ts[:0]
-        return PhotonBatch(ts[is_ph], which, micro, frames, int(ts[-1]) if len(ts) else None)
+        return PhotonBatch(ts[is_ph], which, micro, frames, int(ts[-1]) if len(ts) else None, *self._times(chunk))

@@ -20,10 +20,12 @@ bin's photons. With t0 alone fixed it cannot be exact, so it is not offered.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tagstream.kernels.trace import accumulate_bins, nice_bin_ps
-from tagstream.stages.microtime import PhotonBatch
+from tagstream.chunk import PhotonBatch
 
 MAX_DECAY_BINS = 2048
 
@@ -34,6 +36,26 @@ def _grow(a: np.ndarray, need: int) -> np.ndarray:
     out = np.zeros(max(need, 2 * a.shape[0], 16), a.dtype)
     out[: a.shape[0]] = a
     return out
+
+
+@dataclass(frozen=True)
+class TraceStats:
+    """The trace stage's sufficient statistics: per trace bin (origin_ps + i * bin_ps) the photons of
+    A and B, the referenced photons and their microtime sum (ps); the total decay histogram
+    (decay_bin_ps, n_decay bins over one period); store: every referenced photon's decay bin, in
+    photon order (per-regime decays and MLE lifetimes are summed from it)."""
+
+    bin_ps: int
+    origin_ps: int | None
+    n_bins: int
+    counts_a: np.ndarray
+    counts_b: np.ndarray
+    n_ref: np.ndarray
+    sum_micro_ps: np.ndarray
+    decay_bin_ps: int | None
+    n_decay: int
+    total_decay: np.ndarray
+    store: np.ndarray
 
 
 class TraceStage:
@@ -65,15 +87,13 @@ class TraceStage:
         self.decay_bin_ps, self.n_decay = int(b), n
         self.total_decay = np.zeros(n, np.int64)
 
-    def start(self, first_time_ps: int) -> None:
-        if self.origin_ps is None:
-            self.origin_ps = int(first_time_ps)
-
-    def update(self, batch: PhotonBatch, first_period_ps: float | None) -> None:
+    def update(self, batch: PhotonBatch) -> None:
         if batch.last_time_ps is None:
             return
-        if first_period_ps is not None:
-            self.set_decay_binning(first_period_ps)
+        if self.origin_ps is None:
+            self.origin_ps = int(batch.first_time_ps)   # the trace starts at the stream's first record
+        if batch.period_ps is not None:
+            self.set_decay_binning(batch.period_ps)
         self.n_bins = max(self.n_bins, (batch.last_time_ps - self.origin_ps) // self.bin_ps + 1)
         for name in ("counts_a", "counts_b", "n_ref", "sum_micro"):
             setattr(self, name, _grow(getattr(self, name), self.n_bins))
@@ -91,11 +111,14 @@ class TraceStage:
             self.total_decay += np.bincount(out[:m], minlength=self.n_decay)[: self.n_decay]
         self.n_store += m
 
-    def stats_copy(self) -> dict:
+    def stats(self) -> TraceStats:
         """Copies of the per-bin arrays and a view of the (append-only, immutable prefix) store."""
         nb = self.n_bins
-        return dict(bin_ps=self.bin_ps, origin_ps=self.origin_ps, n_bins=nb,
-                    counts_a=self.counts_a[:nb].copy(), counts_b=self.counts_b[:nb].copy(),
-                    n_ref=self.n_ref[:nb].copy(), sum_micro_ps=self.sum_micro[:nb].copy(),
-                    decay_bin_ps=self.decay_bin_ps, n_decay=self.n_decay,
-                    total_decay=self.total_decay.copy(), store=self.store[: self.n_store])
+        return TraceStats(bin_ps=self.bin_ps, origin_ps=self.origin_ps, n_bins=nb,
+                          counts_a=self.counts_a[:nb].copy(), counts_b=self.counts_b[:nb].copy(),
+                          n_ref=self.n_ref[:nb].copy(), sum_micro_ps=self.sum_micro[:nb].copy(),
+                          decay_bin_ps=self.decay_bin_ps, n_decay=self.n_decay,
+                          total_decay=self.total_decay.copy(), store=self.store[: self.n_store])
+
+    def finalize(self) -> None:
+        """Nothing is held back."""

@@ -1,0 +1,88 @@
+"""CLI options of the decay fits (IRF, fit range, band-edge test) -> tagstream.analysis.fit_options.FitOptions.
+
+    add_fit_arguments(parser)          # in a command's add_arguments
+    opts = fit_options(args)           # FitOptions; the setup TOML's [fit] table fills what the CLI leaves
+
+Setup TOML (the --setup file or the recording's <stem>.setup.toml), all keys optional:
+    [fit]
+    irf = "irf_scatter.qutag"          # or "gaussian" / "emg" / "delta"; a path = measured IRF
+    irf_sigma_ps = 80.0
+    fit_range_ns = [3.0, 500.0]        # ns after the rise
+    test_band_edge = true
+    fast_component = false             # a shared fast exponential for grey/OFF/biexciton photons
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from tagstream.analysis.fit_options import IRF_KINDS, FitOptions
+from tagstream.errors import TagstreamError
+
+
+def add_fit_arguments(p) -> None:
+    import argparse
+
+    g = p.add_argument_group("decay fits") if isinstance(p, argparse.ArgumentParser) else p  # no nested groups
+    g.add_argument("--irf", metavar="KIND|FILE",
+                   help="instrument response of the fits: gaussian (default; shift and width fitted, started from "
+                        "the measured rise), emg, delta, or a FILE: a measured IRF as a decay histogram (.npz with "
+                        "t_ps, counts / .csv / .txt columns, on the recording's decay bins) or a tag file of "
+                        "scattered laser light (analysed with the same setup)")
+    g.add_argument("--irf-sigma-ps", type=float, metavar="PS", help="Gaussian IRF width to start from (held fixed)")
+    g.add_argument("--fit-range-ns", metavar="LO,HI",
+                   help="fit only the bins LO..HI ns after the rise (periodic), with the IRF shift fixed from the "
+                        "full-period fit, e.g. 3,500 to skip fast components")
+    g.add_argument("--fast-component", action="store_true", default=None,
+                   help="global fit: add a shared fast exponential (grey/OFF-state, biexciton photons)")
+    g.add_argument("--no-band-edge-test", dest="test_band_edge", action="store_false", default=None,
+                   help="always fit the shortest-lifetime regime as band edge only (default: only where a "
+                        "likelihood-ratio test does not reject it)")
+
+
+def _setup_table(args) -> tuple[dict, Path | None]:
+    path = getattr(args, "setup", None)
+    if path is None and getattr(args, "recording", None):
+        rec = Path(args.recording)
+        cand = rec.with_name(rec.stem + ".setup.toml")
+        path = cand if cand.is_file() else None
+    if path is None:
+        return {}, None
+    try:
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh).get("fit", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}, None  # the setup reader reports a bad setup file itself
+    if not isinstance(table, dict):
+        raise TagstreamError(f"{path}: [fit] must be a table")
+    return table, Path(path)
+
+
+def _range(text, where):
+    try:
+        lo, hi = (float(v) for v in (text.split(",") if isinstance(text, str) else text))
+    except (ValueError, TypeError):
+        raise TagstreamError(f"{where}: fit range must be LO,HI in ns after the rise, got {text!r}") from None
+    return lo, hi
+
+
+def fit_options(args) -> FitOptions:
+    """FitOptions from the CLI, falling back to the setup TOML's [fit] table, then to the defaults."""
+    table, src = _setup_table(args)
+    unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "test_band_edge", "fast_component"}
+    if unknown:
+        raise TagstreamError(f"{src}: unknown [fit] key(s) {sorted(unknown)}")
+    irf = args.irf if args.irf is not None else table.get("irf", "gaussian")
+    base = src.parent if (args.irf is None and src is not None) else Path.cwd()
+    kind, path = (irf, None) if irf in IRF_KINDS else ("measured", str(base / irf))
+    fr = args.fit_range_ns if args.fit_range_ns is not None else table.get("fit_range_ns")
+    return FitOptions(
+        irf=kind, irf_path=path,
+        irf_sigma_ps=args.irf_sigma_ps if args.irf_sigma_ps is not None else table.get("irf_sigma_ps"),
+        irf_tail_ps=table.get("irf_tail_ps"),
+        fit_range_ns=None if fr is None else _range(fr, "--fit-range-ns" if args.fit_range_ns else src),
+        test_band_edge=args.test_band_edge if args.test_band_edge is not None
+        else bool(table.get("test_band_edge", True)),
+        fast_component=args.fast_component if args.fast_component is not None
+        else bool(table.get("fast_component", False)))
