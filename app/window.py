@@ -19,14 +19,19 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from tagstream.app.gc_guard import GuiThreadGC
 from tagstream.app.controller import LiveController
+from tagstream.app.status import (RateMeters, WheelGuard, human_bytes, loss_text, rec_text, set_label,
+                                  state_text)
 from tagstream.app.theme import DARK, Theme
-from tagstream.app.views import (CorrelationView, DecayView, DwellHistogramView, FlidView, G2View, IntensityTraceView, LevelFlidView, LevelsOverlay,
+from tagstream.app.views.fits import FitTable, TrapSpectrumView
+from tagstream.app.views import (CorrelationView, DecayView, DwellHistogramView, FlidView, G2View,
+                                 IntensityTraceView, LevelFlidView, LevelsOverlay,
                                  LifetimeHistogramView, LifetimeTraceView, SpectraViews)
 from tagstream.pipeline import AnalysisConfig
 from tagstream.regime import parse_regimes
 from tagstream.setup import Setup, sidecar_setup
 
 LEVELS_CONFIDENCE = 0.99        # change-point confidence of the live levels
+COMPACT_WIDTH_PX = 1500         # narrower windows (a 1366 x 768 laptop) get g2 and spectra as tabs
 SOURCES = ("simulated", "qutag", "replay")
 SOURCE_LABELS = {"simulated": "Simulated QD", "qutag": "quTAG", "replay": "Replay a recording"}
 
@@ -50,20 +55,18 @@ def apply_palette(app: QtWidgets.QApplication, theme: Theme) -> None:
     app.setPalette(pal)
 
 
-def human_bytes(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    return f"{n} B"
+class TimedLayoutWidget(pg.GraphicsLayoutWidget):
+    """A plot panel that reports how long each paint took (the redraw scheduler budgets with it)."""
 
+    def __init__(self, panel: str | None, on_paint) -> None:
+        super().__init__()
+        self.panel, self._on_paint = panel, on_paint
 
-def human_rate(hz: float) -> str:
-    if hz >= 1e6:
-        return f"{hz / 1e6:.2f} M/s"
-    if hz >= 1e3:
-        return f"{hz / 1e3:.1f} k/s"
-    return f"{hz:.0f} /s"
+    def paintEvent(self, ev) -> None:  # noqa: N802 (Qt)
+        t = time.perf_counter()
+        super().paintEvent(ev)
+        if self.panel is not None:
+            self._on_paint(self.panel, time.perf_counter() - t)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -80,22 +83,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setDockNestingEnabled(True)
         pg.setConfigOptions(antialias=False, background=theme.background, foreground=theme.foreground)
         self.views = self._build_views()
-        self.controller = LiveController(self.views, fit_interval_s=fit_interval_s, parent=self)
+        self.controller = LiveController(self.views, fit_interval_s=fit_interval_s, is_visible=self.view_visible,
+                                         parent=self)
+        self.controller.scheduler.panel_of = {"intensity": "traces", "lifetime": "traces", "levels": "traces"}
         self.controller.error.connect(self.show_error)
         self.controller.status.connect(self.show_status)
         self.controller.state.connect(self._state_changed)
+        self.threshold_cps: float | None = None   # ON threshold set by hand (counts/s; None = automatic)
+        self._state = "idle"                       # the window's: idle | running | stopped | finished
         self._build_controls()
+        self._build_toolbar()
         self._build_status_bar()
         self._build_menu()
+        self.wheel_guard = WheelGuard(self)
+        self.wheel_guard.guard(self.docks["controls"])
         self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._compact: bool | None = None
         self.resize(1920, 1080)
         self.resizeDocks([self.docks["g2"], self.docks["controls"]], [470, 300], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["flid"], self.docks["g2"]], [450, 330], QtCore.Qt.Orientation.Vertical)
+        self._restored_layout = False
         self.load_settings()
 
     # ------------------------------------------------------------------ layout
-    def _plot_widget(self) -> pg.GraphicsLayoutWidget:
-        w = pg.GraphicsLayoutWidget()
+    def _plot_widget(self, panel: str | None = None) -> pg.GraphicsLayoutWidget:
+        w = TimedLayoutWidget(panel, self._painted)
+        w.setMinimumSize(220, 170)          # below this ticks overlap ("1, 0, 0, 0"): the dock stops shrinking
         w.setBackground(self.theme.background)
         w.ci.setContentsMargins(4, 4, 8, 4)
         return w
@@ -115,21 +128,24 @@ class MainWindow(QtWidgets.QMainWindow):
         t = self.theme
         A = QtCore.Qt.DockWidgetArea
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
-        traces = self._plot_widget()
+        traces = self._plot_widget("traces")
         iv = IntensityTraceView(traces.addPlot(row=0, col=0), t, on_threshold=self._threshold_dragged)
         lv = LifetimeTraceView(traces.addPlot(row=1, col=0), t)
         lv.plot.setXLink(iv.plot)
         self.setCentralWidget(traces)
-        flid_w = self._plot_widget()
+        flid_w = self._plot_widget("flid")
         fv = FlidView(flid_w.addPlot(), t)
+        self.flid_log = QtWidgets.QCheckBox("FLID: log colour scale")
+        self.flid_log.setToolTip("colour = log10(1 + trace bins) instead of trace bins (shows faint cells)")
         # change-point levels: a checkbox in the controls builds the pipeline with levels (next Start / Reset)
         # and shows the steps over the intensity trace and the level FLID beside the binned one
         self.levels_box = QtWidgets.QCheckBox("levels (change points, 99 %)")
         self.levels_box.setToolTip("change-point intensity levels over the trace and a level FLID; "
                                    "applies at the next Start / Reset")
         lov = LevelsOverlay(iv.plot, t, checkbox=self.levels_box, enabled=False)
-        lflid_w = self._plot_widget()
+        lflid_w = self._plot_widget("level_flid")
         lfv = LevelFlidView(lflid_w.addPlot(), t)
+        self.flid_log.toggled.connect(self._flid_log_toggled)
         lflid_w.setVisible(False)
         self.levels_box.toggled.connect(lflid_w.setVisible)
         self.levels_box.toggled.connect(self._widen_flid)
@@ -139,15 +155,15 @@ class MainWindow(QtWidgets.QMainWindow):
         hl.setSpacing(0)
         hl.addWidget(flid_w)
         hl.addWidget(lflid_w)
-        hist_w = self._plot_widget()
+        hist_w = self._plot_widget("histogram")
         hv = LifetimeHistogramView(hist_w.addPlot(), t, on_regimes=self._regimes_dragged)
-        g2_w = self._plot_widget()
+        g2_w = self._plot_widget("g2")
         gv = G2View(g2_w.addPlot(), t)
-        dec_w = self._plot_widget()
+        dec_w = self._plot_widget("decays")
         dv = DecayView(dec_w.addPlot(row=0, col=0), t, residual_plot=dec_w.addPlot(row=1, col=0))
         dec_w.ci.layout.setRowStretchFactor(0, 3)
         dec_w.ci.layout.setRowStretchFactor(1, 1)
-        spec_w = self._plot_widget()
+        spec_w = self._plot_widget("spectra")
         sv = SpectraViews(t, latest=spec_w.addPlot(row=0, col=0), waterfall=spec_w.addPlot(row=1, col=0),
                           regimes=spec_w.addPlot(row=2, col=0))
         spec_w.ci.layout.setRowStretchFactor(1, 2)
@@ -167,10 +183,37 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.docks["spectra"], self.docks["blinking"])
         self.docks["spectra"].raise_()
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, A.RightDockWidgetArea)
+        self._view_widget = {"intensity": traces, "lifetime": traces, "levels": traces, "flid": flid_w,
+                             "level_flid": lflid_w, "histogram": hist_w, "g2": g2_w, "decays": dec_w, "spectra": spec_w,
+                             "dwells": blink_w, "correlation": blink_w}
+        fit_table = FitTable()
+        trap_w = self._plot_widget("trap")
+        tv = TrapSpectrumView(trap_w.addPlot(), t)
+        self._dock("Fits", fit_table, A.RightDockWidgetArea, "fits")
+        self._dock("Trap spectrum", trap_w, A.RightDockWidgetArea, "trap")
+        self.tabifyDockWidget(self.docks["spectra"], self.docks["trap"])
+        self.docks["spectra"].raise_()
+        self.tabifyDockWidget(self.docks["g2"], self.docks["fits"])
+        self.docks["g2"].raise_()
+
+        self._view_widget.update({"fits": fit_table, "trap": trap_w})
+        self.fit_table = fit_table
         self.plot_widgets = {"traces": traces, "flid": flid_w, "level_flid": lflid_w, "histogram": hist_w,
-                             "g2": g2_w, "decays": dec_w, "spectra": spec_w, "blinking": blink_w}
+                             "g2": g2_w, "decays": dec_w, "spectra": spec_w, "trap": trap_w,
+                             "blinking": blink_w}
         return {"intensity": iv, "lifetime": lv, "flid": fv, "histogram": hv, "g2": gv, "decays": dv,
-                "spectra": sv, "levels": lov, "level_flid": lfv, "dwells": dwv, "correlation": cov}
+                "spectra": sv, "levels": lov, "level_flid": lfv, "fits": fit_table, "trap": tv,
+                "dwells": dwv, "correlation": cov}
+
+    def _painted(self, panel: str, dt_s: float) -> None:
+        c = getattr(self, "controller", None)
+        if c is not None:
+            c.scheduler.painted(panel, dt_s)
+
+    def view_visible(self, name: str) -> bool:
+        """Whether a view's panel is on screen (hidden or tabbed-away docks are not redrawn)."""
+        w = self._view_widget.get(name)
+        return w is None or w.isVisible()
 
     def _widen_flid(self, levels: bool) -> None:
         """Room for the level FLID beside the binned one."""
@@ -209,6 +252,17 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addRow("source", self.source_box)
         f.addRow("speed", self.speed)
         f.addRow("file", row)
+        self.sif_watch = QtWidgets.QCheckBox("spectra: new Andor SIF files in")
+        self.sif_watch.setToolTip("pick up each SIF file Andor Solis saves into this folder; frames are placed on the "
+                                  "photon clock by the camera frame-trigger tags (Setup ▸ camera frame)")
+        self.sif_folder = QtWidgets.QLineEdit(placeholderText="folder Solis saves to")
+        b = QtWidgets.QPushButton("…", maximumWidth=30)
+        b.clicked.connect(self.choose_sif_folder)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.sif_folder)
+        row.addWidget(b)
+        f.addRow(self.sif_watch)
+        f.addRow("folder", row)
         v.addWidget(src)
 
         setup = QtWidgets.QGroupBox("Setup (channel map)")
@@ -223,6 +277,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.filtered = QtWidgets.QCheckBox("sync filtered")
         f.addRow("sync divider", self.divider)
         f.addRow("", self.filtered)
+        self.saturation = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=1000.0, value=10.0, suffix=" M/s")
+        self.saturation.setToolTip("a SPAD's saturation count rate: its meter turns red from 80 % of it (orange "
+                                   "from 5 % of the laser rate: pile-up)")
+        f.addRow("SPAD saturation", self.saturation)
         row = QtWidgets.QHBoxLayout()
         for text, slot in (("Load TOML…", self.load_setup), ("Save TOML…", self.save_setup)):
             b = QtWidgets.QPushButton(text)
@@ -237,18 +295,54 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bin_ms = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=10000.0, value=100.0, suffix=" ms")
         self.bin_ms.setToolTip("trace bin width; applies at the next Start / Reset")
         f.addRow("bin width", self.bin_ms)
+        self.t0_box = QtWidgets.QComboBox()
+        self.t0_box.addItem("laser sync (t₀ = 0)", 0.0)
+        self.t0_box.addItem("decay rise (half maximum)", None)
+        self.t0_box.setToolTip("time zero of the decays and average lifetimes. Laser sync: the seed paper's "
+                               "convention, for which the regimes 40–50 / 50–60 / 60–70 ns are meant "
+                               "(analyze --t0-ps 0); decay rise: lifetimes from the rising edge")
+        self.t0_box.currentIndexChanged.connect(lambda _: self.controller.set_time_zero(self.t0_box.currentData()))
+        f.addRow("time zero", self.t0_box)
+        self.fit_box = QtWidgets.QComboBox()
+        for text, model in (("band edge + trap, shared τ", "global"), ("band edge + trap per regime", "be_trap"),
+                            ("single exponential", "single"), ("no fits", None)):
+            self.fit_box.addItem(text, model)
+        self.fit_box.setToolTip("decay model of the regime fits (as analyze --fit): global = the seed's Fig. 4, "
+                                "band-edge and trap lifetimes shared by all regimes, a trap fraction per regime")
+        f.addRow("fit model", self.fit_box)
+        self.irf_box = QtWidgets.QComboBox()
+        self.irf_box.addItem("none (δ)", "delta")
+        self.irf_box.addItem("Gaussian", "gaussian")
+        self.irf_sigma = QtWidgets.QDoubleSpinBox(decimals=0, minimum=1.0, maximum=100000.0, value=100.0, suffix=" ps")
+        self.irf_sigma.setToolTip("Gaussian IRF standard deviation (the fit varies its position)")
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.irf_box)
+        row.addWidget(self.irf_sigma)
+        f.addRow("IRF", row)
+        for box in (self.fit_box, self.irf_box):
+            box.currentIndexChanged.connect(self._fit_changed)
+        self.irf_sigma.editingFinished.connect(self._fit_changed)
         f.addRow(self.levels_box)
         self.levels_box.toggled.connect(
             lambda on: self.controller.running and self.message(f"levels {'on' if on else 'off'}: the analysis "
                                                                 "changes at the next Start / Reset"))
+        self.thr_label = QtWidgets.QLabel("ON threshold: automatic (Otsu)")
+        self.thr_label.setWordWrap(True)
+        self.thr_label.setToolTip("drag the dashed line in the intensity plot to set it by hand; kept for the "
+                                  "next Start / Reset (as a rate, so a new bin width keeps its meaning)")
+        f.addRow(self.thr_label)
         self.auto_thr = QtWidgets.QPushButton("Automatic ON threshold (Otsu)")
-        self.auto_thr.clicked.connect(lambda: self.controller.set_threshold(None))
+        self.auto_thr.clicked.connect(self.automatic_threshold)
         f.addRow(self.auto_thr)
+        f.addRow(self.flid_log)
         v.addWidget(ana)
 
         rec = QtWidgets.QGroupBox("Recording")
         f = QtWidgets.QFormLayout(rec)
         self.record = QtWidgets.QCheckBox("record every tag")
+        self.record.setToolTip("record the whole run, from its first tag, to the file below (Ctrl+R); "
+                               "takes effect at Start / Reset")
+        self.record.toggled.connect(self._record_toggled)
         self.record_path = QtWidgets.QLineEdit(placeholderText="file.qutag")
         b = QtWidgets.QPushButton("…", maximumWidth=30)
         b.clicked.connect(self.choose_record)
@@ -259,19 +353,6 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addRow("file", row)
         v.addWidget(rec)
 
-        row = QtWidgets.QHBoxLayout()
-        self.start_btn = QtWidgets.QPushButton("Start")
-        self.start_btn.setStyleSheet("QPushButton { font-weight: bold; padding: 6px; }")
-        self.start_btn.clicked.connect(self.toggle)
-        self.reset_btn = QtWidgets.QPushButton("Reset")
-        self.reset_btn.setToolTip("clear the analysis and start again with the current settings")
-        self.reset_btn.clicked.connect(self.reset)
-        row.addWidget(self.start_btn)
-        row.addWidget(self.reset_btn)
-        v.addLayout(row)
-        self.export_btn = QtWidgets.QPushButton("Export snapshot (Parquet + PNG)…")
-        self.export_btn.clicked.connect(self.export_snapshot)
-        v.addWidget(self.export_btn)
         v.addStretch(1)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidget(w)
@@ -284,21 +365,62 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log.setMaximumBlockCount(2000)
         self._dock("Messages", self.log, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, "messages")
 
+    def _build_toolbar(self) -> None:
+        """Always visible: Start/Stop, Reset, Record, Export (with shortcuts), the state, the recording,
+        data loss and the per-channel rate meters."""
+        tb = QtWidgets.QToolBar("Acquisition", self)
+        tb.setObjectName("toolbar")
+        tb.setMovable(False)
+        tb.setFloatable(False)
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+        self.start_act = QtGui.QAction("Start", self)
+        self.start_act.setShortcut(QtGui.QKeySequence("F5"))
+        self.start_act.setToolTip("start / stop acquiring (F5)")
+        self.start_act.triggered.connect(self.toggle)
+        self.reset_act = QtGui.QAction("Reset", self)
+        self.reset_act.setShortcut(QtGui.QKeySequence("F6"))
+        self.reset_act.setToolTip("clear the analysis and start again with the current settings (F6)")
+        self.reset_act.triggered.connect(self.reset)
+        self.record_act = QtGui.QAction("Record", self)
+        self.record_act.setCheckable(True)
+        self.record_act.setShortcut(QtGui.QKeySequence("Ctrl+R"))
+        self.record_act.setToolTip("record every tag to the file in Controls ▸ Recording (Ctrl+R)")
+        self.record_act.toggled.connect(self.record.setChecked)
+        self.record.toggled.connect(self.record_act.setChecked)
+        self.export_act = QtGui.QAction("Export…", self)
+        self.export_act.setShortcut(QtGui.QKeySequence("Ctrl+E"))
+        self.export_act.setToolTip("export the current results (Parquet tables + PNG report) (Ctrl+E)")
+        self.export_act.triggered.connect(lambda: self.export_snapshot())
+        for act in (self.start_act, self.reset_act, self.record_act, self.export_act):
+            tb.addAction(act)
+        self.start_btn = tb.widgetForAction(self.start_act)
+        self.start_btn.setStyleSheet("QToolButton { font-weight: bold; min-width: 56px; }")
+        tb.addSeparator()
+        big = self.font()
+        big.setPointSizeF(big.pointSizeF() * 1.15)
+        self.st_state = QtWidgets.QLabel("■ idle")
+        self.st_rec = QtWidgets.QLabel("not recording")
+        self.st_loss = QtWidgets.QLabel("")
+        for lab in (self.st_state, self.st_rec, self.st_loss):
+            lab.setFont(big)
+            lab.setContentsMargins(6, 0, 6, 0)
+            tb.addWidget(lab)
+        tb.addSeparator()
+        self.st_rates = RateMeters()
+        tb.addWidget(self.st_rates)
+
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.st_state = QtWidgets.QLabel("idle")
-        self.st_rates = QtWidgets.QLabel("")
-        self.st_loss = QtWidgets.QLabel("")
         self.st_lag = QtWidgets.QLabel("")
-        self.st_rec = QtWidgets.QLabel("not recording")
-        for lab in (self.st_state, self.st_rates, self.st_loss, self.st_lag, self.st_rec):
-            sb.addPermanentWidget(lab)
+        sb.addPermanentWidget(self.st_lag)
 
     def _build_menu(self) -> None:
         m = self.menuBar().addMenu("&File")
         act = m.addAction("&Open recording (replay)…")
         act.triggered.connect(self.open_recording)
-        m.addAction("&Export snapshot…").triggered.connect(self.export_snapshot)
+        m.addAction(self.export_act)
         m.addSeparator()
         m.addAction("&Quit").triggered.connect(self.close)
         vm = self.menuBar().addMenu("&View")
@@ -322,7 +444,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.filtered.setChecked(bool(s.sync_filtered))
 
     def config_from_controls(self) -> AnalysisConfig:
-        return AnalysisConfig(trace_bin_ms=self.bin_ms.value(), regimes_ns=tuple(self.regimes_ns),
+        """The analysis the controls ask for (a threshold set by hand included)."""
+        bin_ms = self.bin_ms.value()
+        thr = None if self.threshold_cps is None else self.threshold_cps * bin_ms * 1e-3
+        return AnalysisConfig(trace_bin_ms=bin_ms, regimes_ns=tuple(self.regimes_ns), on_threshold=thr,
+                              t0_ps=self.t0_box.currentData(),
                               levels_confidence=LEVELS_CONFIDENCE if self.levels_box.isChecked() else None)
 
     def load_settings(self) -> None:
@@ -334,7 +460,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bin_ms.setValue(float(s.value("bin_ms", 100.0)))
         self.levels_box.setChecked(s.value("levels", False, type=bool))
         self.record.setChecked(s.value("record", False, type=bool))
+        self.flid_log.setChecked(s.value("flid_log", False, type=bool))
+        fit = s.value("fit", "global")
+        models = [self.fit_box.itemData(i) for i in range(self.fit_box.count())]
+        self.fit_box.setCurrentIndex(models.index(None if fit == "none" else fit) if (None if fit == "none" else fit)
+                                     in models else 0)
+        self.irf_box.setCurrentIndex(max(0, self.irf_box.findData(s.value("irf", "delta"))))
+        self.irf_sigma.setValue(float(s.value("irf_sigma_ps", 100.0)))
+        self.irf_sigma.setEnabled(self.irf_box.currentData() == "gaussian")
+        self.t0_box.setCurrentIndex(1 if s.value("t0", "sync") == "rise" else 0)
+        self.saturation.setValue(float(s.value("saturation_mhz", 10.0)))
+        thr = s.value("threshold_cps", "")
+        self.threshold_cps = float(thr) if thr not in ("", None) else None
+        self._show_threshold()
         self.record_path.setText(str(s.value("record_path", "")))
+        self.sif_watch.setChecked(s.value("sif_watch", False, type=bool))
+        self.sif_folder.setText(str(s.value("sif_folder", "")))
         toml = s.value("setup_toml", "")
         if toml:
             try:
@@ -352,7 +493,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreGeometry(geo)
         st = s.value("window_state")
         if st is not None:
-            self.restoreState(st)
+            self._restored_layout = bool(self.restoreState(st))
 
     def save_settings(self) -> None:
         s = self.settings
@@ -362,7 +503,16 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("bin_ms", self.bin_ms.value())
         s.setValue("levels", self.levels_box.isChecked())
         s.setValue("record", self.record.isChecked())
+        s.setValue("flid_log", self.flid_log.isChecked())
+        s.setValue("fit", self.fit_box.currentData() or "none")
+        s.setValue("irf", self.irf_box.currentData())
+        s.setValue("irf_sigma_ps", self.irf_sigma.value())
+        s.setValue("t0", "rise" if self.t0_box.currentData() is None else "sync")
+        s.setValue("saturation_mhz", self.saturation.value())
+        s.setValue("threshold_cps", "" if self.threshold_cps is None else self.threshold_cps)
         s.setValue("record_path", self.record_path.text())
+        s.setValue("sif_watch", self.sif_watch.isChecked())
+        s.setValue("sif_folder", self.sif_folder.text())
         s.setValue("setup_toml", self.setup_from_controls().to_toml())
         s.setValue("regimes", ",".join(r.label for r in parse_regimes(self.regimes_ns)))
         s.setValue("geometry", self.saveGeometry())
@@ -401,6 +551,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def start(self, source=None, spectra=None) -> None:
         """Start with the controls' source, or with `source` (+ its SpectraAccumulator) if given
         (scripts, tests, the benchmark)."""
+        watched = None
         try:
             src, acc = (source, spectra) if source is not None else self.make_source()
             spectra_file = None   # a replayed recording's <stem>.spectra.npz, as `tagstream analyze` uses it
@@ -411,12 +562,18 @@ class MainWindow(QtWidgets.QMainWindow):
             rec = self.record_path.text().strip() if self.record.isChecked() else None
             if self.record.isChecked() and not rec:
                 raise ValueError("recording is on but no file name is given")
+            watched = self.watched_spectra()
+            if watched is not None:
+                acc = watched
             cfg = self.config_from_controls()
             if getattr(src, "laser_period_ps", None) and cfg.laser_period_ps is None:   # T3 / nanotime replay
                 cfg = dataclasses.replace(cfg, laser_period_ps=src.laser_period_ps)
             self.controller.start(src, self.setup_from_controls(), cfg, record_to=rec, spectra=acc,
+                                  fit=self.fit_box.currentData(), fit_options=self.fit_options(),
                                   spectra_file=spectra_file)
         except Exception as exc:
+            if watched is not None:
+                watched.close()
             self.show_error(f"could not start: {exc}")
             return
         self.banner.hide()
@@ -472,6 +629,31 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.replay_path.setText(path)
 
+    def choose_sif_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder Andor Solis saves SIF files to",
+                                                          self.sif_folder.text())
+        if path:
+            self.sif_folder.setText(path)
+            self.sif_watch.setChecked(True)
+
+    def watched_spectra(self):
+        """The watched SIF folder as the session's spectra (None when not asked for)."""
+        if not self.sif_watch.isChecked():
+            return None
+        folder = self.sif_folder.text().strip()
+        if not folder:
+            raise ValueError("spectra from a SIF folder are on but no folder is given")
+        if not self.setup_from_controls().frame:
+            raise ValueError("SIF frames are placed by the camera's frame-trigger tags: set Setup ▸ camera frame")
+        from tagstream.app.sif_source import WatchedSifSpectra
+
+        def triggers():
+            b = self.controller.latest()
+            fr = None if b is None else b.results.frames
+            return None if fr is None else fr.frame_start_ps
+
+        return WatchedSifSpectra(folder, triggers, on_error=self.controller._report)
+
     def choose_record(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record to", self.record_path.text(),
                                                         "quTAG binary (*.qutag);;all files (*)")
@@ -511,11 +693,64 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ drag callbacks
     def _threshold_dragged(self, value: float) -> None:
-        self.controller.set_threshold(max(0.0, value))
-        self.message(f"ON threshold set to {value:.0f} counts per bin")
+        value = max(0.0, value)
+        self.threshold_cps = value / (self.bin_ms.value() * 1e-3)
+        self.controller.set_threshold(value)
+        self._show_threshold()
+        self.message(f"ON threshold set to {value:.0f} counts per bin (kept for the next Start / Reset)")
+
+    def automatic_threshold(self) -> None:
+        self.threshold_cps = None
+        self.controller.set_threshold(None)
+        self._show_threshold()
+        self.message("ON threshold: automatic (Otsu)")
+
+    def _show_threshold(self) -> None:
+        if self.threshold_cps is None:
+            self.thr_label.setText("ON threshold: automatic (Otsu)")
+        else:
+            b = self.bin_ms.value()
+            self.thr_label.setText(f"ON threshold: {self.threshold_cps * b * 1e-3:.0f} counts per {b:g} ms bin "
+                                   f"(set by hand)")
+
+    def fit_options(self) -> dict | None:
+        """The fit's options from the controls (AnalysisOptions.fit_options): the IRF."""
+        from tagstream.analysis.irf import IRF
+
+        if self.irf_box.currentData() == "gaussian":
+            return {"irf": IRF.gaussian(self.irf_sigma.value())}
+        return None
+
+    def _fit_changed(self, *_) -> None:
+        self.irf_sigma.setEnabled(self.irf_box.currentData() == "gaussian")
+        self.controller.set_fit(self.fit_box.currentData(), self.fit_options())
+
+    def _flid_log_toggled(self, on: bool) -> None:
+        for name in ("flid", "level_flid"):
+            self.views[name].set_log_colors(on)
+        b = self.controller.last_drawn
+        if b is not None:
+            for name in ("flid", "level_flid"):
+                self.views[name].update(b.results)
+
+    def _record_toggled(self, on: bool) -> None:
+        """Recording is decided at Start / Reset (a file holds one whole run): say so when ticked while running."""
+        if not self.controller.running:
+            return
+        st = self.controller.current_status()
+        if on and not (st and st.recording_path):
+            text = "recording starts at the next Start / Reset (a recording holds a whole run from its first tag)"
+        elif not on and st and st.recording_path:
+            text = "this run's recording goes on until Stop"
+        else:
+            return
+        self.message(text)
+        self.statusBar().showMessage(text, 10000)
 
     def _regimes_dragged(self, regimes) -> None:
-        self.regimes_ns = [tuple(r) for r in regimes]
+        from tagstream.app.views.lifetime import snap_regime
+
+        self.regimes_ns = [snap_regime(*r) for r in regimes]
         self.controller.set_regimes(self.regimes_ns)
         self.settings.setValue("regimes", ",".join(r.label for r in parse_regimes(self.regimes_ns)))
 
@@ -531,29 +766,84 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"error: {text}", 15000)
 
     def show_status(self, st) -> None:
-        state = "finished" if st.source_finished and st.state == "running" else st.state
-        self.st_state.setText(f"{state} · {st.elapsed_s:.0f} s · {st.tags_acquired:,} tags")
-        names = {v: k for k, v in self.setup_from_controls().roles.items()}
-        self.st_rates.setText("  ".join(f"ch{ch} {names.get(ch, '')}: {human_rate(hz)}"
-                                        for ch, hz in sorted(st.rate_hz.items())))
-        lost = st.data_lost or st.data_loss_events or st.overflow_count
-        self.st_loss.setText("DATA LOST" if lost else "no data loss")
-        self.st_loss.setStyleSheet("color: #ff5c5c; font-weight: bold;" if lost else "")
+        """Toolbar and status line from a LiveStatus (every GUI tick, before any drawing)."""
+        state = self._state if self._state != "idle" else st.state
+        set_label(self.st_state, state_text(st, state), "#ff5c5c" if st.state == "error" else "", bold=True)
+        text, colour = rec_text(st, state)
+        set_label(self.st_rec, text, colour, bold=bool(colour))
+        if st.recording_path:
+            self.st_rec.setToolTip(st.recording_path)
+        text, colour = loss_text(st)
+        set_label(self.st_loss, text, colour, bold=bool(colour))
+        s = self.setup_from_controls()
+        names = {v: k for k, v in s.roles.items()}
+        sync_hz = st.rate_hz.get(s.sync) if s.sync else None
+        laser_hz = None if not sync_hz or s.sync_filtered else sync_hz * s.sync_divider
+        self.st_rates.update_rates(st.rate_hz, names, spads=(s.spad_a, s.spad_b),
+                                   saturation_hz=self.saturation.value() * 1e6, laser_hz=laser_hz)
         lag = f"lag {st.analysis_lag_s * 1e3:.0f} ms tag time · {st.analysis_delay_s * 1e3:.0f} ms wall"
         if st.analysis_stopped:
             lag = "ANALYSIS STOPPED"
-        self.st_lag.setText(lag)
-        self.st_lag.setStyleSheet("color: #ff5c5c; font-weight: bold;" if st.analysis_stopped else "")
-        if st.recording_path:
-            self.st_rec.setText(f"● REC {Path(st.recording_path).name} · {human_bytes(st.recording_bytes)}"
-                                + (" · FAILED" if st.recording_error else ""))
-            self.st_rec.setStyleSheet("color: #ff5c5c;")
-        else:
-            self.st_rec.setText("not recording")
-            self.st_rec.setStyleSheet("")
+        if self.st_rates.warnings:
+            lag = "⚠ " + "; ".join(self.st_rates.warnings) + " · " + lag
+        set_label(self.st_lag, lag, "#ff5c5c" if st.analysis_stopped or self.st_rates.warnings else "",
+                  bold=st.analysis_stopped)
 
     def _state_changed(self, state: str) -> None:
-        self.start_btn.setText("Stop" if state == "running" else "Start")
+        self._state = state
+        self.start_act.setText("Stop" if state == "running" else "Start")
+        if state == "finished":
+            self.docks["fits"].raise_()          # the final fits are what a finished replay is for
+            self.start_act.setToolTip("the source is finished: Start reads it again (F5)")
+            self.message("finished: every tag read and analysed")
+        else:
+            self.start_act.setToolTip("start / stop acquiring (F5)")
+        st = self.controller.current_status()
+        if st is not None:
+            self.show_status(st)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt)
+        super().resizeEvent(ev)
+        compact = ev.size().width() < COMPACT_WIDTH_PX
+        if compact != self._compact and not self._restored_layout:
+            self.arrange(compact)
+
+    def arrange(self, compact: bool) -> None:
+        """Dock layout for the window size. Compact (< COMPACT_WIDTH_PX, a 1366 x 768 laptop): g2, fits,
+        spectra and trap spectrum share the top of the right column as tabs, the decays take its bottom,
+        FLID and histogram the bottom row; else FLID | histogram | decays below the traces, g2 | fits
+        tabs over spectra | trap spectrum tabs. (Qt adds a dock split off a tabbed one as a tab: the
+        column is rebuilt, splits first.)"""
+        A, O = QtCore.Qt.DockWidgetArea, QtCore.Qt.Orientation
+        self._compact = compact
+        d = self.docks
+        names = ("g2", "fits", "spectra", "trap", "decays")
+        hidden = {n: d[n].isHidden() for n in names}
+        for n in names:
+            self.removeDockWidget(d[n])
+        self.addDockWidget(A.RightDockWidgetArea, d["g2"])
+        if compact:
+            self.addDockWidget(A.RightDockWidgetArea, d["decays"])
+            self.splitDockWidget(d["g2"], d["decays"], O.Vertical)
+            for n in ("fits", "spectra", "trap"):
+                self.tabifyDockWidget(d["g2"], d[n])
+        else:
+            self.addDockWidget(A.RightDockWidgetArea, d["spectra"])
+            self.splitDockWidget(d["g2"], d["spectra"], O.Vertical)
+            self.tabifyDockWidget(d["g2"], d["fits"])
+            self.tabifyDockWidget(d["spectra"], d["trap"])
+            self.addDockWidget(A.BottomDockWidgetArea, d["decays"])
+            self.splitDockWidget(d["histogram"], d["decays"], O.Horizontal)
+        for n in names:
+            d[n].setVisible(not hidden[n])
+        d["spectra"].raise_()
+        d["g2"].raise_()
+        w, h = self.width(), self.height()
+        side = max(250, int(0.18 * w))
+        right = int((0.25 if compact else 0.27) * w)
+        self.resizeDocks([d["controls"], d["g2"]], [side, right], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([d["controls"], d["messages"]], [int(0.75 * h), int(0.12 * h)], QtCore.Qt.Orientation.Vertical)
+        self.resizeDocks([d["flid"]], [int(0.42 * h)], QtCore.Qt.Orientation.Vertical)
 
     def closeEvent(self, ev) -> None:  # noqa: N802 (Qt)
         self.save_settings()

@@ -143,6 +143,8 @@ class Pipeline:
             selection["regimes_ns"] = parse_regimes(selection["regimes_ns"])
         with self._lock:
             self._selection = dataclasses.replace(self._selection, **selection)
+            if self._final is not None:     # finalized: the final results follow the new selection
+                self._final = derive(self._raw(True), self._selection)
 
     def finalize(self) -> Results:
         """The final Results (the last, partial trace bin is never ON). Idempotent."""

@@ -58,10 +58,12 @@ class DecayView:
                  show_total: bool = True) -> None:
         self.plot, self.theme, self.rplot = plot, theme, residual_plot
         self.legend = style_plot(plot, theme, x="time after the laser pulse (ns)", y="counts per bin",
-                                 title="Decays per regime", legend=True)
+                                 title="Decays per regime", legend=True, legend_cols=1)
         plot.setLogMode(y=True)
         self.total = fast(plot.plot(name="all photons", pen=theme.pen(theme.muted), connect="finite")) if show_total \
             else None
+        if self.total is not None:
+            self.legend.addItem(self.total, "all photons")
         self.curves: list[pg.PlotDataItem] = []
         self.fit_curves: list[pg.PlotDataItem] = []
         self.res_curves: list[pg.PlotDataItem] = []
@@ -103,16 +105,15 @@ class DecayView:
         for i, r in enumerate(regs):
             s = one_period(res, r.t_ps)
             self.curves[i].setData(r.t_ps[s] * 1e-3, positive_or_nan(r.counts[s]))
-            legend_show(self.legend, self.curves[i], f"{Regime(*r.range_ns).display}: {short_count(r.n_photons)} photons",
-                        True)
             fit = fits[i] if fits is not None and i < len(fits) else r.fit
             ok = fit is not None and getattr(fit, "model_counts", None) is not None
+            label = f"{Regime(*r.range_ns).display}: {short_count(r.n_photons)} photons"
+            legend_show(self.legend, self.curves[i], label + (f" · {fit_label(fit)}" if ok else ""), True)
             fc = self.fit_curves[i]
             fc.setVisible(ok)
             if ok:
                 fc.setPen(self.theme.pen(self.theme.regime_color(i), 2, dash=True))
                 fc.setData(fit.t_ps * 1e-3, positive_or_nan(fit.model_counts, 0.3))
-            legend_show(self.legend, fc, fit_label(fit) if ok else "", ok)
             if self.rplot is not None:
                 rc = self.res_curves[i]
                 rc.setVisible(ok)

@@ -48,15 +48,17 @@ class LevelsOverlay:
             self.curve.setData(x, y, stepMode="center")
 
 
-def level_flid_image(res) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
-    """(image log10(1 + time / trace bin), x = lifetime, y = counts per trace bin; rect x, y, w, h) of the level
-    FLID, or None without levels. Time in units of the trace bin makes its colours comparable to the binned
-    FLID's log10(1 + bins)."""
+def level_flid_image(res, log_colors: bool = False) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
+    """(image time / trace bin (or log10(1 + that)), x = lifetime, y = counts per trace bin; rect x, y, w, h) of
+    the level FLID, or None without levels. Time in units of the trace bin makes its colours comparable to the
+    binned FLID's trace bins per cell."""
     lev = getattr(res, "levels", None)
     if lev is None or lev.n_levels == 0:
         return None
     bin_s = res.trace.bin_ms * 1e-3
-    img = np.log10(1.0 + lev.flid_hist_s.T / bin_s)
+    img = lev.flid_hist_s.T / bin_s
+    if log_colors:
+        img = np.log10(1.0 + img)
     le, ie = lev.flid_lifetime_edges_ns, lev.flid_intensity_edges_cps * bin_s
     return img, (float(le[0]), float(ie[0]), float(le[-1] - le[0]), float(ie[-1] - ie[0]))
 
@@ -65,10 +67,10 @@ class LevelFlidView:
     """Level FLID beside the binned one: time spent per (level average lifetime, level intensity) cell, one
     entry per change-point level weighted by its duration; dashed lines at the grouped states' intensities."""
 
-    def __init__(self, plot: pg.PlotItem, theme: Theme) -> None:
+    def __init__(self, plot: pg.PlotItem, theme: Theme, *, log_colors: bool = False) -> None:
         from tagstream.app.theme import style_colorbar, style_plot
 
-        self.plot, self.theme = plot, theme
+        self.plot, self.theme, self.log_colors = plot, theme, log_colors
         style_plot(plot, theme, x="level average lifetime (ns)", y="counts per bin", title="level FLID")
         self.image = pg.ImageItem(axisOrder="col-major")
         plot.addItem(self.image)
@@ -76,16 +78,39 @@ class LevelFlidView:
         self.image.setLookupTable(cmap.getLookupTable(nPts=256))
         self.colorbar = pg.ColorBarItem(colorMap=cmap, interactive=False, width=12)
         self.colorbar.setImageItem(self.image, insert_in=plot)
-        style_colorbar(self.colorbar, theme, "log₁₀(1 + time / bin)")
+        style_colorbar(self.colorbar, theme, self.colorbar_label())
         self.state_lines: list[pg.InfiniteLine] = []
         self.text = pg.TextItem(color=theme.foreground, anchor=(0, 0))
         plot.addItem(self.text, ignoreBounds=True)
         plot.setMenuEnabled(False)
 
+    def colorbar_label(self) -> str:
+        return "log₁₀(1 + time / bin)" if self.log_colors else "time / trace bin"
+
+    def set_log_colors(self, on: bool) -> None:
+        self.log_colors = bool(on)
+        self.colorbar.getAxis("right").setLabel(self.colorbar_label(), color=self.theme.foreground)
+
+    def y_top(self, res) -> float:
+        """Upper end of the intensity axis: the 99th percentile of the time spent (duration-weighted level
+        intensity), so one bright short level does not squash the plot; the grouped states stay in view."""
+        from tagstream.app.theme import robust_top
+
+        lev = res.levels
+        lv = lev.levels
+        bin_s = res.trace.bin_ms * 1e-3
+        dur = (lv.end_ps - lv.start_ps).astype(np.float64)
+        y = lv.intensity_cps * bin_s
+        order = np.argsort(y)
+        cum = np.cumsum(dur[order])
+        p99 = float(y[order][min(int(np.searchsorted(cum, 0.99 * cum[-1])), y.size - 1)]) if y.size else 1.0
+        states = lev.grouping.state_intensity_cps * bin_s
+        return max(robust_top([p99]), 1.1 * float(states.max()) if states.size else 0.0)
+
     def update(self, res) -> None:
         from tagstream.app.theme import lifetime_axis_max_ns
 
-        got = level_flid_image(res)
+        got = level_flid_image(res, self.log_colors)
         if got is None:
             self.image.clear()
             for ln in self.state_lines:
@@ -108,7 +133,10 @@ class LevelFlidView:
             if i < states.size:
                 ln.setValue(float(states[i]))
         self.text.setText(f"{lev.n_levels} levels · {lev.grouping.n_states} states")
-        self.plot.setLabel("left", f"counts per {res.trace.bin_ms:g} ms bin", color=self.theme.foreground)
+        from tagstream.app.theme import set_axis_label
+
+        set_axis_label(self.plot, "left", f"counts per {res.trace.bin_ms:g} ms bin", self.theme)
         self.plot.setXRange(rect[0], lifetime_axis_max_ns(res), padding=0)
-        self.plot.setYRange(rect[1], rect[1] + rect[3], padding=0)
-        self.text.setPos(rect[0], rect[1] + rect[3])
+        top = min(rect[1] + rect[3], self.y_top(res))
+        self.plot.setYRange(rect[1], top, padding=0)
+        self.text.setPos(rect[0], top)

@@ -12,6 +12,15 @@ from tagstream.app.theme import Theme, fast, legend_show, lifetime_axis_max_ns, 
 from tagstream.app.views.trace import shown_bins
 from tagstream.regime import Regime
 
+SNAP_NS = 0.5    # dragged regime bounds are rounded to this (labels, report and file names stay short)
+
+
+def snap_regime(lo: float, hi: float) -> tuple[float, float]:
+    """(lo, hi) sorted and rounded to SNAP_NS, at least SNAP_NS wide."""
+    lo, hi = sorted((float(lo), float(hi)))
+    lo, hi = round(lo / SNAP_NS) * SNAP_NS, round(hi / SNAP_NS) * SNAP_NS
+    return (lo, hi if hi > lo else lo + SNAP_NS)
+
 
 class LifetimeTraceView:
     def __init__(self, plot: pg.PlotItem, theme: Theme, *, window_s: float | None = 60.0) -> None:
@@ -19,6 +28,7 @@ class LifetimeTraceView:
         self.legend = style_plot(plot, theme, x="time (s)", y="average lifetime (ns)", title="Average lifetime",
                                  legend=True, legend_cols=4)
         self.curve_all = fast(plot.plot(name="all bins", pen=theme.pen(theme.muted), connect="finite"))
+        self.legend.addItem(self.curve_all, "all bins")
         self.curves: list[pg.PlotDataItem] = []
         self.bands: list[pg.LinearRegionItem] = []
         self._ranged = False  # the y range is set once (noisy OFF bins would blow it up); zoom kept
@@ -70,6 +80,8 @@ class LifetimeHistogramView:
         self.curve_all = plot.plot(name="all bins", pen=theme.pen(theme.muted), stepMode="center")
         self.curve_on = plot.plot(name="ON bins", pen=theme.pen(theme.total, 1.5), stepMode="center",
                                   fillLevel=0, brush=theme.brush(theme.total, 40))
+        self.legend.addItem(self.curve_all, "all bins")
+        self.legend.addItem(self.curve_on, "ON bins")
         self.regions: list[pg.LinearRegionItem] = []
         self._labels: list[pg.InfLineLabel] = []
         self._on_regimes = on_regimes
@@ -99,11 +111,14 @@ class LifetimeHistogramView:
 
     def _drag_finished(self, *_):
         self._dragging = False
+        regimes = self.current_regimes()
+        self.set_regimes(regimes)          # the dragged edges jump to the 0.5 ns grid
         if self._on_regimes is not None:
-            self._on_regimes(self.current_regimes())
+            self._on_regimes(regimes)
 
     def current_regimes(self) -> list[tuple[float, float]]:
-        return [tuple(float(v) for v in sorted(r.getRegion())) for r in self.regions if r.isVisible()]
+        """The shown ranges, bounds snapped to SNAP_NS."""
+        return [snap_regime(*r.getRegion()) for r in self.regions if r.isVisible()]
 
     def set_regimes(self, regimes_ns: Sequence[tuple[float, float]]) -> None:
         self._ensure(len(regimes_ns))

@@ -42,7 +42,7 @@ class SpectraViews:
             style_colorbar(self.colorbar, theme, "counts per eV")
         if regimes is not None:
             self.legend = style_plot(regimes, theme, x="photon energy (eV)", y="counts per eV per frame",
-                                     title="Spectra per regime", legend=True)
+                                     title="Spectra per regime", legend=True, legend_cols=2)
             self.reg_curves: list[pg.PlotDataItem] = []
 
         self._ranged = False

@@ -1,5 +1,7 @@
 """Intensity trace: counts per trace bin for SPAD A, SPAD B and their sum, with the ON threshold as a
-draggable horizontal line (dragging calls on_threshold(value); the pipeline recomputes)."""
+draggable horizontal line (dragging calls on_threshold(value); the pipeline recomputes). The y range
+follows the 99th percentile of the shown bins (theme.robust_top), so one bright short level does not
+squash the trace; a zoom by hand is kept until the plot's auto-range button is pressed."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 
-from tagstream.app.theme import Theme, fast, style_plot
+from tagstream.app.theme import Theme, fast, robust_top, set_axis_label, style_plot
 
 
 def closed_bins(trace) -> slice:
@@ -45,12 +47,41 @@ class IntensityTraceView:
                                                                              "position": 0.06})
         self.threshold.setZValue(10)
         plot.addItem(self.threshold, ignoreBounds=True)
+        for c in (self.curve_a, self.curve_b, self.curve_sum):
+            self.legend.addItem(c, c.name())
         self.legend.addItem(pg.PlotDataItem(pen=theme.pen(theme.threshold, 2, dash=True)), "ON threshold")
         self._on_threshold = on_threshold
         self._dragging = False
+        self._user_y = False        # the user zoomed y by hand: keep it
+        self._x_set = None          # the x range last set by the scrolling (None: auto / the user's)
+        plot.vb.sigRangeChangedManually.connect(self._zoomed)
+        plot.enableAutoRange(y=False)
         if on_threshold is not None:
             self.threshold.sigDragged.connect(self._drag_started)
             self.threshold.sigPositionChangeFinished.connect(self._drag_finished)
+
+    def _zoomed(self, *_):
+        self._user_y = True
+
+    def _scroll(self, t_s: np.ndarray, bin_s: float) -> None:
+        """Live (window_s set): the x range moves in steps of 1/30 of the window, not every new bin (each
+        move re-renders both time axes), unless the user zoomed or panned x."""
+        if self.window_s is None or not t_s.size or not self.plot.vb.state["autoRange"][0] and self._x_set is None:
+            return
+        if self._x_set is not None and self.plot.vb.viewRange()[0] != list(self._x_set):
+            self._x_set = None           # the user moved it: leave it
+            return
+        step = max(self.window_s / 30.0, bin_s)
+        hi = float(np.ceil((t_s[-1] + bin_s) / step) * step)
+        lo = max(hi - self.window_s, float(np.floor(t_s[0] / step) * step))
+        if self._x_set != (lo, hi):
+            self.plot.setXRange(lo, hi, padding=0)
+            self._x_set = tuple(self.plot.vb.viewRange()[0])
+
+    def y_top(self, res) -> float:
+        """Upper end of the y axis: robust to a few bright bins, and the threshold always in view."""
+        s, _ = shown_bins(res.trace, self.window_s)
+        return max(robust_top(res.trace.counts[s]), 1.25 * float(res.trace.on_threshold))
 
     def _drag_started(self, *_):
         self._dragging = True
@@ -63,9 +94,18 @@ class IntensityTraceView:
     def update(self, res) -> None:
         tr = res.trace
         s, t_s = shown_bins(tr, self.window_s)
-        self.plot.setLabel("left", f"counts per {tr.bin_ms:g} ms bin", color=self.theme.foreground)
+        set_axis_label(self.plot, "left", f"counts per {tr.bin_ms:g} ms bin", self.theme)
         self.curve_a.setData(t_s, tr.counts_a[s])
         self.curve_b.setData(t_s, tr.counts_b[s])
         self.curve_sum.setData(t_s, tr.counts[s])
         if not self._dragging:
             self.threshold.setValue(float(tr.on_threshold))
+        self._scroll(t_s, tr.bin_ms * 1e-3)
+        vb = self.plot.vb
+        if vb.state["autoRange"][1]:        # the auto-range button: back to the robust range
+            self._user_y = False
+            vb.enableAutoRange(y=False)
+        if not self._user_y:
+            top = self.y_top(res)
+            if vb.viewRange()[1] != [0.0, top]:
+                self.plot.setYRange(0.0, top, padding=0)
