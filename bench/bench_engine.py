@@ -15,24 +15,15 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from bench_pipeline import best_of  # one timing helper for the benches
 from tagstream.chunk import TagChunk
 from tagstream.io import open_tags, write_qutag_binary
 from tagstream.pipeline import AnalysisConfig, analyze_file
 from tagstream.setup import Setup
-
-
-def best_of(k, fn):
-    best = float("inf")
-    for _ in range(k):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def dense_chunks(seconds: float, rate_cps: float = 2e4, seed: int = 0):

@@ -13,22 +13,13 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+from bench_pipeline import best_of  # one timing helper for the benches
 from tagstream.kernels import microtime as MK
 from tagstream.stages.g2 import G2Stage
 from tagstream.stages.microtime import PhotonBatch
-
-
-def best_of(k, fn):
-    best = float("inf")
-    for _ in range(k):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def dense_stream(seconds: float, rate_cps: float = 2e4, seed: int = 0):
