@@ -78,3 +78,20 @@ class AnalysisError(TagstreamError):
 
 class SpectraFileError(TagFileError):
     """A spectra file (Andor SIF, simulator .spectra.npz) cannot be read."""
+
+
+def read_user_text(path, what: str, kind: str, error: type[TagstreamError] = TagstreamError) -> str:
+    """The text of a file the user named (a setup TOML, a parameter JSON): every OS or encoding failure
+    is one `error` line naming the file. what: "setup file", ...; kind: what to give instead ("a TOML
+    file"); parsing errors stay with the caller."""
+    path = Path(path)
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder; give {kind} inside it") from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not text (byte {exc.start}); give {kind}") from None

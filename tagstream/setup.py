@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from tagstream.errors import SetupError
+from tagstream.errors import SetupError, read_user_text
 from tagstream.validate import check_limit
 
 ROLES = ("sync", "spad_a", "spad_b", "frame")
@@ -209,17 +209,9 @@ def sidecar_parts(recording: str | Path) -> tuple[dict, Path] | None:
 
 def _read_toml(path: str | Path) -> dict:
     """A setup TOML file's document; every way it can fail is one SetupError naming the file."""
-    path = Path(path)
+    text = read_user_text(path, "setup file", "the setup TOML file", SetupError)
     try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SetupError(f"setup file {path} does not exist") from None
-    except IsADirectoryError:
-        raise SetupError(f"setup file {path} is a folder; give the setup TOML file inside it") from None
-    except OSError as exc:
-        raise SetupError(f"setup file {path} cannot be read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SetupError(f"setup file {path} is not text (byte {exc.start}); give a TOML file") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SetupError(f"setup file {path} is not valid TOML: {exc}") from None
 

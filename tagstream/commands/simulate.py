@@ -35,7 +35,7 @@ import json
 from pathlib import Path
 
 from tagstream.commands.argtypes import limited, number
-from tagstream.errors import TagstreamError
+from tagstream.errors import TagstreamError, read_user_text
 
 NAME = "simulate"
 HELP = "simulate a single-QD recording (tags, spectra, ground truth)"
@@ -86,16 +86,9 @@ def params_from_args(args):
     base = {}
     if args.params:
         path = Path(args.params)
+        text = read_user_text(path, "parameter file", "a .truth.json or parameter JSON file")
         try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise TagstreamError(f"parameter file {path} does not exist") from None
-        except IsADirectoryError:
-            raise TagstreamError(f"parameter file {path} is a folder; give a .truth.json or parameter JSON file") from None
-        except OSError as exc:
-            raise TagstreamError(f"parameter file {path} cannot be read: {exc.strerror or exc}") from None
-        except UnicodeDecodeError as exc:
-            raise TagstreamError(f"parameter file {path} is not text (byte {exc.start}); give a JSON file") from None
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise TagstreamError(f"parameter file {path} is not JSON: {exc}") from None
         base = dict(data.get("params", data)) if isinstance(data, dict) else None
