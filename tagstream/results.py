@@ -35,6 +35,7 @@ from tagstream.kernels.g2 import sum_pairs_in_state
 from tagstream.estimators import (estimate_background, estimate_t0, g2_peaks, mle_truncated_exp_ns,  # noqa: F401
                                   otsu_threshold, rise_10_90)
 from tagstream.config import Selection
+from tagstream.kernels.split_half import half_delay_sums, sum_half_decays
 from tagstream.kernels.trace import sum_selected_decays, sums_from
 from tagstream.regime import Regime, parse_regimes
 
@@ -115,10 +116,20 @@ class RegimeResult:
     t_ps: np.ndarray            # decay left edges over one period
     counts: np.ndarray
     fit: Any = None             # hook for tagstream.analysis: anything with to_json_dict() or a dict
+    # the decay the fits use (split-half cross-selection, `split_half_lifetimes_ns`): of each ON bin the
+    # photon half (even / odd positions) whose OTHER half's average lifetime lies in the range; and the
+    # trace bin of every half in it (a bin twice when both halves are)
+    fit_counts: np.ndarray | None = None
+    fit_half_bins: np.ndarray | None = None
 
     @property
     def regime(self) -> Regime:
         return Regime(*self.range_ns)
+
+    @property
+    def fitted_counts(self) -> np.ndarray:
+        """The regime's decay as fitted and drawn: fit_counts (cross-selected), else counts."""
+        return self.counts if self.fit_counts is None else self.fit_counts
 
     def to_json_dict(self) -> dict:
         d = {"range_ns": list(self.range_ns), "n_bins": self.n_bins, "n_photons": self.n_photons,
@@ -256,6 +267,24 @@ class RawStats:
         return self.stages.get("correlation")
 
 
+def split_half_lifetimes_ns(store, offsets, n_bg, cut_bin, dbin, P, delta_ps) -> np.ndarray:
+    """(bins, 2) average lifetimes (ns) of each trace bin's two photon halves (even / odd positions in
+    the bin, tagstream.kernels.split_half): the bin-lifetime estimator (same cut, wrap and background,
+    n_bg / 2 per half) at decay-bin centres. NaN where a half has < 1 signal photon. The regimes' fit
+    decays select a bin by one half and take the other half's photons (no selection bias)."""
+    nb = offsets.size - 1
+    hn, hs = np.zeros((nb, 2), np.int64), np.zeros((nb, 2), np.float64)
+    half_delay_sums(store, offsets, int(cut_bin), float(dbin), float(P), hn, hs)
+    bg = 0.5 * np.asarray(n_bg, np.float64)[:, None]
+    sig = hn - bg
+    out = np.full((nb, 2), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lt = ((hs + hn * delta_ps - bg * (P / 2.0 + delta_ps)) / sig) / 1e3
+    good = (hn > 0) & (sig >= 1.0)
+    out[good] = lt[good]
+    return out
+
+
 def _merge_intervals(bins: np.ndarray, origin: int, bin_ps: int) -> np.ndarray:
     if bins.size == 0:
         return np.zeros((0, 2), np.int64)
@@ -296,7 +325,9 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     n = tr.n_ref.astype(np.float64)
     S = tr.sum_micro_ps.astype(np.float64)
     counts = tr.counts_a + tr.counts_b
+    offsets = np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64)
     lifetime = np.full(nb, np.nan)
+    half_lifetime = np.full((nb, 2), np.nan)  # of each bin's photon halves: the regimes' fit decays
     if t0 is not None and P:
         n_bg = np.zeros(nb)
         if sel.subtract_background and bg_ok and duration_ps > 0:
@@ -320,7 +351,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
             lt = ((S_wrapped - n_bg * (P / 2.0 + delta)) / sig) / 1e3
         good = (n > 0) & (sig >= 1.0)
         lifetime[good] = lt[good]
-    offsets = np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64)
+        half_lifetime = split_half_lifetimes_ns(tr.store, offsets, n_bg, cb, dbin, P, delta)
     mle = None
     if getattr(cfg, "lifetime_mle", False) and t0 is not None and P:
         first = int(np.ceil(t0 / dbin))
@@ -376,8 +407,16 @@ def derive(raw: RawStats, sel: Selection) -> Results:
         dec = np.zeros(tr.n_decay, np.int64)
         if selb.size and tr.n_decay:
             sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
+        fit_dec = np.zeros(tr.n_decay, np.int64)
+        halves = []
+        for h in (0, 1):  # half h of the bins the other half's lifetime puts in this regime
+            lt_o = half_lifetime[:, 1 - h]
+            halves.append(np.flatnonzero(on & (lt_o >= lo) & (lt_o < hi)).astype(np.int64))
+            if tr.n_decay:
+                sum_half_decays(tr.store, offsets, halves[-1], h, tr.n_decay, fit_dec)
         regs.append(RegimeResult(Regime(lo, hi), int(selb.size), int(dec.sum()), selb,
-                                 _merge_intervals(selb, tr.origin_ps or 0, bin_ps), t_dec, dec))
+                                 _merge_intervals(selb, tr.origin_ps or 0, bin_ps), t_dec, dec, fit_counts=fit_dec,
+                                 fit_half_bins=np.sort(np.concatenate(halves))))
 
     trace = TraceResult(bin_ps / 1e9, (tr.origin_ps or 0) + np.arange(nb, dtype=np.int64) * bin_ps,
                         tr.counts_a, tr.counts_b, counts, tr.n_ref, lifetime, mle, on, regime_idx,

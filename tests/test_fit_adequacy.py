@@ -99,9 +99,17 @@ def _args(argv, recording=None, setup=None):
 
 def test_fit_options_from_cli_and_setup_toml(tmp_path):
     o = fit_options(_args([]))
-    assert o.irf == "gaussian" and o.fit_range_ns is None and o.test_band_edge and not o.fast_component
-    o = fit_options(_args(["--irf", "emg", "--fit-range-ns", "3,500", "--no-band-edge-test", "--fast-component"]))
-    assert o.irf == "emg" and o.fit_range_ns == (3.0, 500.0) and not o.test_band_edge and o.fast_component
+    assert o.irf == "gaussian" and o.fit_range_ns is None and o.band_edge_only == "free" and o.fast_component
+    o = fit_options(_args(["--irf", "emg", "--fit-range-ns", "3,500", "--no-band-edge-test", "--no-fast-component"]))
+    assert o.irf == "emg" and o.fit_range_ns == (3.0, 500.0) and o.band_edge_only == "always" and not o.fast_component
+    assert fit_options(_args(["--band-edge-only", "test"])).band_edge_only == "test"
+    setup = tmp_path / "b.setup.toml"
+    setup.write_text("[fit]\ntest_band_edge = false\nfast_component = false\n")
+    o = fit_options(_args([], setup=str(setup)))
+    assert o.band_edge_only == "always" and not o.fast_component
+    setup.write_text('[fit]\nband_edge_only = "sometimes"\n')
+    with pytest.raises(TagstreamError, match="band_edge_only"):
+        fit_options(_args([], setup=str(setup)))
     setup = tmp_path / "s.setup.toml"
     setup.write_text('[channels]\nsync = 5\n\n[fit]\nirf = "irf.npz"\nfit_range_ns = [2.0, 400.0]\n')
     o = fit_options(_args([], setup=str(setup)))

@@ -104,10 +104,11 @@ class DecayView:
             self.total.setData(res.decay.t_ps[s] * 1e-3, positive_or_nan(res.decay.counts[s]))
         for i, r in enumerate(regs):
             s = one_period(res, r.t_ps)
-            self.curves[i].setData(r.t_ps[s] * 1e-3, positive_or_nan(r.counts[s]))
+            y = r.fitted_counts  # the cross-selected decay the fits use (tagstream.results.RegimeResult)
+            self.curves[i].setData(r.t_ps[s] * 1e-3, positive_or_nan(y[s]))
             fit = fits[i] if fits is not None and i < len(fits) else r.fit
             ok = fit is not None and getattr(fit, "model_counts", None) is not None
-            label = f"{Regime(*r.range_ns).display}: {short_count(r.n_photons)} photons"
+            label = f"{Regime(*r.range_ns).display}: {short_count(int(y.sum()))} photons"
             legend_show(self.legend, self.curves[i], label + (f" · {fit_label(fit)}" if ok else ""), True)
             fc = self.fit_curves[i]
             fc.setVisible(ok)

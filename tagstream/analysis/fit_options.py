@@ -17,6 +17,7 @@ from tagstream.analysis.irf import IRF
 from tagstream.errors import AnalysisError
 
 IRF_KINDS = ("gaussian", "emg", "delta", "measured")
+BAND_EDGE_ONLY = ("free", "test", "always")
 
 
 @dataclass(frozen=True)
@@ -25,21 +26,28 @@ class FitOptions:
     .csv / .txt with t_ps, counts on the data's bins, or a tag file of scattered laser light analysed
     with the recording's setup). irf_sigma_ps / irf_tail_ps: start values (None: from the measured rise).
     fit_range_ns: (start, stop) in ns after the decay's rise t0 (periodic; the IRF parameters are then
-    fixed by a full-period fit first). test_band_edge: impose band edge only on the shortest-lifetime
-    regime only where a likelihood-ratio test does not reject it (False: always impose it). fast_component:
-    the global fit gets a shared fast exponential for grey/OFF-state and biexciton photons."""
+    fixed by a full-period fit first). band_edge_only: the seed's "shortest regime is pure band edge":
+    "free" (default: every regime's trap fraction is free; the likelihood-ratio test of the constraint is
+    reported as a note), "test" (imposed where that test does not reject it at p < 0.01 -- a pretest:
+    when the shortest regime holds a few % trap photons the test often lacks the power to see them and
+    the constraint then biases tau_BE by several sigma), "always" (imposed). fast_component: the global
+    fit gets a shared fast exponential (lifetime 0.05-20 ns, amplitude per regime, bounded at 0) for the
+    grey-state (and OFF / biexciton) photons of ON bins that straddle a blink (default on: unmodelled,
+    they pull tau_BE down and the trap fractions up)."""
 
     irf: str = "gaussian"
     irf_path: str | None = None
     irf_sigma_ps: float | None = None
     irf_tail_ps: float | None = None
     fit_range_ns: tuple[float, float] | None = None
-    test_band_edge: bool = True
-    fast_component: bool = False
+    band_edge_only: str = "free"
+    fast_component: bool = True
 
     def __post_init__(self) -> None:
         if self.irf not in IRF_KINDS:
             raise AnalysisError(f"unknown IRF {self.irf!r}; use one of {', '.join(IRF_KINDS)}")
+        if self.band_edge_only not in BAND_EDGE_ONLY:
+            raise AnalysisError(f"band_edge_only {self.band_edge_only!r}: use one of {', '.join(BAND_EDGE_ONLY)}")
         if self.irf == "measured" and not self.irf_path:
             raise AnalysisError("a measured IRF needs a file (--irf FILE)")
         if self.fit_range_ns is not None and not self.fit_range_ns[1] > self.fit_range_ns[0]:

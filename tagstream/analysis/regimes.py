@@ -28,15 +28,19 @@ FIT_MODES = ("global", "single", "be_trap")
 
 
 def regime_histograms(res, min_photons: int = 200) -> dict:
-    """{label: (t_ps, counts)} of the regimes with >= min_photons, cropped to one laser period."""
+    """{label: (t_ps, counts)} of the regimes with >= min_photons fit photons, cropped to one laser
+    period. The counts are the cross-selected fit decays (fit_counts): selecting bins by their own
+    photons' average lifetime and fitting those same photons biases lifetimes and fractions (the
+    photons that put a bin in the "long" regime came late by chance) and makes the errors too small."""
     P, d = res.laser_period_ps, res.decay.bin_ps
     if not P or not d:
         raise AnalysisError("no laser period / decay histogram in the results: cannot fit decays")
     out = {}
     for r in res.regimes:
-        if r.n_photons >= min_photons:
+        c = r.fitted_counts
+        if int(c.sum()) >= min_photons:
             k = min(int(math.ceil(P / d)), r.t_ps.size)
-            out[r.regime.label] = (r.t_ps[:k], r.counts[:k])
+            out[r.regime.label] = (r.t_ps[:k], c[:k])
     return out
 
 
@@ -78,10 +82,12 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
                 options=None, setup=None, config=None) -> RegimeFits:
     """Poisson-MLE decay fits of every regime of a Results.
 
-    mode "global" (the seed's Fig. 4): band-edge and trap lifetimes shared by all regimes; the
-    shortest-lifetime fitted regime is band edge only unless a likelihood-ratio test against a free
-    trap fraction rejects that (p < 0.01; then its trap fraction is free and a note says so). With
-    fewer than two fittable regimes it falls back to "single". "single" / "be_trap": each regime on its
+    mode "global" (the seed's Fig. 4): band-edge and trap lifetimes shared by all regimes, a free trap
+    fraction per regime and (options.fast_component, default) a shared fast exponential for grey-state
+    photons; the likelihood-ratio test of "the shortest regime is pure band edge" is a note
+    (options.band_edge_only "test" / "always": impose it unless rejected / always). The decays are the
+    regimes' split-half cross-selected histograms (regime_histograms). With fewer than two fittable
+    regimes it falls back to "single". "single" / "be_trap": each regime on its
     own with that model. irf: an IRF to use; default from `options` (tagstream.analysis.fit_options.
     FitOptions; default a Gaussian IRF with fitted shift and width, started from the measured rise).
     Every fit carries success, fit_ok, adequacy_z and warnings; a rejected or failed fit is said in `lines`.
@@ -103,7 +109,7 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         why = {lab: str(exc) for lab in labels}
     for r, lab in zip(res.regimes, labels):
         if lab not in hists and lab not in why:
-            why[lab] = f"not fitted: {r.n_photons} photons < {min_photons}"
+            why[lab] = f"not fitted: {int(r.fitted_counts.sum())} photons < {min_photons}"
     P = res.laser_period_ps
     if hists and irf is None:
         try:
@@ -119,19 +125,27 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         try:
             short = _shortest_regime(res, list(hists))
             fast = options.fast_component
-            g = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast)
-            if options.test_band_edge:
-                free = fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast)
-                d_dev = g.deviance - free.deviance
-                p_lrt = 0.5 * float(stats.chi2.sf(max(d_dev, 0.0), 1))  # boundary: 50:50 chi2_0 + chi2_1
-                if free.success and p_lrt < LRT_P_MIN:
-                    note = (f"band edge only rejected for the shortest regime {short} ns (likelihood ratio "
-                            f"{d_dev:.1f}, p = {p_lrt:.2g}): its trap fraction is free")
-                    g = free
-                    lines.append(note)
+            mode_be = options.band_edge_only
+            free = None if mode_be == "always" else fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast)
+            g = free
+            if mode_be != "free" or free.success:  # the seed's constraint: imposed, or tested against `free`
+                g_be = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast)
+                if free is None:
+                    g = g_be
+                    lines.append(f"band edge only for the shortest regime {short} ns (imposed)")
                 else:
-                    lines.append(f"band edge only for the shortest regime {short} ns (likelihood-ratio test "
-                                 f"p = {p_lrt:.2g})")
+                    d_dev = g_be.deviance - free.deviance
+                    p_lrt = 0.5 * float(stats.chi2.sf(max(d_dev, 0.0), 1))  # boundary: 50:50 chi2_0 + chi2_1
+                    rejected = free.success and p_lrt < LRT_P_MIN
+                    if mode_be == "test" and not rejected:
+                        g = g_be
+                        lines.append(f"band edge only for the shortest regime {short} ns (likelihood-ratio "
+                                     f"test p = {p_lrt:.2g})")
+                    else:
+                        lines.append(f"band edge only {'rejected' if rejected else 'not rejected'} for the "
+                                     f"shortest regime {short} ns (likelihood ratio {d_dev:.1f}, p = {p_lrt:.2g})"
+                                     + (": its trap fraction is free" if mode_be == "test" else
+                                        "; all trap fractions fitted"))
         except AnalysisError as exc:
             why.update({lab: f"global fit failed: {exc}" for lab in hists})
         else:

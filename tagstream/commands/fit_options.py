@@ -1,4 +1,4 @@
-"""CLI options of the decay fits (IRF, fit range, band-edge test) -> tagstream.analysis.fit_options.FitOptions.
+"""CLI options of the decay fits (IRF, fit range, band-edge constraint, fast component) -> tagstream.analysis.fit_options.FitOptions.
 
     add_fit_arguments(parser)          # in a command's add_arguments
     opts = fit_options(args)           # FitOptions; the setup TOML's [fit] table fills what the CLI leaves
@@ -8,8 +8,8 @@ Setup TOML (the --setup file or the recording's <stem>.setup.toml), all keys opt
     irf = "irf_scatter.qutag"          # or "gaussian" / "emg" / "delta"; a path = measured IRF
     irf_sigma_ps = 80.0
     fit_range_ns = [3.0, 500.0]        # ns after the rise
-    test_band_edge = true
-    fast_component = false             # a shared fast exponential for grey/OFF/biexciton photons
+    band_edge_only = "free"            # or "test" / "always" (test_band_edge = false is "always")
+    fast_component = true              # a shared fast exponential for grey/OFF/biexciton photons
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from tagstream.analysis.fit_options import IRF_KINDS, FitOptions
+from tagstream.analysis.fit_options import BAND_EDGE_ONLY, IRF_KINDS, FitOptions
 from tagstream.errors import TagstreamError
 
 
@@ -34,11 +34,17 @@ def add_fit_arguments(p) -> None:
     g.add_argument("--fit-range-ns", metavar="LO,HI",
                    help="fit only the bins LO..HI ns after the rise (periodic), with the IRF shift fixed from the "
                         "full-period fit, e.g. 3,500 to skip fast components")
-    g.add_argument("--fast-component", action="store_true", default=None,
-                   help="global fit: add a shared fast exponential (grey/OFF-state, biexciton photons)")
-    g.add_argument("--no-band-edge-test", dest="test_band_edge", action="store_false", default=None,
-                   help="always fit the shortest-lifetime regime as band edge only (default: only where a "
-                        "likelihood-ratio test does not reject it)")
+    g.add_argument("--fast-component", dest="fast_component", action="store_true", default=None,
+                   help="global fit: a shared fast exponential for grey/OFF-state and biexciton photons "
+                        "(default; its amplitude may fit to 0)")
+    g.add_argument("--no-fast-component", dest="fast_component", action="store_false",
+                   help="global fit without the fast component")
+    g.add_argument("--band-edge-only", choices=BAND_EDGE_ONLY, default=None,
+                   help="the shortest-lifetime regime as pure band edge: free (default: its trap fraction is "
+                        "fitted; the likelihood-ratio test of the constraint is a note), test (imposed unless "
+                        "that test rejects it at p < 0.01; biased when it lacks power), always")
+    g.add_argument("--no-band-edge-test", dest="band_edge_only", action="store_const", const="always",
+                   help="= --band-edge-only always (the seed's model)")
 
 
 def _setup_table(args) -> tuple[dict, Path | None]:
@@ -70,9 +76,13 @@ def _range(text, where):
 def fit_options(args) -> FitOptions:
     """FitOptions from the CLI, falling back to the setup TOML's [fit] table, then to the defaults."""
     table, src = _setup_table(args)
-    unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "test_band_edge", "fast_component"}
+    unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "band_edge_only",
+                            "test_band_edge", "fast_component"}
     if unknown:
         raise TagstreamError(f"{src}: unknown [fit] key(s) {sorted(unknown)}")
+    be = table.get("band_edge_only", "free" if table.get("test_band_edge", True) else "always")
+    if be not in BAND_EDGE_ONLY:
+        raise TagstreamError(f"{src}: [fit] band_edge_only must be one of {', '.join(BAND_EDGE_ONLY)}, got {be!r}")
     irf = args.irf if args.irf is not None else table.get("irf", "gaussian")
     base = src.parent if (args.irf is None and src is not None) else Path.cwd()
     kind, path = (irf, None) if irf in IRF_KINDS else ("measured", str(base / irf))
@@ -82,7 +92,6 @@ def fit_options(args) -> FitOptions:
         irf_sigma_ps=args.irf_sigma_ps if args.irf_sigma_ps is not None else table.get("irf_sigma_ps"),
         irf_tail_ps=table.get("irf_tail_ps"),
         fit_range_ns=None if fr is None else _range(fr, "--fit-range-ns" if args.fit_range_ns else src),
-        test_band_edge=args.test_band_edge if args.test_band_edge is not None
-        else bool(table.get("test_band_edge", True)),
+        band_edge_only=args.band_edge_only if args.band_edge_only is not None else be,
         fast_component=args.fast_component if args.fast_component is not None
-        else bool(table.get("fast_component", False)))
+        else bool(table.get("fast_component", True)))

@@ -132,7 +132,8 @@ def build_figure(a, size: tuple[int, int] = PAGE_PX):
         p.plot(t_ns, _positive(res.decay.counts[:k]), color="0.75", lw=0.8, label="total")
         for i, r in enumerate(res.regimes):
             c = COLORS[i % len(COLORS)]
-            p.plot(t_ns, _positive(r.counts[:k]), color=c, lw=0.8, label=f"{r.regime.display}: {r.n_photons:,}")
+            y = r.fitted_counts  # the cross-selected decay the fit uses (tagstream.results.RegimeResult)
+            p.plot(t_ns, _positive(y[:k]), color=c, lw=0.8, label=f"{r.regime.display}: {int(y.sum()):,}")
             fit = r.fit
             if fit is not None and hasattr(fit, "model_counts"):
                 m = min(k, fit.model_counts.size)
