@@ -28,7 +28,7 @@ boundaries, every stage on). How:
 
 from __future__ import annotations
 
-import dataclasses
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,47 +203,61 @@ def plan_boundaries(reader, n_slices: int, min_slice_records: int = MIN_SLICE_RE
     return out
 
 
+class _SyncsOutOfOrder(Exception):
+    """The sync records are not in time order in the file (the state pass reads them in file order)."""
+
+
 def boundary_states(reader, micro, times: list[int]):
-    """Yield (index, microtime kernel state at times[index]) in order, from one pass over the syncs."""
+    """Yield (index, microtime kernel state at times[index]) in order, from one pass over the syncs in
+    file order (raises _SyncsOutOfOrder if they are not in time order: the quTAG's per-channel delay
+    correction moves all tags of a channel alike, so its syncs stay in order)."""
     sync = micro.setup.sync
-    if sync is None:
-        for i in range(len(times)):
-            yield i, micro.slice_state()
-        return
-    reorder = Reorderer(reader.reorder_window_ps)
     i = 0
-
-    def advance(st: np.ndarray):
-        nonlocal i
-        while i < len(times):
-            j = int(np.searchsorted(st, times[i], side="left"))
-            if j == st.shape[0]:
-                break
-            micro.advance_syncs(st[:j])
-            st = st[j:]
-            yield i, micro.slice_state()
-            i += 1
-        micro.advance_syncs(st)
-
-    def nowhere(k):
-        return reader.path, None, None
-
-    for times_block, _ in reader.channel_times(sync):
-        yield from advance(reorder.push(times_block, np.zeros(times_block.shape[0], np.uint16), nowhere)[0])
-    yield from advance(reorder.finish()[0])
+    if sync is not None:
+        last = None
+        for st, ordered in reader.channel_times(sync):
+            if not ordered or (st.shape[0] and last is not None and st[0] < last):
+                raise _SyncsOutOfOrder
+            if st.shape[0]:
+                last = int(st[-1])
+            while i < len(times):
+                j = int(np.searchsorted(st, times[i], side="left"))
+                if j == st.shape[0]:
+                    break
+                micro.advance_syncs(st[:j])
+                st = st[j:]
+                yield i, micro.slice_state()
+                i += 1
+            micro.advance_syncs(st)
     while i < len(times):
         yield i, micro.slice_state()
         i += 1
 
 
+def _period_known_after(reader, setup, config) -> float:
+    """The time after which the microtime stage knows the laser period: -inf with a given period or
+    without sync, else the second sync's time (the first interval > 0); +inf if never."""
+    if config.laser_period_ps is not None or setup.sync is None:
+        return float("-inf")
+    first = None
+    for st, _ in reader.channel_times(setup.sync):
+        if st.shape[0]:
+            first = int(st[0]) if first is None else first
+            later = st[st > first]
+            if later.shape[0]:
+                return int(later[0])
+    return float("inf")
+
+
 def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=None, chunk_records: int = 1 << 20,
                         skip_missing_channels: bool = False, warnings: list | None = None,
                         n_slices: int | None = None, min_slice_records: int = MIN_SLICE_RECORDS,
-                        at_records=None):
+                        at_records=None, submit=None):
     """tagstream.pipeline.analyze_file over `workers` local processes (or a Dask cluster at `scheduler`):
     the same Results. Falls back to one core (a warning in `warnings`) for formats that cannot be split.
     n_slices: how many slices (default: one per worker; at least min_slice_records records each);
-    at_records: slice starts at these file records instead (tests)."""
+    at_records: slice starts at these file records instead (tests); submit: an executor's
+    submit(fn, arg) -> future to use (e.g. a pool kept warm), instead of a new one."""
     from tagstream.export.executors import slice_executor
     from tagstream.pipeline import AnalysisConfig, analyze_file, file_config, microtime_stage
     from tagstream.results import derive
@@ -265,20 +279,23 @@ def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=No
     base = dict(path=str(path), setup=setup, config=config, origin_ps=origin, chunk_records=chunk_records,
                 skip_missing_channels=skip_missing_channels)
     micro = microtime_stage(setup, config)
-    needs_period = setup.sync is not None
-    with slice_executor(workers, scheduler) as submit:
-        futures = []
-        start_t, start_k, start_state = None, 0, None
-        for i, state in boundary_states(reader, micro, [t for _, t in bounds]):
-            k, t = bounds[i]
-            if needs_period and not state[0][K.SI_PERIOD_KNOWN]:
-                continue   # the g2 window waits for the period: no slice starts before it is known
-            futures.append(submit(analyze_slice, SliceJob(t_start_ps=start_t, t_stop_ps=t, rec_start=start_k,
-                                                          rec_stop=k, micro_state=start_state, **base)))
-            start_t, start_k, start_state = t, k, state
-        futures.append(submit(analyze_slice, SliceJob(t_start_ps=start_t, t_stop_ps=None, rec_start=start_k,
-                                                      rec_stop=reader.n_records, micro_state=start_state, **base)))
-        parts = [f.result() for f in futures]
+    t_known = _period_known_after(reader, setup, config)
+    bounds = [(k, t) for k, t in bounds if t > t_known]   # the g2 window waits for the period: no slice before it
+    if not bounds:
+        return analyze_file(path, setup, config, **one_core)
+    try:
+        with slice_executor(workers, scheduler) if submit is None else nullcontext(submit) as run:
+            starts, stops = [(0, None)] + bounds, bounds + [(reader.n_records, None)]
+            jobs = [dict(rec_start=ka, t_start_ps=ta, rec_stop=kb, t_stop_ps=tb, **base)
+                    for (ka, ta), (kb, tb) in zip(starts, stops)]
+            futures = [run(analyze_slice, SliceJob(micro_state=None, **jobs[0]))]   # before the pass over the syncs
+            for i, state in boundary_states(reader, micro, [t for _, t in bounds]):
+                futures.append(run(analyze_slice, SliceJob(micro_state=state, **jobs[i + 1])))
+            parts = [f.result() for f in futures]
+    except _SyncsOutOfOrder:
+        if warnings is not None:
+            warnings.append("the sync tags are not in time order in the file: analysed on one core")
+        return analyze_file(path, setup, config, **one_core)
     raw = merge_parts(parts, setup, config)
     setup.check_channels(sorted(raw.ch_counts), source=str(path))
     return derive(raw, config.selection())

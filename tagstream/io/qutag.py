@@ -95,17 +95,19 @@ def decode_binary_kernel(rec, n, valid, out_t, out_c):
 
 @njit(nogil=True, cache=True)
 def channel_times_kernel(rec, n, channel, out_t):
-    """The times of the 10-byte records of one channel (file order) -> out_t; returns (how many, the
-    smallest time of any record): the pass tagstream.slices makes over the syncs only."""
+    """The times of the 10-byte records of one channel (file order) -> out_t; returns (how many, whether
+    they are in time order): the pass tagstream.slices makes over the syncs only."""
     m = 0
-    tmin = np.int64(9_000_000_000_000_000_000)
+    ordered = True
+    prev = np.int64(-9_000_000_000_000_000_000)
     for i in range(n):
-        t = rec[i].t
-        tmin = min(tmin, t)
         if rec[i].c == channel:
+            t = rec[i].t
+            ordered &= t >= prev
+            prev = t
             out_t[m] = t
             m += 1
-    return m, tmin
+    return m, ordered
 
 
 @njit(nogil=True, cache=True)
@@ -263,17 +265,17 @@ class QutagBinaryReader(_FixedRecordReader):
             win.close()
 
     def channel_times(self, channel: int, block_records: int = 1 << 22):
-        """Yield, block by block over the whole file, (times of `channel`'s records in file order, the
-        smallest time of any record of the block); channels are not checked here (the analysis is)."""
+        """Yield, block by block over the whole file, (times of `channel`'s records in file order, whether
+        they are in time order within the block); channels are not checked here (the analysis is)."""
         win = WindowReader(self.path)
-        out = np.empty(block_records, np.int64)
+        out = np.empty(block_records, np.int64)   # reused: a block's times are valid until the next one
         try:
             for first in range(0, self.n_records, block_records):
                 n = min(block_records, self.n_records - first)
                 raw = win.read(self.data_offset + first * 10, n * 10)
                 n = raw.size // 10
-                m, tmin = channel_times_kernel(raw[: n * 10].view(BINARY_RECORD), n, int(channel), out)
-                yield out[:m].copy(), int(tmin)
+                m, ordered = channel_times_kernel(raw[: n * 10].view(BINARY_RECORD), n, int(channel), out)
+                yield out[:m], bool(ordered)
         finally:
             win.close()
 
