@@ -57,6 +57,21 @@ class TraceStats:
     total_decay: np.ndarray
     store: np.ndarray
 
+    def merge(self, later: "TraceStats") -> "TraceStats":
+        """These statistics followed by the next time slice's (same origin and bins): per-bin sums add
+        (a bin split by the slice boundary included), the stores concatenate in photon order."""
+        from tagstream.stages import add_padded
+
+        dec = later if self.decay_bin_ps is None else self
+        return TraceStats(bin_ps=self.bin_ps, origin_ps=self.origin_ps, n_bins=max(self.n_bins, later.n_bins),
+                          counts_a=add_padded(self.counts_a, later.counts_a),
+                          counts_b=add_padded(self.counts_b, later.counts_b),
+                          n_ref=add_padded(self.n_ref, later.n_ref),
+                          sum_micro_ps=add_padded(self.sum_micro_ps, later.sum_micro_ps),
+                          decay_bin_ps=dec.decay_bin_ps, n_decay=dec.n_decay,
+                          total_decay=add_padded(self.total_decay, later.total_decay),
+                          store=np.concatenate((self.store, later.store)))
+
 
 class TraceStage:
     def __init__(self, bin_ps: int, decay_bin_ps: int | None = None) -> None:
@@ -75,6 +90,10 @@ class TraceStage:
         self.store = np.zeros(0, np.uint16)
         self.n_store = 0
         self.total_decay = np.zeros(0, np.int64)
+
+    def start_slice(self, origin_ps: int, count_from_ps: int) -> None:
+        """Analyse a time slice: bins from the recording's first record (only the slice's photons are fed)."""
+        self.origin_ps = int(origin_ps)
 
     def set_decay_binning(self, first_period_ps: float) -> None:
         """Fix the decay resolution from the period when it first became known (deterministic)."""
