@@ -29,11 +29,14 @@ DEFAULT_REORDER_WINDOW_PS = 1_000_000
 
 @dataclass
 class RawBlock:
-    """Decoded tags in file order. locate(i) -> (path, byte_offset, record_index) for error messages."""
+    """Decoded tags in file order. locate(i) -> (path, byte_offset, record_index) for error messages.
+    opened: set by a reader that decoded straight into the reorder buffer (Reorderer.open_block,
+    self._reorder): (t, c, n_tail, scan_order result); timestamps_ps/channels are then its new part."""
 
     timestamps_ps: np.ndarray
     channels: np.ndarray
     locate: Callable[[int], tuple]
+    opened: tuple | None = None
 
 
 class TagReader:
@@ -71,9 +74,13 @@ class TagReader:
         if chunk_records < 1:
             raise ValueError("chunk_records must be >= 1")
         reorder = Reorderer(self.reorder_window_ps)
+        self._reorder = reorder          # readers may decode into its buffers (RawBlock.opened)
         emitted = 0
         for block in self._blocks(chunk_records):
-            t, c = reorder.push(block.timestamps_ps, block.channels, block.locate, max_out=chunk_records)
+            if block.opened is not None:
+                t, c = reorder.close_block(*block.opened, block.locate, max_out=chunk_records)
+            else:
+                t, c = reorder.push(block.timestamps_ps, block.channels, block.locate, max_out=chunk_records)
             for a in range(0, t.size, chunk_records):
                 yield TagChunk(t[a:a + chunk_records], c[a:a + chunk_records], emitted)
                 emitted += min(chunk_records, t.size - a)

@@ -32,6 +32,7 @@ from tagstream.chunk import TagChunk
 from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError,
                               TruncatedFileError)
 from tagstream.io.base import RawBlock, TagReader, WindowReader, fixed_locator
+from tagstream.io.reorder import scan_order
 
 QUTAG_MAGIC = b"\x87\xb3\x91\xfa"
 HEADER_BYTES = 40
@@ -91,6 +92,38 @@ def decode_binary_kernel(rec, n, valid, out_t, out_c):
             if not valid[out_c[i]] and badc < 0:
                 badc = i
     return neg, badc
+
+
+_SCAN_BLOCK = 1 << 13   # records decoded, then order-scanned while still in L1/L2
+
+
+@njit(nogil=True, cache=True)
+def decode_binary_ordered(rec, n, valid, out_t, out_c, prev, has_prev, rmax, has_rmax, window):
+    """decode_binary_kernel and io.reorder.scan_order in one pass over the records (cache-sized
+    blocks): (neg, badc) as decode_binary_kernel, then scan_order's five results for out_t[:n]."""
+    neg = -1
+    badc = -1
+    n_dec = 0
+    worst = 0
+    bad = -1
+    bad_max = 0
+    for a in range(0, n, _SCAN_BLOCK):
+        b = min(n, a + _SCAN_BLOCK)
+        ng, bc = decode_binary_kernel(rec[a:b], b - a, valid, out_t[a:b], out_c[a:b])
+        if ng >= 0 and neg < 0:
+            neg = a + ng
+        if bc >= 0 and badc < 0:
+            badc = a + bc
+        d, wst, bd, bmax, rmax = scan_order(out_t[a:b], prev, has_prev, rmax, has_rmax, window)
+        n_dec += d
+        worst = max(worst, wst)
+        if bd >= 0 and bad < 0:
+            bad = a + bd
+            bad_max = bmax
+        prev = out_t[b - 1]
+        has_prev = True
+        has_rmax = True
+    return neg, badc, n_dec, worst, bad, bad_max, rmax
 
 
 @njit(nogil=True, cache=True)
@@ -195,6 +228,10 @@ class _FixedRecordReader(TagReader):
         """Decode n records from raw bytes -> (timestamps_ps int64, channels uint16), file order."""
         raise NotImplementedError
 
+    def _decode_block(self, raw: np.ndarray, n: int, locate, state: dict) -> RawBlock:
+        t, c = self._decode(raw, n, locate, state)
+        return RawBlock(t, c, locate)
+
     def _blocks(self, chunk_records):
         state: dict = {}
         rb = self.record_bytes
@@ -206,8 +243,7 @@ class _FixedRecordReader(TagReader):
                 locate = fixed_locator(self.path, self.data_offset, rb, first)
                 if raw.size < n * rb:   # the file shrank while reading
                     raise TruncatedFileError("file ended while reading (shrunk?)", *locate(raw.size // rb))
-                t, c = self._decode(raw, n, locate, state)
-                yield RawBlock(t, c, locate)
+                yield self._decode_block(raw, n, locate, state)
         finally:
             win.close()
 
@@ -216,6 +252,21 @@ class QutagBinaryReader(_FixedRecordReader):
     """quTAG BINARY (40-byte header + 10-byte records)."""
 
     format = "qutag-binary"
+
+    def _decode_block(self, raw, n, locate, state):
+        """Decode and order-check in one pass, straight into the reorder buffer (no copy)."""
+        reorder = getattr(self, "_reorder", None)
+        if reorder is None or n == 0:
+            return super()._decode_block(raw, n, locate, state)
+        tt, cc, nt = reorder.open_block(n)
+        t, c = tt[nt:], cc[nt:]
+        neg, badc, *scan = decode_binary_ordered(raw[: n * 10].view(BINARY_RECORD), n, VALID_CHANNEL, t, c,
+                                                 *reorder.scan_state())
+        if neg >= 0:
+            check_timestamps(t, locate)
+        if badc >= 0:
+            check_channels(c, locate)
+        return RawBlock(t, c, locate, opened=(tt, cc, nt, tuple(scan)))
 
     def _decode(self, raw, n, locate, state):
         # one reused pair of output buffers (the Reorderer copies): no page faults per block
