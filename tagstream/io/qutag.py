@@ -32,7 +32,7 @@ from tagstream.chunk import TagChunk
 from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError,
                               TruncatedFileError)
 from tagstream.io.base import RawBlock, TagReader, WindowReader, fixed_locator
-from tagstream.io.reorder import scan_order
+from tagstream.io.reorder import scan_range
 
 QUTAG_MAGIC = b"\x87\xb3\x91\xfa"
 HEADER_BYTES = 40
@@ -74,9 +74,15 @@ def decode_binary_kernel(rec, n, valid, out_t, out_c):
     """10-byte records (a BINARY_RECORD view of the bytes: <i8 time, <u2 channel) -> out_t, out_c.
     Returns (first record with a negative time, first with an impossible channel), -1 = none.
     One branch-free pass (whole-field loads); the records are searched again only if one is bad."""
+    return decode_binary_range(rec, 0, n, valid, out_t, out_c)
+
+
+@njit(nogil=True, cache=True)
+def decode_binary_range(rec, a, b, valid, out_t, out_c):
+    """decode_binary_kernel of records [a, b) (indices into rec and out; results relative to a)."""
     tmin = np.int64(0)
     bad = False
-    for i in range(n):
+    for i in range(a, b):
         t = rec[i].t
         ch = rec[i].c
         out_t[i] = t
@@ -86,11 +92,11 @@ def decode_binary_kernel(rec, n, valid, out_t, out_c):
     neg = -1
     badc = -1
     if tmin < 0 or bad:
-        for i in range(n):
+        for i in range(a, b):
             if out_t[i] < 0 and neg < 0:
-                neg = i
+                neg = i - a
             if not valid[out_c[i]] and badc < 0:
-                badc = i
+                badc = i - a
     return neg, badc
 
 
@@ -109,12 +115,12 @@ def decode_binary_ordered(rec, n, valid, out_t, out_c, prev, has_prev, rmax, has
     bad_max = 0
     for a in range(0, n, _SCAN_BLOCK):
         b = min(n, a + _SCAN_BLOCK)
-        ng, bc = decode_binary_kernel(rec[a:b], b - a, valid, out_t[a:b], out_c[a:b])
+        ng, bc = decode_binary_range(rec, a, b, valid, out_t, out_c)
         if ng >= 0 and neg < 0:
             neg = a + ng
         if bc >= 0 and badc < 0:
             badc = a + bc
-        d, wst, bd, bmax, rmax = scan_order(out_t[a:b], prev, has_prev, rmax, has_rmax, window)
+        d, wst, bd, bmax, rmax = scan_range(out_t, a, b, prev, has_prev, rmax, has_rmax, window)
         n_dec += d
         worst = max(worst, wst)
         if bd >= 0 and bad < 0:

@@ -30,6 +30,12 @@ Locator = Callable[[int], tuple]
 def scan_order(t, prev, has_prev, rmax, has_rmax, window):
     """One pass in file order: (n_decreases, worst step below the running max, first index more
     than `window` below it (-1: none), the running max there, the running max at the end)."""
+    return scan_range(t, 0, t.shape[0], prev, has_prev, rmax, has_rmax, window)
+
+
+@njit(nogil=True, cache=True)
+def scan_range(t, a, b, prev, has_prev, rmax, has_rmax, window):
+    """scan_order over t[a:b] (indices into t; readers scan the part they just decoded)."""
     n_dec = 0
     worst = 0
     bad = -1
@@ -38,7 +44,7 @@ def scan_order(t, prev, has_prev, rmax, has_rmax, window):
     have = has_rmax
     p = prev
     hp = has_prev
-    for i in range(t.shape[0]):
+    for i in range(a, b):
         x = t[i]
         if hp and x < p:
             n_dec += 1
@@ -51,7 +57,7 @@ def scan_order(t, prev, has_prev, rmax, has_rmax, window):
         if back > worst:
             worst = back
         if back > window and bad < 0:
-            bad = i
+            bad = i - a
             bad_max = r
     return n_dec, worst, bad, bad_max, r
 
