@@ -310,7 +310,7 @@ class QutagBinaryReader(_FixedRecordReader):
     def read_records(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Records [first, first + n) decoded (times ps, channels), in file order (not reordered)."""
         first, n = max(int(first), 0), max(min(int(n), self.n_records - int(first)), 0)
-        win = WindowReader(self.path)
+        win = WindowReader(self.path, read_ahead=False)   # one window: nothing to read ahead
         try:
             raw = win.read(self.data_offset + first * 10, n * 10)
             locate = fixed_locator(self.path, self.data_offset, 10, first)
