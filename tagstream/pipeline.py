@@ -34,7 +34,7 @@ from tagstream.stages.frames import FrameStage
 from tagstream.stages.g2 import G2WhenPeriodKnown
 from tagstream.stages.levels import LevelsStage
 from tagstream.stages.microtime import MicrotimeStage
-from tagstream.stages.trace import TraceStage
+from tagstream.stages.trace import FixedSelection, TraceStage
 
 
 def _g2_delta_ps(setup) -> int:
@@ -60,7 +60,8 @@ def _g2_stage(setup, c) -> G2WhenPeriodKnown | None:
 # The stages after the microtime stage, in feeding order: name -> factory(setup, config) -> Stage or
 # None (not needed for this run). A new stage is its module (tagstream.stages) plus one line here.
 STAGES = {
-    "trace": lambda s, c: TraceStage(c.trace_bin_ps, c.decay_bin_ps),
+    "trace": lambda s, c: TraceStage(c.trace_bin_ps, c.decay_bin_ps, FixedSelection(
+        float(c.on_threshold), float(c.t0_ps), tuple(c.regimes_ns)) if c.bounded_memory else None),
     "frames": lambda s, c: FrameStage() if s.frame is not None else None,
     "g2": lambda s, c: _g2_stage(s, c),
     "levels": lambda s, c: LevelsStage(c.levels_confidence) if c.levels_confidence is not None else None,
@@ -146,11 +147,16 @@ class Pipeline:
             if hasattr(st, "lookback_ps"):
                 st.update(batch)
 
-    def slice_part(self):
-        """What this slice contributes to the merge (tagstream.slices.SlicePart)."""
+    def slice_part(self, t_stop_ps: int | None = None):
+        """What this slice (ending at t_stop_ps; None: the recording's end) contributes to the merge
+        (tagstream.slices.SlicePart)."""
         from tagstream.slices import SlicePart
 
         m = self._micro
+        if t_stop_ps is not None:
+            for st in self._stages.values():
+                if hasattr(st, "end_slice"):
+                    st.end_slice(t_stop_ps, m.period_ps)
         replay = {n: tuple(np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dt)
                            for i, dt in enumerate((np.int64, np.uint8, np.int64)))
                   for n, parts in (self._replay or {}).items()}

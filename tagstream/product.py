@@ -270,6 +270,8 @@ class Analysis:
 
             lines += summary_lines(res)
         lines.append(f"setup: {self.setup_source}")
+        lines.append(f"memory: {res.memory_mode}" + (" (selection fixed up front, no per-photon store)"
+                                                     if res.memory_mode == "bounded" else ""))
         lines += [f"setup note: {n}" for n in (self.resolved.notes if self.resolved is not None else ())]
         lines += list(self.notes)
         lines += [f"warning: {w}" for w in self.warnings]

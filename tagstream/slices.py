@@ -24,6 +24,8 @@ boundaries, every stage on). How:
   FrameStats.merge). Stages without it (levels: change points over all photons; correlation: lags
   up to 10 s) run once in the master over the photons of all slices, in order.
 * Counts (records, channels, unreferenced photons) add; the final period is the last slice's.
+* Bounded-memory trace (AnalysisConfig.bounded_memory): slices end on trace-bin edges, so each slice
+  folds whole bins only.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def analyze_slice(job: SliceJob) -> SlicePart:
         t, c = reader.read_records(x, min(job.chunk_records, b - x))
         route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
     route(*reorder.finish())
-    return pipe.slice_part()
+    return pipe.slice_part(job.t_stop_ps)
 
 
 def merge_parts(parts: list[SlicePart], setup, config):
@@ -279,6 +281,10 @@ def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=No
     base = dict(path=str(path), setup=setup, config=config, origin_ps=origin, chunk_records=chunk_records,
                 skip_missing_channels=skip_missing_channels)
     micro = microtime_stage(setup, config)
+    if config.bounded_memory:   # bounded trace: slices end on trace-bin edges (no bin is split)
+        b = config.trace_bin_ps
+        bounds = [(k, origin + -(-(t - origin) // b) * b) for k, t in bounds]
+        bounds = [x for i, x in enumerate(bounds) if i == 0 or x[1] > bounds[i - 1][1]]
     t_known = _period_known_after(reader, setup, config)
     bounds = [(k, t) for k, t in bounds if t > t_known]   # the g2 window waits for the period: no slice before it
     if not bounds:

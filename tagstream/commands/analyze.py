@@ -36,6 +36,11 @@ by the frame-trigger channel. Adds peak_ev, fwhm_mev per regime and a top-level 
 
 --export DIR writes g2, trace, FLID, decay_<regime>, regime_fits, spectra_<regime>, trap_spectrum
 (.parquet) and report.png, each atomically: the same tables `tagstream export` writes per recording.
+Memory: the per-photon regime store (2 B per photon, what lets a selection change afterwards) is kept
+unless nothing will be re-selected: with --on-threshold, --t0-ps and --no-background all given (and no
+--levels) analyze runs in bounded-memory mode (flat memory whatever the recording length). The summary
+("memory:") and --json ("memory_mode": "bounded" or "reselectable") say which mode was used.
+
 --workers N splits one recording into N time slices analysed in parallel and merged exactly
 (tagstream.slices), --scheduler ADDRESS does the same on a Dask cluster.
 

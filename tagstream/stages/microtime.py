@@ -135,9 +135,9 @@ class MicrotimeStage:
                            *self._times(chunk))
 
     def _times(self, chunk: TagChunk) -> tuple:
-        """(first record time, first period, its start) for the PhotonBatch."""
+        """(first record time, first period, its start, the estimate now) for the PhotonBatch."""
         first = int(chunk.timestamps_ps[0]) if len(chunk) else None
-        return first, self.first_period_ps, self.first_period_time_ps
+        return first, self.first_period_ps, self.first_period_time_ps, self.period_ps
 
     def _update_direct(self, chunk: TagChunk) -> PhotonBatch:
         s = self.setup
