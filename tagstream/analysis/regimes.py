@@ -111,6 +111,9 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         if lab not in hists and lab not in why:
             why[lab] = f"not fitted: {int(r.fitted_counts.sum())} photons < {min_photons}"
     P = res.laser_period_ps
+    if hists and any(getattr(r, "fit_counts", None) is None for r in res.regimes):
+        lines.append("regime decays selected by their own photons (no per-photon store, e.g. a bounded-memory "
+                     "run): lifetimes and trap fractions are biased by the selection and their errors too small")
     if hists and irf is None:
         try:
             irf = options.build_irf(res, setup, config)
