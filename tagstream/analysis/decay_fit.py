@@ -874,8 +874,10 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     else:
         ts_be = 0.8 * ts
     best = None
-    for tb, tt in ((ts_be, max(1.6 * ts, 1.3 * ts_be)), (ts_be, max(1.2 * ts, 1.1 * ts_be)),
-                   (0.6 * ts, 1.2 * ts)):
+    splits = ((ts_be, max(1.6 * ts, 1.3 * ts_be)), (ts_be, max(1.2 * ts, 1.1 * ts_be)), (0.6 * ts, 1.2 * ts))
+    if {"tau_be_ns", "tau_trap_ns"} <= set(initial):  # started from a given solution: one start
+        splits = splits[:1]
+    for tb, tt in splits:
         prob = _Problem(datasets, labels, method)
         fixed_idx = set()
         flags = irf.fitted()

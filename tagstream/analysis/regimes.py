@@ -132,7 +132,9 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
             free = None if mode_be == "always" else fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast)
             g = free
             if mode_be != "free" or free.success:  # the seed's constraint: imposed, or tested against `free`
-                g_be = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast)
+                start = None if free is None else {k: v for k, v in free.params.items() if k != f"n_trap[{short}]"}
+                g_be = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast,
+                                        initial=start)
                 if free is None:
                     g = g_be
                     lines.append(f"band edge only for the shortest regime {short} ns (imposed)")
