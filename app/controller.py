@@ -45,6 +45,8 @@ class Bundle:
 
 
 POLL_S = 0.01   # how often the snapshot thread looks for new tags when idle
+PRODUCT_DUTY = 0.2   # the analysis product (fits: Python holding the GIL) may take this share of one core:
+                     # while acquiring it is rerun every max(fit_interval_s, its CPU time / PRODUCT_DUTY)
 
 
 class _AnalysisWorker(threading.Thread):
@@ -59,6 +61,7 @@ class _AnalysisWorker(threading.Thread):
         self._job = None            # (Results, selection version, final)
         self._lock = threading.Lock()
         self.busy = False
+        self.cpu_s = 0.0            # this thread's CPU time of the last run (it holds the GIL most of it)
 
     def submit(self, res, sel: int, final: bool) -> None:
         with self._lock:
@@ -76,6 +79,7 @@ class _AnalysisWorker(threading.Thread):
             if job is None:
                 continue
             res, sel, final = job
+            cpu0 = time.thread_time()
             try:
                 a = c.analyze(res)
                 with c._lock:
@@ -85,6 +89,7 @@ class _AnalysisWorker(threading.Thread):
                 with c._lock:
                     c._analysis = (sel, res.n_records, final, None)
             finally:
+                self.cpu_s = time.thread_time() - cpu0
                 self.busy = False
             c._force = True            # a bundle with the new analysis (no Qt call here: not the GUI thread)
             w = c._worker
@@ -143,7 +148,8 @@ class _SnapshotWorker(threading.Thread):
                 seen = (res.n_records, sel)
                 if c.fit_interval_s is not None and not self.analyst.busy and (
                         final_due or (asked is None or asked[0] != sel)
-                        or (not done and t - last_fit >= c.fit_interval_s)):
+                        or (not done and t - last_fit >= max(c.fit_interval_s,
+                                                             self.analyst.cpu_s / PRODUCT_DUTY))):
                     asked = (sel, res.n_records, done)
                     self.analyst.submit(res, sel, done)
                     last_fit = t
@@ -416,7 +422,10 @@ class LiveController(QtCore.QObject):
             b = self._bundle
         if b is None:
             return
-        self._taken.set()   # the snapshot thread may take the next one while we draw this
+        self._taken.set()   # the snapshot thread takes the next one now, while we draw this (ready next tick)
+        w = self._worker
+        if w is not None:
+            w.wake.set()
         self.draw(b, everything=everything)
 
     def draw(self, b: Bundle, everything: bool = True) -> None:

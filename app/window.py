@@ -326,6 +326,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.levels_box.toggled.connect(
             lambda on: self.controller.running and self.message(f"levels {'on' if on else 'off'}: the analysis "
                                                                 "changes at the next Start / Reset"))
+        self.corr_box = QtWidgets.QCheckBox("intensity correlation 1 µs – 10 s")
+        self.corr_box.setToolTip("the exact A-B correlation on log lags (as analyze; analyze --no-correlation skips "
+                                 "it). Off by default live: it triples the analysis CPU per tag and a snapshot counts "
+                                 "the last 10-20 s of photons (150 ms at 6 M tags/s). Applies at the next Start / Reset")
+        f.addRow(self.corr_box)
+        self.corr_box.toggled.connect(
+            lambda on: self.controller.running and self.message(f"intensity correlation {'on' if on else 'off'}: "
+                                                                "the analysis changes at the next Start / Reset"))
         self.thr_label = QtWidgets.QLabel("ON threshold: automatic (Otsu)")
         self.thr_label.setWordWrap(True)
         self.thr_label.setToolTip("drag the dashed line in the intensity plot to set it by hand; kept for the "
@@ -449,7 +457,8 @@ class MainWindow(QtWidgets.QMainWindow):
         thr = None if self.threshold_cps is None else self.threshold_cps * bin_ms * 1e-3
         return AnalysisConfig(trace_bin_ms=bin_ms, regimes_ns=tuple(self.regimes_ns), on_threshold=thr,
                               t0_ps=self.t0_box.currentData(),
-                              levels_confidence=LEVELS_CONFIDENCE if self.levels_box.isChecked() else None)
+                              levels_confidence=LEVELS_CONFIDENCE if self.levels_box.isChecked() else None,
+                              intensity_correlation=self.corr_box.isChecked())
 
     def load_settings(self) -> None:
         s = self.settings
@@ -459,6 +468,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_path.setText(str(s.value("replay_path", "")))
         self.bin_ms.setValue(float(s.value("bin_ms", 100.0)))
         self.levels_box.setChecked(s.value("levels", False, type=bool))
+        self.corr_box.setChecked(s.value("correlation", False, type=bool))
         self.record.setChecked(s.value("record", False, type=bool))
         self.flid_log.setChecked(s.value("flid_log", False, type=bool))
         fit = s.value("fit", "global")
@@ -502,6 +512,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("replay_path", self.replay_path.text())
         s.setValue("bin_ms", self.bin_ms.value())
         s.setValue("levels", self.levels_box.isChecked())
+        s.setValue("correlation", self.corr_box.isChecked())
         s.setValue("record", self.record.isChecked())
         s.setValue("flid_log", self.flid_log.isChecked())
         s.setValue("fit", self.fit_box.currentData() or "none")

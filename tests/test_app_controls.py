@@ -73,7 +73,7 @@ def test_hidden_panels_are_not_drawn_and_catch_up_when_shown(qtbot, win):
 def test_slow_panels_are_redrawn_less_often_than_the_traces(qtbot, win):
     from tagstream.app.redraw import FAST, RedrawScheduler
 
-    s = RedrawScheduler(budget_s=0.01, slow_period_s=0.25)
+    s = RedrawScheduler(budget_s=0.016, slow_period_s=0.25)
     names = ["intensity", "lifetime", "flid", "decays", "g2"]
     drawn = {n: 0 for n in names}
     for k in range(100):                     # 100 ticks of 30 ms, a new bundle each

@@ -20,11 +20,12 @@ bin's photons. With t0 alone fixed it cannot be exact, so it is not offered.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from tagstream.kernels.trace import accumulate_bins, nice_bin_ps
+from tagstream.kernels.trace import accumulate_bins, nice_bin_ps, sum_selected_decays
 from tagstream.chunk import PhotonBatch
 
 MAX_DECAY_BINS = 2048
@@ -36,6 +37,49 @@ def _grow(a: np.ndarray, need: int) -> np.ndarray:
     out = np.zeros(max(need, 2 * a.shape[0], 16), a.dtype)
     out[: a.shape[0]] = a
     return out
+
+
+class DecaySums:
+    """Memo of the regime decays of the last snapshot, so the next one sums only the bins that joined or
+    left a regime (live: a few new bins), not every photon again. Exact (integer counts): a closed bin's
+    slice of the append-only store never changes, and the memo is not used if the offsets of the bins it
+    summed changed. Thread-safe; pickles as an empty memo."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._memo: dict = {}    # key -> (selected-bin mask, offsets it was summed with, decay counts)
+
+    def __reduce__(self):
+        return (DecaySums, ())
+
+    def selected(self, key, store: np.ndarray, offsets: np.ndarray, bins: np.ndarray, n_decay: int) -> np.ndarray:
+        """Decay counts (n_decay, int64) of the photons of trace bins `bins` (closed bins only)."""
+        nb = offsets.shape[0] - 1
+        mask = np.zeros(nb, bool)
+        mask[bins] = True
+        with self._lock:
+            old = self._memo.get(key)
+        dec = np.zeros(n_decay, np.int64)
+        done = False
+        # valid while the slices of the bins it summed are unchanged (offsets up to its last selected bin's end)
+        end = 0 if old is None or not old[0].any() else int(np.flatnonzero(old[0])[-1]) + 2
+        if old is not None and old[2].shape[0] == n_decay and old[0].shape[0] <= nb \
+                and np.array_equal(old[1][:end], offsets[:end]):
+            was = np.zeros(nb, bool)
+            was[: old[0].shape[0]] = old[0]
+            added, removed = np.flatnonzero(mask & ~was), np.flatnonzero(was & ~mask)
+            n_ref = np.diff(offsets)
+            if n_ref[added].sum() + n_ref[removed].sum() < n_ref[bins].sum():
+                gone = np.zeros(n_decay, np.int64)
+                sum_selected_decays(store, offsets, added, n_decay, dec)
+                sum_selected_decays(store, offsets, removed, n_decay, gone)
+                dec += old[2] - gone
+                done = True
+        if not done:
+            sum_selected_decays(store, offsets, bins, n_decay, dec)
+        with self._lock:
+            self._memo[key] = (mask, offsets.copy(), dec.copy())
+        return dec
 
 
 @dataclass(frozen=True)
@@ -56,6 +100,7 @@ class TraceStats:
     n_decay: int
     total_decay: np.ndarray
     store: np.ndarray
+    sums: DecaySums | None = None      # the stage's memo of regime decays (None: sum every photon)
 
 
 class TraceStage:
@@ -75,6 +120,7 @@ class TraceStage:
         self.store = np.zeros(0, np.uint16)
         self.n_store = 0
         self.total_decay = np.zeros(0, np.int64)
+        self.sums = DecaySums()
 
     def set_decay_binning(self, first_period_ps: float) -> None:
         """Fix the decay resolution from the period when it first became known (deterministic)."""
@@ -118,7 +164,8 @@ class TraceStage:
                           counts_a=self.counts_a[:nb].copy(), counts_b=self.counts_b[:nb].copy(),
                           n_ref=self.n_ref[:nb].copy(), sum_micro_ps=self.sum_micro[:nb].copy(),
                           decay_bin_ps=self.decay_bin_ps, n_decay=self.n_decay,
-                          total_decay=self.total_decay.copy(), store=self.store[: self.n_store])
+                          total_decay=self.total_decay.copy(), store=self.store[: self.n_store],
+                          sums=self.sums)
 
     def finalize(self) -> None:
         """Nothing is held back."""
