@@ -326,11 +326,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.irf_tail = QtWidgets.QDoubleSpinBox(decimals=0, minimum=0.0, maximum=1e6, value=0.0, suffix=" ps")
         self.irf_tail.setSpecialValueText("tail fitted")
         self.irf_tail.setToolTip("EMG tail held fixed (the setup's [fit] irf_tail_ps); 0 = fitted")
+        f.addRow("IRF", self.irf_box)
         row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.irf_box)
         row.addWidget(self.irf_sigma)
         row.addWidget(self.irf_tail)
-        f.addRow("IRF", row)
+        f.addRow("IRF σ · tail", row)
         self.irf_file = QtWidgets.QLineEdit(placeholderText="measured IRF: histogram or tag file")
         self.irf_file.setToolTip(self.irf_box.toolTip())
         browse = QtWidgets.QToolButton(text="…")
@@ -888,14 +888,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def arrange(self, compact: bool) -> None:
         """Dock layout for the window size. Compact (< COMPACT_WIDTH_PX, a 1366 x 768 laptop): g2, fits,
-        spectra and trap spectrum share the top of the right column as tabs, the decays take its bottom,
-        FLID and histogram the bottom row; else FLID | histogram | decays below the traces, g2 | fits
-        tabs over spectra | trap spectrum tabs. (Qt adds a dock split off a tabbed one as a tab: the
+        spectra, trap spectrum and blinking share the top of the right column as tabs, the decays take its
+        bottom, FLID and histogram the bottom row; else FLID | histogram | decays below the traces, g2 | fits
+        tabs over spectra | trap spectrum | blinking tabs. (Qt adds a dock split off a tabbed one as a tab: the
         column is rebuilt, splits first.)"""
         A, O = QtCore.Qt.DockWidgetArea, QtCore.Qt.Orientation
         self._compact = compact
         d = self.docks
-        names = ("g2", "fits", "spectra", "trap", "decays")
+        names = ("g2", "fits", "spectra", "trap", "blinking", "decays")
         hidden = {n: d[n].isHidden() for n in names}
         for n in names:
             self.removeDockWidget(d[n])
@@ -903,13 +903,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if compact:
             self.addDockWidget(A.RightDockWidgetArea, d["decays"])
             self.splitDockWidget(d["g2"], d["decays"], O.Vertical)
-            for n in ("fits", "spectra", "trap"):
+            for n in ("fits", "spectra", "trap", "blinking"):
                 self.tabifyDockWidget(d["g2"], d[n])
         else:
             self.addDockWidget(A.RightDockWidgetArea, d["spectra"])
             self.splitDockWidget(d["g2"], d["spectra"], O.Vertical)
             self.tabifyDockWidget(d["g2"], d["fits"])
             self.tabifyDockWidget(d["spectra"], d["trap"])
+            self.tabifyDockWidget(d["spectra"], d["blinking"])
             self.addDockWidget(A.BottomDockWidgetArea, d["decays"])
             self.splitDockWidget(d["histogram"], d["decays"], O.Horizontal)
         for n in names:

@@ -313,7 +313,7 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     qtbot.wait(300)
     assert win._compact                          # g2 and spectra share the right column as tabs, decays below
     d = win.docks
-    assert set(win.tabifiedDockWidgets(d["g2"])) == {d["fits"], d["spectra"], d["trap"]}
+    assert set(win.tabifiedDockWidgets(d["g2"])) == {d["fits"], d["spectra"], d["trap"], d["blinking"]}
     assert win.dockWidgetArea(win.docks["decays"]) == QtCore.Qt.DockWidgetArea.RightDockWidgetArea
     for name, w in win.plot_widgets.items():
         if w.isVisible():
@@ -326,7 +326,7 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     win.resize(1920, 1080)
     qtbot.wait(100)
     assert not win._compact and win.tabifiedDockWidgets(d["g2"]) == [d["fits"]]
-    assert win.tabifiedDockWidgets(d["spectra"]) == [d["trap"]]
+    assert win.tabifiedDockWidgets(d["spectra"]) == [d["trap"], d["blinking"]]
     assert win.dockWidgetArea(win.docks["decays"]) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
     for name, w in win.plot_widgets.items():
         if w.isVisible():
@@ -407,7 +407,8 @@ def test_decays_legend_stays_inside_its_panel_after_a_regime_drag(qtbot, win):
 def _compact_arrangement_ok(win) -> None:
     d = win.docks
     assert win._compact
-    assert set(win.tabifiedDockWidgets(d["g2"])) == {d[n] for n in ("fits", "spectra", "trap") if not d[n].isHidden()}
+    assert set(win.tabifiedDockWidgets(d["g2"])) == {d[n] for n in ("fits", "spectra", "trap", "blinking")
+                                                     if not d[n].isHidden()}
     assert win.dockWidgetArea(d["decays"]) == QtCore.Qt.DockWidgetArea.RightDockWidgetArea
     for name, w in win.plot_widgets.items():
         if w.isVisible():
