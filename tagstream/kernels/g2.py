@@ -1,19 +1,144 @@
-"""Numba kernel: cross-correlation histogram of photon pairs between two detectors.
+"""Numba kernels: cross-correlation histogram of photon pairs between two detectors.
 
-For every photon i >= start (the new ones), walk back over earlier photons j while
-t[i] - t[j] <= reach and count each opposite-detector pair once, at tau = t(B) - t(A), into
+g2_pairs counts every opposite-detector pair once, at tau = t(B) - t(A), into
 hist[(tau - lo) // bin_ps] if lo <= tau < hi. A pair is counted when its later photon (in stream
 order) is processed, so feeding the stream in any chunking with a look-back tail of the photons
-within `reach` of the last one gives the same histogram. Complexity O(n * rate * reach).
+within reach of the last one gives the same histogram. Complexity O(n * rate * reach).
 
-No division per pair: the bin index is floor(x * (1/bin)) in floating point, corrected by +-1 with
-an exact integer test (x < 2**53, so the float quotient is off by at most one).
+No division per pair, and no branch that depends on the data in the common case: every photon gets
+a key on a power-of-two grid, key(x) = (x // bin_ps) << shift | x % bin_ps with 2**shift >= bin_ps
+(one multiplication and an exact integer correction per photon; x = t for B, t + lo for A), so that
+floor((tB - tA - lo) / bin_ps) = (key_B - key_A) >> shift exactly (the remainders differ by less
+than 2**shift). Each photon then looks at the last K photons of the other detector with predicated
+(branch-free) tests and histogram increments (out-of-window ones go to K spare bins); only when all
+K may still be in the window does it scan further back.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+_K = 4                   # other-detector photons tested branch-free per photon
+_SENTINEL = -(1 << 62)   # key of the K photons "before" each list: outside any window
+_EXACT_SPAN_PS = 1 << 52  # below it the float quotient is off by at most one
+
+
+@njit(nogil=True, cache=True)
+def _signed_keys(t, which, base, lo, bin_ps, shift, out, at):
+    """out[at + i] = key(x) for a B photon (> 0), -key(x) for an A one (< 0): the sign is the
+    detector. x = t - base (+ lo for A) >= bin_ps."""
+    n = t.shape[0]
+    if n == 0:
+        return
+    inv = 1.0 / bin_ps
+    exact = t[n - 1] - base + abs(lo) >= _EXACT_SPAN_PS
+    for i in range(n):
+        wi = np.int64(which[i] != 0)
+        x = t[i] - base + (1 - wi) * lo
+        if exact:
+            q = x // bin_ps
+        else:
+            q = np.int64(x * inv)
+            q -= np.int64(q * bin_ps > x)
+            q += np.int64((q + 1) * bin_ps <= x)
+        k = (q << shift) + (x - q * bin_ps)
+        out[at + i] = k if wi else -k
+
+
+def _b_list_at(n: int) -> int:
+    """Start of the B list in the lists scratch: after A's n + 2K slots, offset by half a 4 KiB page
+    from the A list (A stores and B loads would otherwise alias in the CPU's store buffer)."""
+    return -(-(n + 2 * _K) // 512) * 512 + 256 + _K
+
+
+@njit(nogil=True, cache=True)
+def _pairs_by_key(v, i0, nbins, shift, hist, lists, b0):
+    """Add the pairs whose later photon has index >= i0 to hist (nbins + _K bins, the last _K spare).
+    v: signed keys (_signed_keys); pair (A, B) is in bin e >> shift, e = v_B + v_A = key_B - key_A,
+    when 0 <= e < nbins << shift. Each detector's keys are kept in arrival order in its own list
+    (lists: scratch; A at [_K, _K + na), B at [b0, b0 + nb), _K sentinels before each)."""
+    n = v.shape[0]
+    spanm = nbins << shift
+    uspan = np.uint64(spanm)
+    for s in range(_K):
+        lists[s] = _SENTINEL
+        lists[b0 - _K + s] = _SENTINEL
+    na = 0
+    nb = 0
+    spare = np.uint64(nbins)
+    for i in range(n):
+        vi = v[i]
+        wi = vi > 0                        # B
+        other = _K if wi else b0           # the other detector's list ...
+        n_other = na if wi else nb         # ... and its length
+        p = np.uint64(other + n_other - 1)  # its latest photon; the sentinels make p - 3 valid
+        if i >= i0:
+            e0 = vi + lists[p]
+            e1 = vi + lists[p - np.uint64(1)]
+            e2 = vi + lists[p - np.uint64(2)]
+            e3 = vi + lists[p - np.uint64(3)]
+            hist[np.uint64(e0 >> shift) if np.uint64(e0) < uspan else spare] += 1
+            hist[np.uint64(e1 >> shift) if np.uint64(e1) < uspan else spare + np.uint64(1)] += 1
+            hist[np.uint64(e2 >> shift) if np.uint64(e2) < uspan else spare + np.uint64(2)] += 1
+            hist[np.uint64(e3 >> shift) if np.uint64(e3) < uspan else spare + np.uint64(3)] += 1
+            # earlier photons of the other list move e away from the window's far edge: B later, e
+            # grows (stop at >= spanm); A later, e falls (stop at < 0). Scan on if the 4th is not past.
+            far = e3 if wi else spanm - 1 - e3
+            if far < spanm:
+                j = n_other - 1 - _K
+                while j >= 0:
+                    e = vi + lists[other + j]
+                    if wi:
+                        if e >= spanm:
+                            break
+                    elif e < 0:
+                        break
+                    if np.uint64(e) < uspan:
+                        hist[e >> shift] += 1
+                    j -= 1
+        lists[np.uint64((b0 + nb) if wi else (_K + na))] = vi
+        nb += np.int64(wi)
+        na += np.int64(not wi)
+
+
+def g2_work_size(n: int) -> int:
+    """Length of the int64 scratch the pair count needs for n photons (tail + new)."""
+    return n + _b_list_at(n) + n
+
+
+def g2_pairs_after(tail_t, tail_w, t, which, t_from, lo, hi, bin_ps, hist, work=None):
+    """Add to hist the pairs whose later photon is one of (t, which) with time >= t_from; tail_t,
+    tail_w: the earlier photons they may pair with. hist: int64, (hi - lo) // bin_ps bins (hi - lo
+    a multiple of bin_ps). Times: int64 ps, non-decreasing through tail and new; which: 0 = A,
+    1 = B. work: int64 scratch of >= g2_work_size(n) (reused by a stream; allocated when None).
+    Returns the number of pairs added."""
+    n1, n2 = tail_t.shape[0], t.shape[0]
+    n = n1 + n2
+    nbins = hist.shape[0]
+    if hi - lo != nbins * bin_ps:
+        raise ValueError(f"g2 window [{lo}, {hi}) ps is not {nbins} bins of {bin_ps} ps")
+    i0 = n1 + int(np.searchsorted(t, t_from, side="left"))
+    if i0 >= n:
+        return 0
+    shift = int(bin_ps - 1).bit_length()
+    if work is None or work.shape[0] < g2_work_size(n):
+        work = np.empty(g2_work_size(n), np.int64)
+    t0 = int(tail_t[0]) if n1 else int(t[0])
+    base, lo, bin_ps = t0 + min(int(lo), 0) - int(bin_ps), int(lo), int(bin_ps)
+    _signed_keys(tail_t, tail_w, base, lo, bin_ps, shift, work, 0)
+    _signed_keys(t, which, base, lo, bin_ps, shift, work, n1)
+    h = np.zeros(nbins + _K, np.int64)
+    _pairs_by_key(work[:n], i0, nbins, shift, h, work[n:], _b_list_at(n))
+    hist += h[:nbins]
+    return int(h[:nbins].sum())
+
+
+def g2_pairs(t, which, start, t_from, lo, hi, bin_ps, hist, work=None):
+    """g2_pairs_after with the earlier photons t[:start] and the new ones t[start:]."""
+    return g2_pairs_after(t[:start], which[:start], t[start:], which[start:], t_from, lo, hi, bin_ps,
+                          hist, work)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -25,56 +150,6 @@ def _bin_index(x, bin_ps, inv_bin):
     elif (q + 1) * bin_ps <= x:
         q += 1
     return q
-
-
-@njit(nogil=True, cache=True)
-def g2_pairs(t, which, start, t_from, lo, hi, bin_ps, hist):
-    """Add the pairs whose later photon has index >= start and time >= t_from to hist (int64).
-
-    t: int64 photon times (ps, non-decreasing); which: 0 = detector A, 1 = detector B.
-    Returns the number of pairs added.
-    The pass splits the stream into its A and B times (one buffer: A from the front, B from the
-    back, in stream order), so each photon scans only the other detector's earlier photons.
-    """
-    reach = hi if hi > -lo else -lo
-    n = t.shape[0]
-    inv_bin = 1.0 / bin_ps
-    span = hi - lo
-    own = np.empty(n, np.int64)
-    na = 0
-    nb = 0
-    added = 0
-    for i in range(n):
-        ti = t[i]
-        if which[i] == 0:
-            if i >= start and ti >= t_from:
-                k = n - nb            # the latest B; earlier ones at k + 1, k + 2, ...
-                while k < n:
-                    dt = ti - own[k]
-                    if dt > reach:
-                        break
-                    x = -dt - lo      # tau = tB - tA = -dt
-                    if x >= 0 and x < span:
-                        hist[_bin_index(x, bin_ps, inv_bin)] += 1
-                        added += 1
-                    k += 1
-            own[na] = ti
-            na += 1
-        else:
-            if i >= start and ti >= t_from:
-                k = na - 1
-                while k >= 0:
-                    dt = ti - own[k]
-                    if dt > reach:
-                        break
-                    x = dt - lo       # tau = dt
-                    if x >= 0 and x < span:
-                        hist[_bin_index(x, bin_ps, inv_bin)] += 1
-                        added += 1
-                    k -= 1
-            nb += 1
-            own[n - nb] = ti
-    return added
 
 
 @njit(nogil=True, cache=True)
