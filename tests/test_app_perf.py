@@ -93,3 +93,34 @@ def test_intensity_correlation_is_a_checkbox_off_by_default_live(qtbot, win):
     assert win.config_from_controls().intensity_correlation is True
     win.save_settings()
     assert win.settings.value("correlation", type=bool) is True
+
+
+@pytest.mark.parametrize("speed", [1.0, 10.0, 256.0])
+def test_the_trace_scrolls_at_most_every_quarter_second_or_a_third_of_its_window(qtbot, speed):
+    import pyqtgraph as pg
+
+    from tagstream.app.theme import DARK
+    from tagstream.app.views import IntensityTraceView
+
+    w = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(w)
+    v = IntensityTraceView(w.addPlot(), DARK, window_s=60.0)
+    moves, last = 0, None
+    bin_s, tick_s = 0.1, 1 / 30
+    for k in range(1, 300):                    # 10 s of 30 Hz redraws
+        now = k * tick_s
+        t_s = np.arange(0.0, max(now * speed, bin_s), bin_s)
+        v._scroll(t_s, bin_s, now_s=now)
+        lo, hi = v.plot.vb.viewRange()[0]
+        assert lo <= t_s[-1] and t_s[-1] + bin_s <= hi + 1e-9          # the newest bin in view
+        assert hi - lo <= 60.0 + 1e-6 and t_s[-1] - lo >= min(60.0 - 20.0 - bin_s, t_s[-1] - t_s[0]) - 1e-9
+        if last is not None and (lo, hi) != last:
+            moves += 1
+        last = (lo, hi)
+    # <= 4 moves per wall second, or (faster tag time) one per third of the window: 10x fewer at 256x than
+    # one per 1/30 of the window
+    assert moves <= max(10.0 / v.MIN_SCROLL_S, 10.0 * speed / 20.0) + 2
+    if speed > 1.0:   # fewer than half the moves of fixed 2 s steps (one per redraw at 256x)
+        assert moves <= min(299, 10.0 * speed / 2.0) / 2 + 1
+    if speed == 1.0:
+        assert v.scroll_step_s(bin_s) == pytest.approx(2.0)   # real time: 1/30 of the window
