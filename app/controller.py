@@ -3,12 +3,14 @@
 Threads: the session's acquisition and analysis threads (tagstream.sources.live); a snapshot
 thread here that takes pipeline snapshots (~ms each, growing with the data) and spectra snapshots; an
 analysis thread that runs the analysis product on the newest snapshot (tagstream.product.analyze_recording:
-regime fits, spectra per regime, trap spectrum; at most every fit_interval_s, at once after a selection
-change, and on the finalized results when a finite source is done, so a replay ends with exactly what
-`tagstream analyze` gives) without holding up the snapshots; and the GUI thread, where one fixed-rate
-timer (RedrawScheduler, ~30 Hz) first serves the status line, then draws the newest bundle within a
-time budget. The snapshot thread never asks for a redraw (a queue of redraw requests once crowded out
-timers and input for seconds); it takes the next snapshot once the GUI has taken the last one.
+regime fits, spectra per regime, trap spectrum; at most every max(fit_interval_s, its last CPU time /
+PRODUCT_DUTY) — its Python holds the GIL the GUI needs —, at once after a selection change, and on the
+finalized results when a finite source is done, so a replay ends with exactly what `tagstream analyze`
+gives) without holding up the snapshots; and the GUI thread, where one fixed-rate timer
+(RedrawScheduler, ~30 Hz) first serves the status line, then draws the newest bundle within a time
+budget. The snapshot thread never asks for a redraw (a queue of redraw requests once crowded out
+timers and input for seconds); the GUI wakes it when it takes a bundle, so the next one is ready by
+the next tick.
 Errors from the worker threads (LiveSession.on_error) are re-emitted as the Qt signal `error`.
 The GUI computes nothing: dragging a threshold or a regime calls pipeline.set_selection() and the
 next snapshot carries the recomputed result.
