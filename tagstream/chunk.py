@@ -75,7 +75,8 @@ class PhotonBatch:
     """The photons of one TagChunk, as the microtime stage hands them to the other stages: times (ps),
     detector (0 = A, 1 = B), microtime (ps, -1 = none), frame-trigger times of the chunk; the chunk's
     first and last record times (any channel); the laser period as first measured (None until
-    known) and the time from which it holds (stages that need the period start from there)."""
+    known) and the time from which it holds (stages that need the period start from there); the
+    period estimate after this chunk (period_now_ps, what the Results would use if the run ended here)."""
 
     t_ps: np.ndarray
     which: np.ndarray
@@ -85,3 +86,4 @@ class PhotonBatch:
     first_time_ps: int | None = None
     period_ps: float | None = None
     period_from_ps: float = float("-inf")
+    period_now_ps: float | None = None

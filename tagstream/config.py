@@ -63,6 +63,11 @@ class AnalysisConfig:
     intensity_correlation: the exact A-B intensity correlation on log lags 1 us - 10 s, 8 per decade
         (tagstream.stages.correlation; holds the photons of the last 10 s).
     g2_time_window_s: window of g2(0) against time (needs g2_per_state; also g2(0) per blinking state with levels).
+    bounded_memory: drop each trace bin's per-photon decay indices once the bin closes (its photons go
+        straight into its regime's decay, tagstream.stages.trace): memory flat in the recording length
+        instead of 2 B per photon, but the results cannot be re-selected. Needs the selection fixed up
+        front: on_threshold and t0_ps given, subtract_background=False, no levels, no lifetime_mle
+        (bounded_possible()).
     """
 
     trace_bin_ms: float = 10.0
@@ -87,6 +92,7 @@ class AnalysisConfig:
     level_states: int | None = None
     intensity_correlation: bool = True
     g2_time_window_s: float = 10.0
+    bounded_memory: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regimes_ns", parse_regimes(self.regimes_ns))
@@ -119,6 +125,16 @@ class AnalysisConfig:
         if self.on_from_levels and self.on_threshold is not None:
             raise SetupError(f"ON from levels and an ON threshold ({self.on_threshold:g}) contradict each other: "
                              f"give --on-from-levels or --on-threshold, not both")
+
+        if self.bounded_memory and not self.bounded_possible():
+            raise SetupError("bounded memory needs the selection fixed up front: an ON threshold and t0 given "
+                             "(--on-threshold, --t0-ps), no background subtraction (--no-background), no levels "
+                             "and no lifetime MLE")
+
+    def bounded_possible(self) -> bool:
+        """True when nothing will need the per-photon regime store (the selection is fixed up front)."""
+        return (self.on_threshold is not None and self.t0_ps is not None and not self.subtract_background
+                and self.levels_confidence is None and not self.on_from_levels and not self.lifetime_mle)
 
     @property
     def trace_bin_ps(self) -> int:

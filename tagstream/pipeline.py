@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagstream.chunk import TagChunk
+from tagstream.chunk import PhotonBatch, TagChunk
 from tagstream.errors import SetupError
 from tagstream.config import AnalysisConfig  # noqa: F401 - re-exported (tagstream.pipeline.AnalysisConfig)
 from tagstream.regime import parse_regimes
@@ -34,7 +34,7 @@ from tagstream.stages.frames import FrameStage
 from tagstream.stages.g2 import G2WhenPeriodKnown
 from tagstream.stages.levels import LevelsStage
 from tagstream.stages.microtime import MicrotimeStage
-from tagstream.stages.trace import TraceStage
+from tagstream.stages.trace import FixedSelection, TraceStage
 
 
 def _g2_delta_ps(setup) -> int:
@@ -60,12 +60,18 @@ def _g2_stage(setup, c) -> G2WhenPeriodKnown | None:
 # The stages after the microtime stage, in feeding order: name -> factory(setup, config) -> Stage or
 # None (not needed for this run). A new stage is its module (tagstream.stages) plus one line here.
 STAGES = {
-    "trace": lambda s, c: TraceStage(c.trace_bin_ps, c.decay_bin_ps),
+    "trace": lambda s, c: TraceStage(c.trace_bin_ps, c.decay_bin_ps, FixedSelection(
+        float(c.on_threshold), float(c.t0_ps), tuple(c.regimes_ns)) if c.bounded_memory else None),
     "frames": lambda s, c: FrameStage() if s.frame is not None else None,
     "g2": lambda s, c: _g2_stage(s, c),
     "levels": lambda s, c: LevelsStage(c.levels_confidence) if c.levels_confidence is not None else None,
     "correlation": lambda s, c: CorrelationStage() if c.intensity_correlation and s.spad_b is not None else None,
 }
+
+
+def microtime_stage(setup, c: AnalysisConfig) -> MicrotimeStage:
+    return MicrotimeStage(setup, c.laser_period_ps, c.microtime_offset_ps, c.max_extrapolation_periods,
+                          c.period_memory_pulses)
 
 
 class Pipeline:
@@ -81,14 +87,14 @@ class Pipeline:
                 c.g2_window_ps + abs(_g2_delta_ps(setup)) >= c.trace_bin_ps:
             raise SetupError(f"per-state g2 needs a g2 window ({c.g2_window_ps} ps) shorter than the trace bin")
         self._lock = threading.Lock()
-        self._micro = MicrotimeStage(setup, c.laser_period_ps, c.microtime_offset_ps,
-                                     c.max_extrapolation_periods, c.period_memory_pulses)
+        self._micro = microtime_stage(setup, c)
         self._stages: dict[str, Stage] = {n: st for n, make in STAGES.items() if (st := make(setup, c)) is not None}
         self._n_records = 0
         self._first_time: int | None = None
         self._last_time: int | None = None
         self._selection = c.selection()
         self._final: Results | None = None
+        self._replay: dict[str, list] | None = None   # time slice: photons of the stages run after the merge
 
     # --- feeding -----------------------------------------------------------------------------
     def feed(self, chunk: TagChunk) -> None:
@@ -105,6 +111,57 @@ class Pipeline:
             self._last_time = batch.last_time_ps
             for st in self._stages.values():
                 st.update(batch)
+            if self._replay is not None:
+                for parts in self._replay.values():
+                    parts.append((batch.t_ps, batch.which, batch.micro_ps))
+
+    # --- one time slice of a longer recording (tagstream.slices) -----------------------------------
+    def start_slice(self, origin_ps: int | None = None, count_from_ps: int | None = None,
+                    micro_state=None) -> None:
+        """Analyse one time slice: bins from the recording's first record at origin_ps, counting from
+        count_from_ps, the microtime kernel continuing from micro_state (MicrotimeStage.slice_state);
+        all None for the first slice. Stages without start_slice keep their photons for slice_part()."""
+        self._replay = {}
+        for name, st in list(self._stages.items()):
+            if not hasattr(st, "start_slice"):
+                self._replay[name] = []
+                del self._stages[name]
+            elif origin_ps is not None:
+                st.start_slice(origin_ps, count_from_ps)
+        if micro_state is not None:
+            self._micro.start_slice(micro_state)
+
+    def lookback_ps(self) -> int:
+        """How far before the slice's start the stages need partner photons (feed_history)."""
+        period = self._micro.first_period_ps
+        return max([int(st.lookback_ps(period)) for st in self._stages.values() if hasattr(st, "lookback_ps")],
+                   default=0)
+
+    def feed_history(self, t_ps: np.ndarray, which: np.ndarray) -> None:
+        """Photons before the slice's start (time-ordered): partners for the stages that look back."""
+        if t_ps.shape[0] == 0:
+            return
+        batch = PhotonBatch(t_ps, which, np.full(t_ps.shape[0], -1, np.int64), np.zeros(0, np.int64), int(t_ps[-1]),
+                            None, self._micro.first_period_ps, self._micro.first_period_time_ps)
+        for st in self._stages.values():
+            if hasattr(st, "lookback_ps"):
+                st.update(batch)
+
+    def slice_part(self, t_stop_ps: int | None = None):
+        """What this slice (ending at t_stop_ps; None: the recording's end) contributes to the merge
+        (tagstream.slices.SlicePart)."""
+        from tagstream.slices import SlicePart
+
+        m = self._micro
+        if t_stop_ps is not None:
+            for st in self._stages.values():
+                if hasattr(st, "end_slice"):
+                    st.end_slice(t_stop_ps, m.period_ps)
+        replay = {n: tuple(np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dt)
+                           for i, dt in enumerate((np.int64, np.uint8, np.int64)))
+                  for n, parts in (self._replay or {}).items()}
+        return SlicePart(self._n_records, m.ch_counts.copy(), m.unreferenced, self._first_time, self._last_time,
+                         m.period_ps, {n: st.stats() for n, st in self._stages.items()}, replay)
 
     # --- results -----------------------------------------------------------------------------
     def _raw(self, final: bool) -> RawStats:
@@ -159,6 +216,18 @@ class Pipeline:
         return [int(c) for c in np.flatnonzero(self._micro.ch_counts)]
 
 
+def file_config(reader, setup, config: AnalysisConfig) -> AnalysisConfig:
+    """`config`, with the period the file states when none is given and the file records microtimes
+    (T3, nanotimes) or the setup is sync-filtered."""
+    if config.laser_period_ps is None and (reader.has_microtimes or setup.sync_filtered):
+        from tagstream.io.propose import propose_setup   # the period the file states (T3, nanotimes, filter)
+
+        period = propose_setup(reader)[0].get("laser_period_ps")
+        if period is not None:
+            config = dataclasses.replace(config, laser_period_ps=float(period))
+    return config
+
+
 def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bool = False,
                  chunk_records: int = 1 << 20, skip_missing_channels: bool = False,
                  warnings: list | None = None) -> Results:
@@ -170,13 +239,7 @@ def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bo
     from tagstream.io import open_tags
 
     reader = open_tags(path, skip_missing_channels=skip_missing_channels)
-    config = config or AnalysisConfig()
-    if config.laser_period_ps is None and (reader.has_microtimes or setup.sync_filtered):
-        from tagstream.io.propose import propose_setup   # the period the file states (T3, nanotimes, filter)
-
-        period = propose_setup(reader)[0].get("laser_period_ps")
-        if period is not None:
-            config = dataclasses.replace(config, laser_period_ps=float(period))
+    config = file_config(reader, setup, config or AnalysisConfig())
     pipe = Pipeline(setup, config)
     bar = None
     if progress:

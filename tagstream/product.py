@@ -56,6 +56,8 @@ class AnalysisOptions:
         component; from the CLI: tagstream.commands.fit_options); None = the fit's defaults.
     spectra: EMCCD spectra file (.sif / .spectra.npz) or a tagstream.spectra.SpectralSeries; None =
         the recording's <stem>.spectra.npz sidecar if present and spectra_sidecar, else no spectra.
+    workers / scheduler: analyse the recording in time slices on this many local processes / on the
+        Dask cluster at this address (tagstream.slices: the same numbers as on one core).
     """
 
     config: AnalysisConfig = field(default_factory=lambda: _default_config())
@@ -69,6 +71,8 @@ class AnalysisOptions:
     fit_options: Any = None
     spectra: Any = None
     spectra_sidecar: bool = True
+    workers: int = 1
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         if self.fit is not None and self.fit not in FIT_MODELS:
@@ -266,6 +270,8 @@ class Analysis:
 
             lines += summary_lines(res)
         lines.append(f"setup: {self.setup_source}")
+        lines.append(f"memory: {res.memory_mode}" + (" (selection fixed up front, no per-photon store)"
+                                                     if res.memory_mode == "bounded" else ""))
         lines += [f"setup note: {n}" for n in (self.resolved.notes if self.resolved is not None else ())]
         lines += list(self.notes)
         lines += [f"warning: {w}" for w in self.warnings]
@@ -371,8 +377,14 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
         config = options.config
         if resolved.laser_period_ps is not None:
             config = dataclasses.replace(config, laser_period_ps=resolved.laser_period_ps)
-        res = analyze_file(path, setup, config, progress=progress, warnings=warn,
-                           skip_missing_channels=options.skip_missing_channels)
+        if options.workers > 1 or options.scheduler is not None:
+            from tagstream.slices import analyze_file_sliced
+
+            res = analyze_file_sliced(path, setup, config, workers=options.workers, scheduler=options.scheduler,
+                                      warnings=warn, skip_missing_channels=options.skip_missing_channels)
+        else:
+            res = analyze_file(path, setup, config, progress=progress, warnings=warn,
+                               skip_missing_channels=options.skip_missing_channels)
         fmt = detect_format(path)
         warn += P.channel_warnings(setup, probe["present"])
         warn += P.sync_warnings(probe["sync"], setup.sync_filtered, setup.sync_divider)

@@ -36,6 +36,7 @@ from tagstream.estimators import (estimate_background, estimate_t0, g2_peaks, ml
                                   otsu_threshold, rise_10_90)
 from tagstream.config import Selection
 from tagstream.kernels.trace import sum_selected_decays, sums_from
+from tagstream.stages.trace import average_lifetime_ns, photons_below, time_zero_bin
 from tagstream.regime import Regime, parse_regimes
 
 if TYPE_CHECKING:
@@ -160,6 +161,12 @@ class Results:
     blinking: Any = None         # tagstream.blinking.BlinkingResult (dwell times, power laws) with levels
     g2_time: Any = None          # tagstream.blinking.g2time.G2Time: g2(0) per window / per state (g2_per_state)
 
+    @property
+    def memory_mode(self) -> str:
+        """"bounded" (selection fixed up front, no per-photon store) or "reselectable"."""
+        tr = getattr(self._raw, "trace", None) if self._raw is not None else None
+        return "bounded" if getattr(tr, "bounded", None) is not None else "reselectable"
+
     def reselect(self, **changes) -> "Results":
         """The same results with a different Selection (on_threshold, regimes_ns, t0_ps, ...),
         recomputed from the raw statistics: equal to a fresh analysis with that selection."""
@@ -194,6 +201,7 @@ class Results:
             "trace": {"bin_ms": tr.bin_ms, "n_bins": int(tr.counts.shape[0]), "on_threshold": tr.on_threshold,
                       "on_threshold_method": tr.on_threshold_method, "on_fraction": tr.on_fraction},
             "regimes": [r.to_json_dict() for r in self.regimes],
+            "memory_mode": self.memory_mode,
             **({} if self.g2_on is None else {"g2_on": {
                 "g2_zero": _f(self.g2_on.g2_zero), "g2_zero_err": _f(self.g2_on.g2_zero_err),
                 "n_a": self.g2_on.n_a, "n_b": self.g2_on.n_b, "duration_s": self.g2_on.duration_s,
@@ -256,6 +264,17 @@ class RawStats:
         return self.stages.get("correlation")
 
 
+def _check_bounded_selection(fixed, sel: Selection) -> None:
+    """A bounded-memory run kept no per-photon store: only its own selection can be derived."""
+    same = (sel.on_threshold is not None and float(sel.on_threshold) == float(fixed.on_threshold)
+            and sel.t0_ps is not None and float(sel.t0_ps) == float(fixed.t0_ps)
+            and tuple(sel.regimes_ns) == tuple(fixed.regimes_ns) and not sel.subtract_background
+            and not sel.on_from_levels)
+    if not same:
+        raise ValueError("this analysis ran in bounded-memory mode (selection fixed up front, no per-photon "
+                         "store): it cannot be re-selected; analyse again without bounded_memory")
+
+
 def _merge_intervals(bins: np.ndarray, origin: int, bin_ps: int) -> np.ndarray:
     if bins.size == 0:
         return np.zeros((0, 2), np.int64)
@@ -294,32 +313,28 @@ def derive(raw: RawStats, sel: Selection) -> Results:
 
     # --- trace: lifetimes -----------------------------------------------------------------------
     n = tr.n_ref.astype(np.float64)
-    S = tr.sum_micro_ps.astype(np.float64)
     counts = tr.counts_a + tr.counts_b
     lifetime = np.full(nb, np.nan)
+    bounded = tr.bounded
+    if bounded is not None:
+        _check_bounded_selection(bounded.selection, sel)
     if t0 is not None and P:
         n_bg = np.zeros(nb)
         if sel.subtract_background and bg_ok and duration_ps > 0:
             n_bg = np.full(nb, bg_total * bin_ps / max(duration_ps, bin_ps))
-        sig = n - n_bg
         # delays (microtime - t0) wrapped into one period starting at the cut c = t0 - guard (a decay-bin
         # edge; guard: the IRF's leading edge belongs to its own pulse; 0 for a user-given t0)
         guard = max(2.0 * dbin, 2.0 * (rise or 0.0)) if sel.t0_ps is None else 0.0
-        n_dec = int(np.ceil(P / dbin))
-        cb = int(np.floor((t0 - guard) / dbin)) % n_dec
-        c_ps = cb * float(dbin)
-        delta = (c_ps - t0 + 0.5 * P) % P - 0.5 * P  # c - t0 in (-P/2, P/2]
-        n_below = np.zeros(nb)
-        if cb > 0:
-            on_n, on_s = np.zeros(nb, np.int64), np.zeros(nb, np.float64)
-            sums_from(tr.store, np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64), cb,
-                      float(dbin), on_n, on_s)
-            n_below = n - on_n
-        S_wrapped = S - n * c_ps + P * n_below + n * delta
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lt = ((S_wrapped - n_bg * (P / 2.0 + delta)) / sig) / 1e3
-        good = (n > 0) & (sig >= 1.0)
-        lifetime[good] = lt[good]
+        cb = time_zero_bin(t0, guard, dbin, P)
+        if bounded is None:
+            n_below = photons_below(tr.store, tr.n_ref, cb, dbin)
+        else:   # folded bins: counted as they closed; the open bins from the store
+            k = bounded.n_folded
+            if k and cb != bounded.cut_bin:
+                raise ValueError(f"bounded-memory run: t0's decay bin {cb} differs from the one used as bins closed "
+                                 f"({bounded.cut_bin})")
+            n_below = np.concatenate((bounded.n_below, photons_below(tr.store, tr.n_ref[k:], cb, dbin)))
+        lifetime = average_lifetime_ns(tr.n_ref, tr.sum_micro_ps, n_below.astype(np.float64), t0, P, dbin, cb, n_bg)
     offsets = np.concatenate(([0], np.cumsum(tr.n_ref))).astype(np.int64)
     mle = None
     if getattr(cfg, "lifetime_mle", False) and t0 is not None and P:
@@ -371,14 +386,18 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     regs = []
     t_dec = np.arange(tr.n_decay, dtype=np.int64) * (dbin or 0)
     for r, (lo, hi) in enumerate(sel.regimes_ns):
-        selb = np.flatnonzero(on & (lifetime >= lo) & (lifetime < hi))
+        if bounded is not None:   # decided and summed as the bins closed (their photons are gone)
+            selb = np.flatnonzero(bounded.regime == r)
+            dec = bounded.regime_decays[r].copy() if bounded.regime_decays.size else np.zeros(tr.n_decay, np.int64)
+        else:
+            selb = np.flatnonzero(on & (lifetime >= lo) & (lifetime < hi))
+            dec = np.zeros(tr.n_decay, np.int64)
+            if selb.size and tr.n_decay:
+                if getattr(tr, "sums", None) is not None:   # live snapshots: only the bins that changed regime
+                    dec = tr.sums.selected(r, tr.store, offsets, selb.astype(np.int64), tr.n_decay)
+                else:
+                    sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
         regime_idx[selb] = r
-        dec = np.zeros(tr.n_decay, np.int64)
-        if selb.size and tr.n_decay:
-            if getattr(tr, "sums", None) is not None:   # live snapshots: only the bins that changed regime
-                dec = tr.sums.selected(r, tr.store, offsets, selb.astype(np.int64), tr.n_decay)
-            else:
-                sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
         regs.append(RegimeResult(Regime(lo, hi), int(selb.size), int(dec.sum()), selb,
                                  _merge_intervals(selb, tr.origin_ps or 0, bin_ps), t_dec, dec))
 

@@ -50,6 +50,8 @@ def test_kernel_counts_equal_all_pairs():
     a = np.sort(rng.integers(0, 10**10, 1500))
     b = np.sort(rng.integers(0, 10**10, 1700))
     a[10:14] = a[10]  # ties
+    b[100:130] = b[100]  # bursts: index cells holding more than the two targets compared without a branch
+    b[500:540] = b[500] + np.arange(40) * 97
     e = log_lag_edges_ps(1e-6, 5e-3, 5)
     d = (b[None, :] - a[:, None]).ravel()
     ref = np.histogram(d[(d >= e[0]) & (d < e[-1])], e)[0]

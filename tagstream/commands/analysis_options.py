@@ -9,6 +9,7 @@ thing from the same flags). Spectra are chosen per command (analyze --spectra FI
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from tagstream.commands.argtypes import channel, channel_or_none, limited
@@ -42,7 +43,11 @@ def add_analysis_arguments(p) -> None:
     p.add_argument("--microtime-offset-ps", type=limited("microtime_offset_ps", integer=True), default=0,
                    help="fixed delay subtracted from microtimes")
     p.add_argument("--bin-ms", type=limited("trace_bin_ms"), default=10.0, help="trace bin (default 10 ms; the seed used 100)")
-    p.add_argument("--on-threshold", type=limited("on_threshold"), help="ON if counts per bin > N (default: Otsu, automatic)")
+    p.add_argument("--on-threshold", type=limited("on_threshold"), help="ON if counts per bin > N (default: Otsu, "
+                   "automatic). Memory: with --on-threshold, --t0-ps and --no-background (and no --levels) the "
+                   "selection is fixed up front and the analysis runs in bounded-memory mode (no per-photon store: "
+                   "flat memory whatever the recording length); otherwise it keeps the re-selectable per-photon "
+                   "store (2 B per photon). The output says which (memory_mode in --json)")
     p.add_argument("--regimes", default="40-50,50-60,60-70", help="average-lifetime ranges in ns")
     p.add_argument("--t0-ps", type=limited("t0_ps"), help="decay time zero (default: from the total decay's rise)")
     p.add_argument("--no-background", action="store_true", help="do not subtract the uniform background")
@@ -86,13 +91,15 @@ def analysis_config(args) -> AnalysisConfig:
     except ValueError as exc:
         raise SetupError(f"--regimes: {exc}") from None
     levels = args.levels if args.levels is not None or not args.on_from_levels else 0.99
-    return AnalysisConfig(trace_bin_ms=args.bin_ms, laser_period_ps=period, microtime_offset_ps=args.microtime_offset_ps,
+    config = AnalysisConfig(trace_bin_ms=args.bin_ms, laser_period_ps=period, microtime_offset_ps=args.microtime_offset_ps,
                           on_threshold=args.on_threshold, regimes_ns=regimes, t0_ps=args.t0_ps,
                           subtract_background=not args.no_background, g2_window_ps=args.g2_window_ps,
                           g2_bin_ps=args.g2_bin_ps, g2_per_state=args.g2_on, levels_confidence=levels,
                           on_from_levels=args.on_from_levels, level_states=args.level_states,
                           intensity_correlation=not getattr(args, "no_correlation", False),
                           g2_time_window_s=getattr(args, "g2_time_window_s", None) or 10.0)
+    # a command never re-selects: with the selection fixed up front, keep no per-photon store
+    return dataclasses.replace(config, bounded_memory=True) if config.bounded_possible() else config
 
 
 def analysis_options(args, spectra=None) -> AnalysisOptions:

@@ -36,17 +36,27 @@ by the frame-trigger channel. Adds peak_ev, fwhm_mev per regime and a top-level 
 
 --export DIR writes g2, trace, FLID, decay_<regime>, regime_fits, spectra_<regime>, trap_spectrum
 (.parquet) and report.png, each atomically: the same tables `tagstream export` writes per recording.
+Memory: the per-photon regime store (2 B per photon, what lets a selection change afterwards) is kept
+unless nothing will be re-selected: with --on-threshold, --t0-ps and --no-background all given (and no
+--levels) analyze runs in bounded-memory mode (flat memory whatever the recording length). The summary
+("memory:") and --json ("memory_mode": "bounded" or "reselectable") say which mode was used.
+
+--workers N splits one recording into N time slices analysed in parallel and merged exactly
+(tagstream.slices), --scheduler ADDRESS does the same on a Dask cluster.
+
 The numbers come from tagstream.product (one analysis for analyze, export and the live app); the
 analysis flags are tagstream.commands.analysis_options, shared with `tagstream export`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from tagstream.commands.analysis_options import add_analysis_arguments, analysis_options
+from tagstream.commands.argtypes import limited
 from tagstream.errors import SetupError, TagstreamError
 
 NAME = "analyze"
@@ -61,6 +71,12 @@ def add_arguments(p) -> None:
     p.add_argument("--export", metavar="DIR", help="write Parquet tables and report.png to DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in the export DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    p.add_argument("--workers", type=limited("workers", integer=True), default=1, metavar="N",
+                   help="analyse the recording in N time slices on N local processes, merged exactly (the same "
+                   "numbers as one core; quTAG BINARY/RAW, other formats run on one core with a warning)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="analyse the time slices on the Dask cluster at ADDRESS "
+                   "(e.g. tcp://head-node:8786; needs pip install 'tagstream[cluster]' and the recording's path "
+                   "visible to the workers)")
 
 
 def run(args) -> int:
@@ -69,7 +85,10 @@ def run(args) -> int:
 
     if args.spectra and args.no_spectra:
         raise SetupError("--spectra FILE and --no-spectra exclude each other")
-    options = analysis_options(args, spectra=args.spectra)
+    if args.workers < 1:
+        raise SetupError("--workers must be >= 1")
+    options = dataclasses.replace(analysis_options(args, spectra=args.spectra), workers=args.workers,
+                                  scheduler=args.scheduler)
     report_path = Path(args.export) / REPORT_NAME if args.export else None
     if report_path is not None and report_path.exists() and not args.force:
         raise ExportError(f"{report_path} exists; use --force to overwrite")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 from tagstream.export.batch_job import Job, process_recording
 from tagstream.export.discovery import BatchError
@@ -58,16 +59,9 @@ def run_local(jobs: list[Job], workers: int):
 def run_dask(jobs: list[Job], scheduler):
     """Yield (index, outcome) from an existing Dask distributed cluster (address, Client or cluster).
     Paths must be visible to the workers under the same names (shared file system)."""
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise BatchError("--scheduler needs Dask distributed: pip install 'tagstream[cluster]' "
-                         "(or pip install 'dask[distributed]')") from None
-    own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler) if own else scheduler
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise BatchError(f"cannot connect to the Dask scheduler {scheduler!r}: {exc}") from None
+    client, own = _dask_client(scheduler)
+    from distributed import as_completed
+
     try:
         futs = client.map(process_recording, jobs, pure=False)
         index = {f.key: i for i, f in enumerate(futs)}
@@ -77,6 +71,56 @@ def run_dask(jobs: list[Job], scheduler):
     finally:
         if own:
             client.close()
+
+
+def _dask_client(scheduler):
+    """(a distributed Client for `scheduler` (address, Client or cluster), whether we own it)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise BatchError("--scheduler needs Dask distributed: pip install 'tagstream[cluster]' "
+                         "(or pip install 'dask[distributed]')") from None
+    own = not isinstance(scheduler, Client)
+    try:
+        return (Client(scheduler) if own else scheduler), own
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise BatchError(f"cannot connect to the Dask scheduler {scheduler!r}: {exc}") from None
+
+
+class _Done:
+    """A finished call, as a future (the in-process executor)."""
+
+    def __init__(self, fn, arg) -> None:
+        self._value = fn(arg)
+
+    def result(self):
+        return self._value
+
+
+@contextmanager
+def slice_executor(workers: int, scheduler=None):
+    """submit(fn, arg) -> future (.result()): on the Dask cluster `scheduler` if given, else a spawn
+    process pool of `workers` processes (in-process for one); for tagstream.slices."""
+    if scheduler is not None:
+        client, own = _dask_client(scheduler)
+        try:
+            yield lambda fn, arg: client.submit(fn, arg, pure=False)
+        finally:
+            if own:
+                client.close()
+        return
+    if workers <= 1:
+        yield _Done
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ex = ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent, initargs=(os.getpid(),))
+    try:
+        yield ex.submit
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _outcome(fut, job: Job) -> dict:

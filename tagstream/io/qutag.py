@@ -94,6 +94,23 @@ def decode_binary_kernel(rec, n, valid, out_t, out_c):
 
 
 @njit(nogil=True, cache=True)
+def channel_times_kernel(rec, n, channel, out_t):
+    """The times of the 10-byte records of one channel (file order) -> out_t; returns (how many, whether
+    they are in time order): the pass tagstream.slices makes over the syncs only."""
+    m = 0
+    ordered = True
+    prev = np.int64(-9_000_000_000_000_000_000)
+    for i in range(n):
+        if rec[i].c == channel:
+            t = rec[i].t
+            ordered &= t >= prev
+            prev = t
+            out_t[m] = t
+            m += 1
+    return m, ordered
+
+
+@njit(nogil=True, cache=True)
 def decode_compressed_kernel(raw, n, prev_abs, back_ps, out_t, out_c):
     """5-byte COMPRESSED records -> out_t, out_c. The 37-bit time is unwrapped against the previous
     record's absolute time prev_abs: the step modulo 2**37 is forward, unless it is within back_ps
@@ -228,6 +245,39 @@ class QutagBinaryReader(_FixedRecordReader):
         if badc >= 0:
             check_channels(c, locate)
         return t, c
+
+
+    # fixed-size records without decoding state: any record range can be read (tagstream.slices)
+    slice_records = True
+
+    def read_records(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Records [first, first + n) decoded (times ps, channels), in file order (not reordered)."""
+        first, n = max(int(first), 0), max(min(int(n), self.n_records - int(first)), 0)
+        win = WindowReader(self.path)
+        try:
+            raw = win.read(self.data_offset + first * 10, n * 10)
+            locate = fixed_locator(self.path, self.data_offset, 10, first)
+            if raw.size < n * 10:
+                raise TruncatedFileError("file ended while reading (shrunk?)", *locate(raw.size // 10))
+            t, c = self._decode(raw, n, locate, {})
+            return t.copy(), c.copy()
+        finally:
+            win.close()
+
+    def channel_times(self, channel: int, block_records: int = 1 << 22):
+        """Yield, block by block over the whole file, (times of `channel`'s records in file order, whether
+        they are in time order within the block); channels are not checked here (the analysis is)."""
+        win = WindowReader(self.path)
+        out = np.empty(block_records, np.int64)   # reused: a block's times are valid until the next one
+        try:
+            for first in range(0, self.n_records, block_records):
+                n = min(block_records, self.n_records - first)
+                raw = win.read(self.data_offset + first * 10, n * 10)
+                n = raw.size // 10
+                m, ordered = channel_times_kernel(raw[: n * 10].view(BINARY_RECORD), n, int(channel), out)
+                yield out[:m], bool(ordered)
+        finally:
+            win.close()
 
 
 class QutagRawReader(QutagBinaryReader):

@@ -36,6 +36,12 @@ class G2PairStore:
     pairs_per_bin: np.ndarray
     cross_flag: int
 
+    def merge(self, later: "G2PairStore") -> "G2PairStore":
+        from tagstream.stages import add_padded
+
+        return G2PairStore(np.concatenate((self.store, later.store)),
+                           add_padded(self.pairs_per_bin, later.pairs_per_bin), self.cross_flag)
+
 
 @dataclass(frozen=True)
 class G2Stats:
@@ -53,6 +59,18 @@ class G2Stats:
     first_ps: int | None
     last_ps: int | None
     t_from_ps: int | None
+
+    def merge(self, later: "G2Stats") -> "G2Stats":
+        """These statistics followed by the next time slice's (which counted the pairs whose later photon
+        lies in it, its look-back photons serving as partners)."""
+        from tagstream.stages import merge_stats
+
+        last = [x for x in (self.last_ps, later.last_ps) if x is not None]
+        return G2Stats(per_state=merge_stats([self.per_state, later.per_state]), base_bin_ps=self.base_bin_ps,
+                       window_ps=self.window_ps, delta_ps=self.delta_ps, hist=self.hist + later.hist,
+                       n_a=self.n_a + later.n_a, n_b=self.n_b + later.n_b,
+                       first_ps=self.first_ps if self.first_ps is not None else later.first_ps,
+                       last_ps=max(last) if last else None, t_from_ps=self.t_from_ps)
 
 
 class G2Stage:
@@ -170,6 +188,26 @@ class G2WhenPeriodKnown:
         self._pending_t: list[np.ndarray] = []
         self._pending_w: list[np.ndarray] = []
         self._origin_ps: int | None = None
+        self._count_from = -np.inf
+
+    def start_slice(self, origin_ps: int, count_from_ps: int) -> None:
+        """Analyse a time slice: pairs whose later photon is before count_from_ps are not counted (the
+        look-back photons only serve as partners); per-state bins from the recording's first record."""
+        self._origin_ps = int(origin_ps)
+        self._count_from = int(count_from_ps)
+        self._start()
+
+    def lookback_ps(self, period_ps: float | None) -> int:
+        """How far before a slice's start its pairs' earlier photons can lie (>= the stage's reach)."""
+        period = period_ps or self.nominal_period_ps or 0.0
+        window = self.window_ps or int(np.ceil(3.5 * period))
+        return int(window) + int(self.bin_ps or max(window, period / 500)) + abs(int(self.delta_ps)) + 1
+
+    def _start(self) -> None:
+        if self.window_ps is not None and self.bin_ps is not None:
+            self._make(None, self._count_from)
+        elif self.nominal_period_ps is not None:
+            self._make(float(self.nominal_period_ps), self._count_from)
 
     def _make(self, period_ps: float | None, t_from: float) -> None:
         from tagstream.kernels.trace import nice_bin_ps
@@ -186,10 +224,7 @@ class G2WhenPeriodKnown:
     def update(self, batch: PhotonBatch) -> None:
         if self._origin_ps is None and batch.first_time_ps is not None:
             self._origin_ps = int(batch.first_time_ps)       # the trace origin (per-state pairs)
-            if self.window_ps is not None and self.bin_ps is not None:
-                self._make(None, -np.inf)
-            elif self.nominal_period_ps is not None:
-                self._make(float(self.nominal_period_ps), -np.inf)
+            self._start()
         if self.stage is None:
             self._pending_t.append(batch.t_ps)
             self._pending_w.append(batch.which)
@@ -198,7 +233,7 @@ class G2WhenPeriodKnown:
                 w = np.concatenate(self._pending_w)[-PENDING_MAX:]
                 self._pending_t, self._pending_w = [t], [w]
                 return
-            self._make(batch.period_ps, batch.period_from_ps)
+            self._make(batch.period_ps, max(batch.period_from_ps, self._count_from))
             batch = PhotonBatch(np.concatenate(self._pending_t), np.concatenate(self._pending_w),
                                 np.zeros(0, np.int64), np.zeros(0, np.int64), batch.last_time_ps)
             self._pending_t, self._pending_w = [], []

@@ -83,6 +83,32 @@ class MicrotimeStage:
     def state_copy(self):
         return self.si.copy(), self.sf.copy(), self.ch_counts.copy()
 
+    # --- time slices (tagstream.slices) ----------------------------------------------------------
+    def advance_syncs(self, sync_times_ps: np.ndarray) -> None:
+        """Carry the pulse reference over a stretch of the recording given by its sync times alone
+        (time-ordered): photons do not change the period estimate, so this is the kernel's state at
+        the stretch's end, as a time slice that starts there needs it. The same kernel, no photon channel."""
+        s = self.setup
+        n = sync_times_ps.shape[0]
+        if n == 0 or s.sync is None:
+            return
+        none_i = np.empty(0, np.int64)
+        K.reference_photons(np.ascontiguousarray(sync_times_ps, np.int64), np.full(n, s.sync, np.uint16), s.sync,
+                            -1, -1, -1, s.sync_divider, self.shift_a, self.shift_b, self.max_periods,
+                            self.memory_pulses, self.si, self.sf, self.ch_counts, none_i, np.empty(0, np.uint8),
+                            none_i, none_i)
+
+    def slice_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel state a time slice starting now begins with (counters zero)."""
+        si, sf = self.si.copy(), self.sf.copy()
+        si[[K.SI_UNREF_NOSYNC, K.SI_UNREF_NOPERIOD, K.SI_UNREF_GAP, K.SI_N_SYNC, K.SI_HAS_T]] = 0
+        return si, sf
+
+    def start_slice(self, state: tuple[np.ndarray, np.ndarray]) -> None:
+        """Continue from `state` (slice_state() of a stage that advanced to this slice's start)."""
+        self.si, self.sf = state[0].copy(), state[1].copy()
+        self.ch_counts[:] = 0
+
     # --- update ----------------------------------------------------------------------------------
     def update(self, chunk: TagChunk) -> PhotonBatch:
         n = len(chunk)
@@ -109,9 +135,9 @@ class MicrotimeStage:
                            *self._times(chunk))
 
     def _times(self, chunk: TagChunk) -> tuple:
-        """(first record time, first period, its start) for the PhotonBatch."""
+        """(first record time, first period, its start, the estimate now) for the PhotonBatch."""
         first = int(chunk.timestamps_ps[0]) if len(chunk) else None
-        return first, self.first_period_ps, self.first_period_time_ps
+        return first, self.first_period_ps, self.first_period_time_ps, self.period_ps
 
     def _update_direct(self, chunk: TagChunk) -> PhotonBatch:
         s = self.setup

@@ -11,21 +11,25 @@ Memory: 4 int64 per trace bin (32 B; 11.5 MB per hour at 10 ms bins) plus 2 B pe
 (72 MB per hour at 10 kcounts/s, 720 MB at 100 kcounts/s). Everything else in the pipeline is
 bounded; this store is what makes re-selection exact.
 
-No "non-reselectable" mode (yet): dropping the store is only exact when a bin's regime is final the
-moment the bin closes, i.e. with on_threshold, t0_ps and regimes fixed AND subtract_background=False
-(the background rate comes from the whole recording's decay) and without lifetime_mle / levels
-(both read the store); the regime decays could then be summed bin by bin, keeping only the open
-bin's photons. With t0 alone fixed it cannot be exact, so it is not offered.
+Bounded-memory mode (``fixed``: a FixedSelection, AnalysisConfig.bounded_memory): a bin's regime is
+final the moment the bin closes when the ON threshold, t0_ps and the regimes are fixed up front AND
+subtract_background=False (the background rate comes from the whole recording's decay) and without
+lifetime_mle / levels (both read the store). Each closed bin's photons are then summed into its
+regime's decay (and its count of photons before t0's decay bin kept, one number per bin, for the
+average lifetime) and dropped: the store holds only the open bin's photons, memory is flat in the
+recording length, and the results cannot be re-selected. The regime of a bin is decided with the
+period estimate when it closes (the Results use the final one): the two differ by ~1e-6 relative, so
+only a bin whose average lifetime lies within ~1e-9 ns of a regime edge could be placed differently.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tagstream.kernels.trace import accumulate_bins, nice_bin_ps, sum_selected_decays
+from tagstream.kernels.trace import accumulate_bins, nice_bin_ps, sum_selected_decays, sums_from
 from tagstream.chunk import PhotonBatch
 
 MAX_DECAY_BINS = 2048
@@ -83,6 +87,76 @@ class DecaySums:
 
 
 @dataclass(frozen=True)
+class FixedSelection:
+    """The selection a bounded-memory trace stage applies as bins close (see the module doc)."""
+
+    on_threshold: float
+    t0_ps: float
+    regimes_ns: tuple
+
+
+def time_zero_bin(t0_ps: float, guard_ps: float, decay_bin_ps: int, period_ps: float) -> int:
+    """The decay bin where one period of delays starts (the cut just before t0 - guard)."""
+    return int(np.floor((t0_ps - guard_ps) / decay_bin_ps)) % int(np.ceil(period_ps / decay_bin_ps))
+
+
+def average_lifetime_ns(n_ref, sum_micro_ps, n_below, t0_ps: float, period_ps: float, decay_bin_ps: int,
+                        cut_bin: int, n_bg) -> np.ndarray:
+    """Average lifetime (ns) per trace bin (tagstream.results explains the estimator): n_ref photons with
+    microtime sum sum_micro_ps, n_below of them before the cut bin (late photons of the previous pulse),
+    n_bg expected background photons. NaN without signal."""
+    n = n_ref.astype(np.float64)
+    S = sum_micro_ps.astype(np.float64)
+    P = period_ps
+    sig = n - n_bg
+    c_ps = cut_bin * float(decay_bin_ps)
+    delta = (c_ps - t0_ps + 0.5 * P) % P - 0.5 * P  # c - t0 in (-P/2, P/2]
+    S_wrapped = S - n * c_ps + P * n_below + n * delta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lt = ((S_wrapped - n_bg * (P / 2.0 + delta)) / sig) / 1e3
+    out = np.full(n.shape[0], np.nan)
+    good = (n > 0) & (sig >= 1.0)
+    out[good] = lt[good]
+    return out
+
+
+def photons_below(store, n_ref, cut_bin: int, decay_bin_ps: int) -> np.ndarray:
+    """Per trace bin, the referenced photons of the store (bins' photons in order) before the cut bin."""
+    nb = n_ref.shape[0]
+    on_n, on_s = np.zeros(nb, np.int64), np.zeros(nb, np.float64)
+    if cut_bin <= 0:
+        return np.zeros(nb, np.int64)
+    sums_from(store, np.concatenate(([0], np.cumsum(n_ref))).astype(np.int64), cut_bin, float(decay_bin_ps),
+              on_n, on_s)
+    return n_ref - on_n
+
+
+@dataclass(frozen=True)
+class BoundedTrace:
+    """Bounded mode: bins [0, n_folded) are folded (their photons dropped): per bin its photons before
+    the cut bin and its regime (-1 none), and the regimes' decays summed."""
+
+    selection: FixedSelection
+    cut_bin: int
+    n_folded: int
+    n_below: np.ndarray
+    regime: np.ndarray
+    regime_decays: np.ndarray
+
+    def merge(self, later: "BoundedTrace") -> "BoundedTrace":
+        """Slices that end on trace-bin edges (tagstream.slices aligns them): the later one's bins follow."""
+        from tagstream.stages import add_padded
+
+        n = max(self.n_folded, later.n_folded)
+        reg = np.full(n, -1, np.int8)
+        for b in (self, later):
+            reg[: b.n_folded] = np.where(b.regime[: b.n_folded] >= 0, b.regime[: b.n_folded], reg[: b.n_folded])
+        rd = later.regime_decays if self.regime_decays.size == 0 else self.regime_decays if \
+            later.regime_decays.size == 0 else self.regime_decays + later.regime_decays
+        return BoundedTrace(self.selection, self.cut_bin, n, add_padded(self.n_below, later.n_below)[:n], reg, rd)
+
+
+@dataclass(frozen=True)
 class TraceStats:
     """The trace stage's sufficient statistics: per trace bin (origin_ps + i * bin_ps) the photons of
     A and B, the referenced photons and their microtime sum (ps); the total decay histogram
@@ -100,11 +174,28 @@ class TraceStats:
     n_decay: int
     total_decay: np.ndarray
     store: np.ndarray
+    bounded: BoundedTrace | None = None   # bounded-memory mode: store = the photons of bins >= n_folded
     sums: DecaySums | None = None      # the stage's memo of regime decays (None: sum every photon)
+
+    def merge(self, later: "TraceStats") -> "TraceStats":
+        """These statistics followed by the next time slice's (same origin and bins): per-bin sums add
+        (a bin split by the slice boundary included), the stores concatenate in photon order."""
+        from tagstream.stages import add_padded
+
+        dec = later if self.decay_bin_ps is None else self
+        return TraceStats(bin_ps=self.bin_ps, origin_ps=self.origin_ps, n_bins=max(self.n_bins, later.n_bins),
+                          counts_a=add_padded(self.counts_a, later.counts_a),
+                          counts_b=add_padded(self.counts_b, later.counts_b),
+                          n_ref=add_padded(self.n_ref, later.n_ref),
+                          sum_micro_ps=add_padded(self.sum_micro_ps, later.sum_micro_ps),
+                          decay_bin_ps=dec.decay_bin_ps, n_decay=dec.n_decay,
+                          total_decay=add_padded(self.total_decay, later.total_decay),
+                          store=np.concatenate((self.store, later.store)),
+                          bounded=None if self.bounded is None else self.bounded.merge(later.bounded))
 
 
 class TraceStage:
-    def __init__(self, bin_ps: int, decay_bin_ps: int | None = None) -> None:
+    def __init__(self, bin_ps: int, decay_bin_ps: int | None = None, fixed: FixedSelection | None = None) -> None:
         if bin_ps <= 0:
             raise ValueError("trace bin must be > 0 ps")
         self.bin_ps = int(bin_ps)
@@ -121,6 +212,17 @@ class TraceStage:
         self.n_store = 0
         self.total_decay = np.zeros(0, np.int64)
         self.sums = DecaySums()
+        self.fixed = fixed
+        self.n_folded = 0       # bounded mode: bins [0, n_folded) folded, their photons dropped
+        self.cut_bin = -1
+        self.n_below = np.zeros(0, np.int64)
+        self.regime = np.zeros(0, np.int8)
+        self.regime_decays = np.zeros((0, 0), np.int64)
+        self._period_now: float | None = None
+
+    def start_slice(self, origin_ps: int, count_from_ps: int) -> None:
+        """Analyse a time slice: bins from the recording's first record (only the slice's photons are fed)."""
+        self.origin_ps = int(origin_ps)
 
     def set_decay_binning(self, first_period_ps: float) -> None:
         """Fix the decay resolution from the period when it first became known (deterministic)."""
@@ -132,6 +234,8 @@ class TraceStage:
             raise ValueError(f"decay bin {b} ps gives {n} bins per period (max 65535)")
         self.decay_bin_ps, self.n_decay = int(b), n
         self.total_decay = np.zeros(n, np.int64)
+        if self.fixed is not None:
+            self.regime_decays = np.zeros((len(self.fixed.regimes_ns), n), np.int64)
 
     def update(self, batch: PhotonBatch) -> None:
         if batch.last_time_ps is None:
@@ -143,8 +247,11 @@ class TraceStage:
         self.n_bins = max(self.n_bins, (batch.last_time_ps - self.origin_ps) // self.bin_ps + 1)
         for name in ("counts_a", "counts_b", "n_ref", "sum_micro"):
             setattr(self, name, _grow(getattr(self, name), self.n_bins))
+        if batch.period_now_ps is not None:
+            self._period_now = batch.period_now_ps
         n = batch.t_ps.shape[0]
         if n == 0:
+            self._fold_closed()
             return
         if self.decay_bin_ps is None and np.any(batch.micro_ps >= 0):
             raise RuntimeError("referenced photons before the decay binning is known")  # cannot happen
@@ -156,6 +263,45 @@ class TraceStage:
         if m:
             self.total_decay += np.bincount(out[:m], minlength=self.n_decay)[: self.n_decay]
         self.n_store += m
+        self._fold_closed()
+
+    def _fold_closed(self) -> None:
+        """Bounded mode: fold every closed bin (all but the one holding the last record)."""
+        if self.fixed is not None and self._period_now is not None:
+            self.fold(self.n_bins - 1, self._period_now)
+
+    def end_slice(self, t_stop_ps: int, period_ps: float | None) -> None:
+        """A time slice ends at t_stop_ps (a trace-bin edge in bounded mode): its bins are complete."""
+        if self.fixed is not None and period_ps is not None and self.origin_ps is not None:
+            self.fold((int(t_stop_ps) - self.origin_ps) // self.bin_ps, period_ps)
+
+    def fold(self, up_to_bin: int, period_ps: float) -> None:
+        """Bounded mode: sum the bins [n_folded, up_to_bin) (closed) into their regime's decay (ON and
+        average lifetime in the regime, with the period estimate `period_ps`) and drop their photons."""
+        a, b = self.n_folded, min(int(up_to_bin), self.n_bins)
+        if b <= a or self.decay_bin_ps is None:
+            return
+        f = self.fixed
+        self.cut_bin = time_zero_bin(f.t0_ps, 0.0, self.decay_bin_ps, period_ps)
+        offsets = np.concatenate(([0], np.cumsum(self.n_ref[a:b]))).astype(np.int64)
+        k = int(offsets[-1])
+        below = photons_below(self.store[:k], self.n_ref[a:b], self.cut_bin, self.decay_bin_ps)
+        lt = average_lifetime_ns(self.n_ref[a:b], self.sum_micro[a:b], below.astype(np.float64), f.t0_ps, period_ps,
+                                 self.decay_bin_ps, self.cut_bin, 0.0)
+        on = (self.counts_a[a:b] + self.counts_b[a:b]) > float(f.on_threshold)
+        reg = np.full(b - a, -1, np.int8)
+        for r, (lo, hi) in enumerate(f.regimes_ns):
+            sel = np.flatnonzero(on & (lt >= lo) & (lt < hi)).astype(np.int64)
+            reg[sel] = r
+            if sel.size:
+                sum_selected_decays(self.store, offsets, sel, self.n_decay, self.regime_decays[r])
+        self.n_below = _grow(self.n_below, b)
+        self.regime = _grow(self.regime, b)
+        self.n_below[a:b] = below
+        self.regime[a:b] = reg
+        self.store[: self.n_store - k] = self.store[k: self.n_store]
+        self.n_store -= k
+        self.n_folded = b
 
     def stats(self) -> TraceStats:
         """Copies of the per-bin arrays and a view of the (append-only, immutable prefix) store."""
@@ -164,8 +310,12 @@ class TraceStage:
                           counts_a=self.counts_a[:nb].copy(), counts_b=self.counts_b[:nb].copy(),
                           n_ref=self.n_ref[:nb].copy(), sum_micro_ps=self.sum_micro[:nb].copy(),
                           decay_bin_ps=self.decay_bin_ps, n_decay=self.n_decay,
-                          total_decay=self.total_decay.copy(), store=self.store[: self.n_store],
-                          sums=self.sums)
+                          total_decay=self.total_decay.copy(), store=self.store[: self.n_store].copy()
+                          if self.fixed is not None else self.store[: self.n_store],
+                          bounded=None if self.fixed is None else BoundedTrace(
+                              self.fixed, self.cut_bin, self.n_folded, self.n_below[: self.n_folded].copy(),
+                              self.regime[: self.n_folded].copy(), self.regime_decays.copy()),
+                          sums=self.sums if self.fixed is None else None)   # bounded: the store is compacted
 
     def finalize(self) -> None:
         """Nothing is held back."""

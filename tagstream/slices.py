@@ -1,0 +1,307 @@
+"""One long recording over many cores: time slices analysed in parallel and merged exactly.
+
+    res = analyze_file_sliced(path, setup, config, workers=2)              # local process pool
+    res = analyze_file_sliced(path, setup, config, scheduler="tcp://host:8786")   # Dask cluster
+
+The result equals tagstream.pipeline.analyze_file's bit for bit (tests/test_slices.py: random slice
+boundaries, every stage on). How:
+
+* Slices are time ranges [T_k, T_k+1), T_k the time of the record at k/N of the file: a file whose
+  records have a fixed size and no decoding state (quTAG BINARY / RAW: ``reader.slice_records``) can
+  be read from any record. Other formats are analysed on one core (a warning says so). A worker reads
+  the records around its range (back to a record more than the reorder window before its look-back,
+  forward to one a window after its end: the reorder guarantee, no record more than the window below
+  an earlier one, puts every record of the range inside), restores time order with the same
+  Reorderer and keeps the records of its range.
+* Microtime: the running laser-period estimate depends on every earlier sync. The master makes one
+  cheap sequential pass over the sync records only (a kernel that reads the channel field, then
+  MicrotimeStage.advance_syncs: the same microtime kernel; photons never change the estimate) and
+  hands each slice the kernel state at its start; slices are submitted as their state is known.
+  Boundaries before the period is known are dropped (the g2 window waits for it).
+* Stages with start_slice (trace, frames, g2; tagstream.stages): bins are absolute from the
+  recording's first record, photons before a slice's start only serve as g2 partners (look-back),
+  and the statistics of consecutive slices merge by type (TraceStats.merge, G2Stats.merge,
+  FrameStats.merge). Stages without it (levels: change points over all photons; correlation: lags
+  up to 10 s) run once in the master over the photons of all slices, in order.
+* Counts (records, channels, unreferenced photons) add; the final period is the last slice's.
+* Bounded-memory trace (AnalysisConfig.bounded_memory): slices end on trace-bin edges, so each slice
+  folds whole bins only.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tagstream.chunk import PhotonBatch, TagChunk
+from tagstream.io.reorder import Reorderer
+from tagstream.kernels import microtime as K
+
+MIN_SLICE_RECORDS = 1 << 20   # smaller slices are not worth a worker
+SEARCH_RECORDS = 1 << 16      # first step of the search for a slice's first / last file record
+
+
+@dataclass(frozen=True)
+class SlicePart:
+    """What one slice contributes: its records and channel counts, unreferenced photons by reason, first
+    and last record time, the period estimate at its end, the statistics of the stages with
+    start_slice, and for the others (replay) the photons (t_ps, which, micro_ps) they run on."""
+
+    n_records: int
+    ch_counts: np.ndarray
+    unreferenced: dict
+    first_time_ps: int | None
+    last_time_ps: int | None
+    period_ps: float | None
+    stats: dict
+    replay: dict
+
+
+@dataclass(frozen=True)
+class SliceJob:
+    """One slice to analyse: records with time in [t_start_ps, t_stop_ps) (None: from the start / to
+    the end), near file records rec_start / rec_stop; origin_ps: the recording's first record time;
+    micro_state: the microtime kernel's state at t_start_ps (None for the first slice)."""
+
+    path: str
+    setup: Any
+    config: Any
+    t_start_ps: int | None
+    t_stop_ps: int | None
+    rec_start: int
+    rec_stop: int
+    origin_ps: int
+    micro_state: tuple | None
+    chunk_records: int = 1 << 20
+    skip_missing_channels: bool = False
+
+
+def _open(path, skip_missing_channels=False):
+    from tagstream.io import open_tags
+
+    return open_tags(path, skip_missing_channels=skip_missing_channels)
+
+
+def _start_record(reader, k: int, t_lim: int) -> int:
+    """A file record index a <= k such that every record before a is earlier than t_lim + window: the
+    block [a, ...) holds a record earlier than t_lim (then all before it are earlier than t_lim + window)."""
+    step, end = SEARCH_RECORDS, k
+    while end > 0:
+        a = max(0, end - step)
+        t, _ = reader.read_records(a, end - a)
+        if t.size and int(t.min()) < t_lim:
+            return a
+        end, step = a, 2 * step
+    return 0
+
+
+def _stop_record(reader, k: int, t_lim: int) -> int:
+    """A file record index b >= k such that every record from b on is at least t_lim - window: the
+    records before b hold one at t_lim or later."""
+    step, a = SEARCH_RECORDS, k
+    while a < reader.n_records:
+        b = min(reader.n_records, a + step)
+        t, _ = reader.read_records(a, b - a)
+        if t.size and int(t.max()) >= t_lim:
+            return b
+        a, step = b, 2 * step
+    return reader.n_records
+
+
+def analyze_slice(job: SliceJob) -> SlicePart:
+    """Analyse one slice (runs in a worker process or a Dask worker)."""
+    from tagstream.pipeline import Pipeline
+
+    reader = _open(job.path, job.skip_missing_channels)
+    s = job.setup
+    pipe = Pipeline(s, job.config)
+    first = job.t_start_ps is None
+    pipe.start_slice(None if first else job.origin_ps, job.t_start_ps, job.micro_state)
+    window = reader.reorder_window_ps
+    lo = None if first else job.t_start_ps - pipe.lookback_ps()
+    a = 0 if first else _start_record(reader, job.rec_start, lo - window)
+    b = reader.n_records if job.t_stop_ps is None else _stop_record(reader, job.rec_stop, job.t_stop_ps + window)
+    b_ch = -1 if s.spad_b is None else s.spad_b
+    reorder = Reorderer(window)
+    emitted = [0]
+
+    def route(t: np.ndarray, c: np.ndarray) -> None:
+        i0 = 0 if first else int(np.searchsorted(t, job.t_start_ps, side="left"))
+        i1 = t.shape[0] if job.t_stop_ps is None else int(np.searchsorted(t, job.t_stop_ps, side="left"))
+        if i0 > 0:   # look-back: photons that only serve as partners
+            j0 = int(np.searchsorted(t, lo, side="left"))
+            ph = (c[j0:i0] == s.spad_a) | (c[j0:i0] == b_ch)
+            pipe.feed_history(t[j0:i0][ph], (c[j0:i0][ph] == b_ch).astype(np.uint8))
+        if i1 > i0:
+            pipe.feed(TagChunk(t[i0:i1], c[i0:i1], emitted[0]))
+            emitted[0] += i1 - i0
+
+    from tagstream.io.base import fixed_locator
+
+    for x in range(a, b, job.chunk_records):
+        t, c = reader.read_records(x, min(job.chunk_records, b - x))
+        route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
+    route(*reorder.finish())
+    return pipe.slice_part(job.t_stop_ps)
+
+
+def merge_parts(parts: list[SlicePart], setup, config):
+    """RawStats of the whole recording from its slices' parts (in time order); final."""
+    from tagstream.pipeline import STAGES
+    from tagstream.results import RawStats
+    from tagstream.stages import merge_stats
+
+    stages = {}
+    for name, make in STAGES.items():
+        if any(name in p.stats for p in parts):
+            stages[name] = merge_stats([p.stats.get(name) for p in parts])
+        elif any(name in p.replay for p in parts):
+            st = make(setup, config)
+            for p in parts:
+                t, w, m = p.replay[name]
+                for i in range(0, t.shape[0], 1 << 20):
+                    j = min(t.shape[0], i + (1 << 20))
+                    st.update(PhotonBatch(t[i:j], w[i:j], m[i:j], np.zeros(0, np.int64), int(t[j - 1]), int(t[i])))
+            st.finalize()
+            stages[name] = st.stats()
+    ch = np.sum([p.ch_counts for p in parts], axis=0)
+    nz = np.flatnonzero(ch)
+    unref = {k: sum(p.unreferenced[k] for p in parts) for k in parts[0].unreferenced}
+    with_records = [p for p in parts if p.n_records]
+    return RawStats(final=True, config=config, setup=setup,
+                    first_time_ps=with_records[0].first_time_ps if with_records else None,
+                    last_time_ps=with_records[-1].last_time_ps if with_records else None,
+                    n_records=sum(p.n_records for p in parts),
+                    period_ps=(with_records[-1] if with_records else parts[-1]).period_ps,
+                    ch_counts={int(c): int(ch[c]) for c in nz}, unreferenced=unref, stages=stages)
+
+
+def _origin(reader) -> int:
+    """The recording's first record time (the smallest; within the reorder window of the first ones)."""
+    n = min(reader.n_records, SEARCH_RECORDS)
+    while True:
+        t, _ = reader.read_records(0, n)
+        if n >= reader.n_records or int(t.min()) <= int(t.max()) - reader.reorder_window_ps:
+            return int(t.min())
+        n *= 4
+
+
+def plan_boundaries(reader, n_slices: int, min_slice_records: int = MIN_SLICE_RECORDS,
+                    at_records=None) -> list[tuple[int, int]]:
+    """(file record, its time) of the slice starts after the first: at k/n_slices of the file (or at the
+    file records at_records), strictly increasing in time, at least min_slice_records apart."""
+    n = reader.n_records
+    k_max = max(1, min(int(n_slices), n // max(1, int(min_slice_records))))
+    ks = [n * i // k_max for i in range(1, k_max)] if at_records is None else sorted(
+        {int(k) for k in at_records if 0 < int(k) < n})
+    out: list[tuple[int, int]] = []
+    for k in ks:
+        t = int(reader.read_records(k, 1)[0][0])
+        if not out or t > out[-1][1]:
+            out.append((k, t))
+    return out
+
+
+class _SyncsOutOfOrder(Exception):
+    """The sync records are not in time order in the file (the state pass reads them in file order)."""
+
+
+def boundary_states(reader, micro, times: list[int]):
+    """Yield (index, microtime kernel state at times[index]) in order, from one pass over the syncs in
+    file order (raises _SyncsOutOfOrder if they are not in time order: the quTAG's per-channel delay
+    correction moves all tags of a channel alike, so its syncs stay in order)."""
+    sync = micro.setup.sync
+    i = 0
+    if sync is not None:
+        last = None
+        for st, ordered in reader.channel_times(sync):
+            if not ordered or (st.shape[0] and last is not None and st[0] < last):
+                raise _SyncsOutOfOrder
+            if st.shape[0]:
+                last = int(st[-1])
+            while i < len(times):
+                j = int(np.searchsorted(st, times[i], side="left"))
+                if j == st.shape[0]:
+                    break
+                micro.advance_syncs(st[:j])
+                st = st[j:]
+                yield i, micro.slice_state()
+                i += 1
+            micro.advance_syncs(st)
+    while i < len(times):
+        yield i, micro.slice_state()
+        i += 1
+
+
+def _period_known_after(reader, setup, config) -> float:
+    """The time after which the microtime stage knows the laser period: -inf with a given period or
+    without sync, else the second sync's time (the first interval > 0); +inf if never."""
+    if config.laser_period_ps is not None or setup.sync is None:
+        return float("-inf")
+    first = None
+    for st, _ in reader.channel_times(setup.sync):
+        if st.shape[0]:
+            first = int(st[0]) if first is None else first
+            later = st[st > first]
+            if later.shape[0]:
+                return int(later[0])
+    return float("inf")
+
+
+def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=None, chunk_records: int = 1 << 20,
+                        skip_missing_channels: bool = False, warnings: list | None = None,
+                        n_slices: int | None = None, min_slice_records: int = MIN_SLICE_RECORDS,
+                        at_records=None, submit=None):
+    """tagstream.pipeline.analyze_file over `workers` local processes (or a Dask cluster at `scheduler`):
+    the same Results. Falls back to one core (a warning in `warnings`) for formats that cannot be split.
+    n_slices: how many slices (default: one per worker; at least min_slice_records records each);
+    at_records: slice starts at these file records instead (tests); submit: an executor's
+    submit(fn, arg) -> future to use (e.g. a pool kept warm), instead of a new one."""
+    from tagstream.export.executors import slice_executor
+    from tagstream.pipeline import AnalysisConfig, analyze_file, file_config, microtime_stage
+    from tagstream.results import derive
+
+    reader = _open(path, skip_missing_channels)
+    config = file_config(reader, setup, config or AnalysisConfig())
+    if warnings is not None:
+        warnings.extend(w for w in reader.warnings if w not in warnings)
+    one_core = dict(chunk_records=chunk_records, skip_missing_channels=skip_missing_channels, warnings=warnings)
+    if not getattr(reader, "slice_records", False) or getattr(reader, "_end_error", None) is not None:
+        if warnings is not None:
+            warnings.append(f"{reader.format} recordings cannot be split into time slices: analysed on one core")
+        return analyze_file(path, setup, config, **one_core)
+    bounds = plan_boundaries(reader, n_slices or max(1, int(workers)), min_slice_records,
+                             at_records) if reader.n_records else []
+    if not bounds:
+        return analyze_file(path, setup, config, **one_core)
+    origin = _origin(reader)
+    base = dict(path=str(path), setup=setup, config=config, origin_ps=origin, chunk_records=chunk_records,
+                skip_missing_channels=skip_missing_channels)
+    micro = microtime_stage(setup, config)
+    if config.bounded_memory:   # bounded trace: slices end on trace-bin edges (no bin is split)
+        b = config.trace_bin_ps
+        bounds = [(k, origin + -(-(t - origin) // b) * b) for k, t in bounds]
+        bounds = [x for i, x in enumerate(bounds) if i == 0 or x[1] > bounds[i - 1][1]]
+    t_known = _period_known_after(reader, setup, config)
+    bounds = [(k, t) for k, t in bounds if t > t_known]   # the g2 window waits for the period: no slice before it
+    if not bounds:
+        return analyze_file(path, setup, config, **one_core)
+    try:
+        with slice_executor(workers, scheduler) if submit is None else nullcontext(submit) as run:
+            starts, stops = [(0, None)] + bounds, bounds + [(reader.n_records, None)]
+            jobs = [dict(rec_start=ka, t_start_ps=ta, rec_stop=kb, t_stop_ps=tb, **base)
+                    for (ka, ta), (kb, tb) in zip(starts, stops)]
+            futures = [run(analyze_slice, SliceJob(micro_state=None, **jobs[0]))]   # before the pass over the syncs
+            for i, state in boundary_states(reader, micro, [t for _, t in bounds]):
+                futures.append(run(analyze_slice, SliceJob(micro_state=state, **jobs[i + 1])))
+            parts = [f.result() for f in futures]
+    except _SyncsOutOfOrder:
+        if warnings is not None:
+            warnings.append("the sync tags are not in time order in the file: analysed on one core")
+        return analyze_file(path, setup, config, **one_core)
+    raw = merge_parts(parts, setup, config)
+    setup.check_channels(sorted(raw.ch_counts), source=str(path))
+    return derive(raw, config.selection())
