@@ -56,6 +56,11 @@ class DecaySums:
     def __reduce__(self):
         return (DecaySums, ())
 
+    def __eq__(self, other) -> bool:    # a memo is not data: statistics with any two memos are equal
+        return isinstance(other, DecaySums)
+
+    __hash__ = object.__hash__
+
     def selected(self, key, store: np.ndarray, offsets: np.ndarray, bins: np.ndarray, n_decay: int) -> np.ndarray:
         """Decay counts (n_decay, int64) of the photons of trace bins `bins` (closed bins only)."""
         nb = offsets.shape[0] - 1
@@ -191,7 +196,8 @@ class TraceStats:
                           decay_bin_ps=dec.decay_bin_ps, n_decay=dec.n_decay,
                           total_decay=add_padded(self.total_decay, later.total_decay),
                           store=np.concatenate((self.store, later.store)),
-                          bounded=None if self.bounded is None else self.bounded.merge(later.bounded))
+                          bounded=None if self.bounded is None else self.bounded.merge(later.bounded),
+                          sums=None if self.bounded is not None else DecaySums())
 
 
 class TraceStage:
