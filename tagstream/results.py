@@ -393,7 +393,10 @@ def derive(raw: RawStats, sel: Selection) -> Results:
             selb = np.flatnonzero(on & (lifetime >= lo) & (lifetime < hi))
             dec = np.zeros(tr.n_decay, np.int64)
             if selb.size and tr.n_decay:
-                sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
+                if getattr(tr, "sums", None) is not None:   # live snapshots: only the bins that changed regime
+                    dec = tr.sums.selected(r, tr.store, offsets, selb.astype(np.int64), tr.n_decay)
+                else:
+                    sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
         regime_idx[selb] = r
         regs.append(RegimeResult(Regime(lo, hi), int(selb.size), int(dec.sum()), selb,
                                  _merge_intervals(selb, tr.origin_ps or 0, bin_ps), t_dec, dec))
@@ -415,7 +418,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     if lev is not None and lev.n_levels >= 2:
         from tagstream.blinking import blinking_from_levels
 
-        blink = blinking_from_levels(lev, cutoff=raw.final)  # the cut-off fit only for the final result
+        blink = blinking_from_levels(lev, final=raw.final)  # cut-off fit and bootstrap errors: final result only
     if raw.correlation is not None:
         from tagstream.stages.correlation import derive_correlation
 
