@@ -150,12 +150,14 @@ def test_batch_rows_match_direct_analysis_and_bad_files_are_error_rows(src, tmp_
             k = reg.regime.column
             assert r[f"{k}_fraction_of_on"] == pytest.approx(int((tr["regime"] == i).sum()) / n_on)
             assert r[f"{k}_n_photons"] == reg.n_photons
-        # the seed regime structure: simulated ON photons land at 40-50 ns mostly. 2 s hold one fittable
-        # regime: the global fit falls back to a single exponential (said in the warnings), which agrees
+        # the seed regime structure: simulated ON photons land at 40-50 ns mostly. 2 s hold one or two fittable
+        # regimes (the fits' cross-selected halves spread a little wider): with one the global fit falls back
+        # to a single exponential (said in the warnings), which agrees with the average lifetime
         k = Regime(40.0, 50.0).column
         assert 40 <= r[f"{k}_lifetime_ns"] < 50
-        assert r["fit_mode"] == "single" and r[f"{k}_fit_success"]
-        assert r[f"{k}_tau_ns"] == pytest.approx(r[f"{k}_lifetime_ns"], abs=3.0)
+        assert r["fit_mode"] in ("single", "global") and r[f"{k}_fit_success"]
+        if r["fit_mode"] == "single":
+            assert r[f"{k}_tau_ns"] == pytest.approx(r[f"{k}_lifetime_ns"], abs=3.0)
         assert "photons < 200" in r["warnings"]
         assert 0 < r["g2_zero"] < 0.5
         # spectra: band-edge peak of the simulator (2.064 eV band edge / 2.037 eV trap mixture)
