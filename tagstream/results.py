@@ -415,7 +415,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
     if lev is not None and lev.n_levels >= 2:
         from tagstream.blinking import blinking_from_levels
 
-        blink = blinking_from_levels(lev, cutoff=raw.final)  # the cut-off fit only for the final result
+        blink = blinking_from_levels(lev, final=raw.final)  # cut-off fit and bootstrap errors: final result only
     if raw.correlation is not None:
         from tagstream.stages.correlation import derive_correlation
 

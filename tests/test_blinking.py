@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize
 
-from tagstream.blinking import (blinking_from_dwells, blinking_from_levels, dwells_from_levels, fit_power_law,
-                                gen_expint, log_histogram, power_law_mle, state_categories)
-from tagstream.blinking.powerlaw import cutoff_loglik
+from tagstream.blinking import (blinking_from_dwells, blinking_from_levels, bootstrap_alpha, dwells_from_levels,
+                                fit_power_law, gen_expint, log_histogram, power_law_mle, state_categories)
+from tagstream.blinking.powerlaw import BOOT_SEED, cutoff_loglik
 from tagstream.pipeline import AnalysisConfig, Pipeline
 from tagstream.simulate import Simulation, SimulationParams, setup_for
 
@@ -51,7 +51,8 @@ def test_mle_and_ks_tmin_equal_a_slow_reference():
     assert fit.t_min_s == tm
     assert fit.alpha == pytest.approx(a, abs=1e-6)
     assert fit.ks_distance == pytest.approx(d, abs=1e-6)
-    assert fit.alpha_err == pytest.approx((fit.alpha - 1) / math.sqrt(fit.n_tail))
+    assert fit.alpha_err_nominal == pytest.approx((fit.alpha - 1) / math.sqrt(fit.n_tail))
+    assert fit.n_boot == 200 and fit.alpha_err > fit.alpha_err_nominal  # t_min chosen from the data: wider
     assert 0.005 < fit.t_min_s < 0.02  # the KS criterion finds the start of the power law
 
 
@@ -65,17 +66,58 @@ def test_alpha_recovered_from_synthetic_dwells(alpha, seed):
     assert abs(fit.alpha - alpha) < 2 * fit.alpha_err
 
 
+def test_bootstrap_resamples_equal_a_slow_reference_and_are_deterministic():
+    """bootstrap_alpha: resamples with replacement drawn from the seeded Generator, t_min re-chosen by KS and
+    alpha refitted in each, as the obvious implementation does; the same values give the same error."""
+    rng = np.random.default_rng(5)
+    x = np.sort(np.concatenate([rng.uniform(0.002, 0.01, 15), _pareto(rng, 1.6, 0.01, 45)]))
+    boot = bootstrap_alpha(x, min_tail=10, n_boot=4)
+    ref_rng = np.random.default_rng(BOOT_SEED)
+    ref = [_slow_fit(x[ref_rng.integers(0, x.size, x.size)], 10)[1] for _ in range(4)]
+    assert boot == pytest.approx(ref, abs=1e-6)
+    assert np.array_equal(bootstrap_alpha(x, 10, 50), bootstrap_alpha(x, 10, 50))
+    f1, f2 = fit_power_law(x, cutoff=False), fit_power_law(x, cutoff=False)
+    assert f1.alpha_err == f2.alpha_err == pytest.approx(np.std(bootstrap_alpha(x, 10), ddof=1))
+    assert fit_power_law(x, t_min_s=0.01, cutoff=False).n_boot == 0  # t_min given: the nominal error is right
+
+
+def _pulls(alpha, n, n_samples, seed, head=False):
+    rng = np.random.default_rng(seed)
+    d, z, zn = [], [], []
+    for _ in range(n_samples):
+        x = _pareto(rng, alpha, 0.01, n - n // 4 if head else n)
+        if head:  # a quarter of the values below the power law's start: t_min must be found
+            x = np.concatenate([rng.uniform(0.002, 0.01, n // 4), x])
+        f = fit_power_law(x, cutoff=False)
+        d.append(f.alpha - alpha)
+        z.append((f.alpha - alpha) / f.alpha_err)
+        zn.append((f.alpha - alpha) / f.alpha_err_nominal)
+    return np.array(d), np.array(z), np.array(zn)
+
+
 @pytest.mark.parametrize("alpha", [1.5, 1.8])
 def test_alpha_errors_are_calibrated(alpha):
-    """Over 100 samples of 150 dwells: alpha within 2 errors in >= 85 % (the KS choice of t_min adds some
-    variance to the nominal 95 %), mean bias < 0.04, within +-0.15 in >= 85 %."""
-    rng = np.random.default_rng(7)
-    fits = [fit_power_law(_pareto(rng, alpha, 0.01, 150), cutoff=False) for _ in range(100)]
-    d = np.array([f.alpha - alpha for f in fits])
-    z = d / np.array([f.alpha_err for f in fits])
-    assert np.mean(np.abs(z) < 2) >= 0.85
+    """Over 100 samples of 150 dwells: the bootstrap errors are calibrated (pull sd 0.8 - 1.15, within 2 errors
+    >= 92 %, within 1 error 55 - 85 %) where the nominal (alpha - 1) / sqrt(n) is too small; mean bias < 0.04."""
+    d, z, zn = _pulls(alpha, 150, 100, 7)
+    assert 0.8 < z.std() < 1.15 and zn.std() > z.std()
+    assert np.mean(np.abs(z) < 2) >= 0.92
+    assert 0.55 <= np.mean(np.abs(z) < 1) <= 0.85
     assert abs(d.mean()) < 0.04
-    assert np.mean(np.abs(d) < 0.15) >= 0.85
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", [False, True])
+@pytest.mark.parametrize("n", [100, 300])
+@pytest.mark.parametrize("alpha", [1.3, 1.5, 1.8, 2.0])
+def test_alpha_error_calibration_over_many_seeds(alpha, n, head):
+    """400 samples per case (pure power law, or a quarter of the values in a non-power-law head): pulls of alpha
+    with sd 0.8 - 1.1 and 2-error coverage 93 - 99.7 %; the nominal error's pulls are wider (sd > 1.05)."""
+    d, z, zn = _pulls(alpha, n, 400, 1000 + n + int(100 * alpha) + head)
+    assert 0.8 < z.std() < 1.1, z.std()
+    assert 0.93 <= np.mean(np.abs(z) < 2) <= 0.997
+    assert zn.std() > 1.05
+    assert abs(d.mean()) < 0.25 * d.std()
 
 
 def test_generalised_exponential_integral_vs_quadrature():
@@ -177,19 +219,49 @@ def test_dwells_from_simulated_levels_match_the_true_dwells():
     assert set(tab["dwell_histograms.parquet"]["state"].unique()) <= {"on", "off"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
-def test_alpha_recovered_end_to_end_from_levels(seed):
-    """300 s, ON alpha 1.5 and OFF alpha 1.8 on [10 ms, 100 s]: >= 100 uncensored dwells per state through
-    change points and grouping. The levels' alpha equals the MLE of the simulator's own dwells above the same
-    t_min (the pipeline adds < 0.5 error bars) and lies within 3 errors of the truth. (Over these six seeds 9 of the 12 fits are
-    also within 0.15 and 2 errors of the truth; the others differ as their true dwell samples do.)"""
+def _end_to_end_fits(seeds, duration_s):
+    """(fit alpha, error, MLE of the simulator's own dwells above the same t_min, truth, n_dwells) per state and seed:
+    ON alpha 1.5 and OFF alpha 1.8 on [10 ms, 100 s] through change points and grouping."""
     p = SimulationParams().replace(**_P2, dwell_max_s=100.0, on_alpha=1.5, off_alpha=1.8)
-    b, truth = _levels_blinking(p, seed, 300.0)
-    for name, alpha in (("on", 1.5), ("off", 1.8)):
-        st = b.states[name]
-        true_dwells = truth.filter((truth["state"] == name) & ~truth["censored"])["duration_s"].to_numpy()
-        own, _, _ = power_law_mle(true_dwells, st.fit.t_min_s)  # the true dwells above the same t_min
-        assert st.n_dwells >= 100
-        assert abs(st.fit.alpha - own) < 0.5 * st.fit.alpha_err, (name, st.fit.alpha, own)
-        assert abs(st.fit.alpha - alpha) < 3 * st.fit.alpha_err, (name, st.fit)
+    rows = []
+    for seed in seeds:
+        b, truth = _levels_blinking(p, seed, duration_s)
+        for name, alpha in (("on", 1.5), ("off", 1.8)):
+            st = b.states[name]
+            true_dwells = truth.filter((truth["state"] == name) & ~truth["censored"])["duration_s"].to_numpy()
+            assert st.fit.n_boot == 200
+            rows.append((st.fit.alpha, st.fit.alpha_err, power_law_mle(true_dwells, st.fit.t_min_s)[0], alpha,
+                         st.n_dwells))
+    return np.array(rows)
+
+
+@pytest.mark.slow
+def test_alpha_recovered_end_to_end_from_levels():
+    """12 recordings of 300 s (134 - 402 uncensored dwells per state): the levels' alpha equals the MLE of the
+    simulator's own dwells above the same t_min within half an error (the pipeline's dwell errors are small next
+    to the sampling error), every fit within 3 bootstrap errors of the truth, >= 90 % within 2 errors and
+    >= 80 % within 0.15. (Measured: 23 / 24 within 2 errors, 20 / 24 within 0.15; the misses have tails of
+    47 - 200 dwells, and the simulator's own dwells give the same alpha. Mean pull +0.7: the law truncated at
+    100 s and the fixed 300 s window bias the sample itself, not the fit.)"""
+    a, err, own, truth, n = _end_to_end_fits(range(1, 13), 300.0).T
+    z = (a - truth) / err
+    assert np.all(n >= 100)
+    assert np.all(np.abs(a - own) < 0.5 * err)
+    assert np.all(np.abs(z) < 3)
+    assert np.mean(np.abs(z) < 2) >= 0.9
+    assert np.mean(np.abs(a - truth) < 0.15) >= 0.8
+
+
+@pytest.mark.slow
+def test_alpha_recovered_end_to_end_long_recordings():
+    """4 recordings of 1200 s (874 - 1072 dwells per state): every fit within 0.15 and 3 errors of the truth,
+    >= 75 % within 2 errors, the simulator's own dwells above the same t_min within 0.75 errors. (Measured: all
+    within 0.103; 6 / 8 within 2 errors: with errors of 0.02 - 0.04 the sample's own bias shows, e.g. ON seed 2,
+    t_min 93 ms, 1.603 +- 0.043 where the true dwells give 1.605: the law truncated at 100 s steepens its tail.)"""
+    a, err, own, truth, n = _end_to_end_fits(range(1, 5), 1200.0).T
+    z = (a - truth) / err
+    assert np.all(n >= 300)
+    assert np.all(np.abs(a - own) < 0.75 * err)
+    assert np.all(np.abs(a - truth) < 0.15)
+    assert np.all(np.abs(z) < 3)
+    assert np.mean(np.abs(z) < 2) >= 0.75

@@ -3,8 +3,10 @@ maximum likelihood (Clauset, Shalizi & Newman 2009): dwells_from_levels, fit_pow
 
 from .analysis import BlinkingResult, StateBlinking, blinking_from_dwells, blinking_from_levels
 from .dwells import CATEGORIES, Dwells, dwells_from_levels, log_edges, log_histogram, state_categories
-from .powerlaw import CutoffFit, PowerLawFit, fit_cutoff, fit_power_law, gen_expint, ks_distance, power_law_mle
+from .powerlaw import (CutoffFit, PowerLawFit, bootstrap_alpha, fit_cutoff, fit_power_law, gen_expint, ks_distance,
+                       ks_t_min, power_law_mle)
 
 __all__ = ["BlinkingResult", "CATEGORIES", "CutoffFit", "Dwells", "PowerLawFit", "StateBlinking",
-           "blinking_from_dwells", "blinking_from_levels", "dwells_from_levels", "fit_cutoff", "fit_power_law",
-           "gen_expint", "ks_distance", "log_edges", "log_histogram", "power_law_mle", "state_categories"]
+           "blinking_from_dwells", "blinking_from_levels", "bootstrap_alpha", "dwells_from_levels", "fit_cutoff",
+           "fit_power_law", "gen_expint", "ks_distance", "ks_t_min", "log_edges", "log_histogram", "power_law_mle",
+           "state_categories"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .dwells import CATEGORIES, Dwells, dwells_from_levels, log_edges, log_histogram
-from .powerlaw import PowerLawFit, fit_power_law
+from .powerlaw import N_BOOT, PowerLawFit, fit_power_law
 
 MIN_DWELLS_FOR_FIT = 20     # fewer uncensored dwells: no fit, a warning
 FEW_DWELLS = 100            # fewer: the fit is reported with a warning (alpha's error is large, KS t_min unstable)
@@ -81,9 +81,10 @@ class BlinkingResult:
         return out
 
 
-def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None, cutoff: bool = True) -> BlinkingResult:
+def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None, final: bool = True) -> BlinkingResult:
     """Histograms and fits per category present (ON and OFF always listed, grey when some level is grey).
-    cutoff False: no cut-off fit (live snapshots: it costs ~50 ms per state)."""
+    final False (live snapshots): no cut-off fit (~50 ms per state) and alpha's nominal error, not the
+    bootstrap (N_BOOT KS scans, ~50 ms per 150 dwells)."""
     warnings = []
     names = [n for i, n in enumerate(CATEGORIES) if n != "grey" or np.any(dwells.category == i)]
     all_d = dwells.duration_s[~dwells.censored]
@@ -96,7 +97,7 @@ def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None, cutoff: b
                                                                              np.zeros(0), np.zeros(0))
         fit = None
         if d.size >= MIN_DWELLS_FOR_FIT:
-            fit = fit_power_law(d, t_min_s=t_min_s, cutoff=cutoff)
+            fit = fit_power_law(d, t_min_s=t_min_s, cutoff=final, n_boot=N_BOOT if final else 0)
         if fit is None:
             warnings.append(f"blinking: {d.size} uncensored {name.upper()} dwells, too few for a power-law fit "
                             f"(need {MIN_DWELLS_FOR_FIT})")
@@ -111,10 +112,10 @@ def blinking_from_dwells(dwells: Dwells, t_min_s: float | None = None, cutoff: b
     return BlinkingResult(dwells, states, warnings)
 
 
-def blinking_from_levels(levels, t_min_s: float | None = None, cutoff: bool = True) -> BlinkingResult:
+def blinking_from_levels(levels, t_min_s: float | None = None, final: bool = True) -> BlinkingResult:
     """BlinkingResult from a LevelsResult (or anything with .levels.start_ps/end_ps and .grouping)."""
     lv, g = levels.levels, levels.grouping
-    res = blinking_from_dwells(dwells_from_levels(lv.start_ps, lv.end_ps, g.labels, g.n_states), t_min_s, cutoff)
+    res = blinking_from_dwells(dwells_from_levels(lv.start_ps, lv.end_ps, g.labels, g.n_states), t_min_s, final)
     if g.n_states < 2:
         res.warnings.insert(0, "blinking: the levels group into a single state: no ON/OFF blinking resolved")
     return res
@@ -137,7 +138,7 @@ def dwell_curves(res) -> dict:
         if st.fit is not None and st.n_dwells:
             ft = np.geomspace(st.fit.t_min_s, max(float(st.dwells_s.max()), st.fit.t_min_s * 1.01), 60)
             fd = st.fit.pdf(ft)
-            label += f", α = {st.fit.alpha:.2f} ± {st.fit.alpha_err:.2f}"
+            label += f", α = {st.fit.alpha:.2f} ± {st.fit.alpha_err:.2f}" + ("" if st.fit.n_boot else " (nominal)")
             if st.fit.cutoff is not None and st.fit.cutoff.preferred:
                 label += f" (cut-off {st.fit.cutoff.cutoff_s:.2g} s)"
         out[name] = (mid[ok], st.density_per_s[ok], ft, fd, label)
@@ -156,8 +157,9 @@ def summary_lines(res) -> list[str]:
                 continue
             c = f" with cut-off {f.cutoff.cutoff_s:.3g} s (p = {f.cutoff.p_value:.2g})" if (
                 f.cutoff is not None and f.cutoff.preferred) else ""
+            how = f"bootstrap error, {f.n_boot} resamples" if f.n_boot else "nominal error"
             out.append(f"blinking {name.upper()}: {st.n_dwells} dwells, alpha = {f.alpha:.3f} +- {f.alpha_err:.3f} "
-                       f"above t_min {f.t_min_s:.3g} s ({f.n_tail} dwells){c}")
+                       f"({how}) above t_min {f.t_min_s:.3g} s ({f.n_tail} dwells){c}")
     ic = getattr(res, "intensity_correlation", None)
     if ic is not None and ic.g2.size:
         pick = [k for k in (1e-5, 1e-3, 1e-1, 1.0) if k <= ic.lag_s[-1]]

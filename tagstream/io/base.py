@@ -13,6 +13,7 @@ smaller than the file) is not an error: it is read to its last whole record with
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -29,11 +30,14 @@ DEFAULT_REORDER_WINDOW_PS = 1_000_000
 
 @dataclass
 class RawBlock:
-    """Decoded tags in file order. locate(i) -> (path, byte_offset, record_index) for error messages."""
+    """Decoded tags in file order. locate(i) -> (path, byte_offset, record_index) for error messages.
+    opened: set by a reader that decoded straight into the reorder buffer (Reorderer.open_block,
+    self._reorder): (t, c, n_tail, scan_order result); timestamps_ps/channels are then its new part."""
 
     timestamps_ps: np.ndarray
     channels: np.ndarray
     locate: Callable[[int], tuple]
+    opened: tuple | None = None
 
 
 class TagReader:
@@ -71,9 +75,13 @@ class TagReader:
         if chunk_records < 1:
             raise ValueError("chunk_records must be >= 1")
         reorder = Reorderer(self.reorder_window_ps)
+        self._reorder = reorder          # readers may decode into its buffers (RawBlock.opened)
         emitted = 0
         for block in self._blocks(chunk_records):
-            t, c = reorder.push(block.timestamps_ps, block.channels, block.locate, max_out=chunk_records)
+            if block.opened is not None:
+                t, c = reorder.close_block(*block.opened, block.locate, max_out=chunk_records)
+            else:
+                t, c = reorder.push(block.timestamps_ps, block.channels, block.locate, max_out=chunk_records)
             for a in range(0, t.size, chunk_records):
                 yield TagChunk(t[a:a + chunk_records], c[a:a + chunk_records], emitted)
                 emitted += min(chunk_records, t.size - a)
@@ -114,30 +122,66 @@ def fixed_locator(path: Path, data_offset: int, record_bytes: int, first_record:
 
 
 class WindowReader:
-    """Reads byte windows of a file into one reused buffer (bounded memory like a memory map, but
+    """Reads byte windows of a file into reused buffers (bounded memory like a memory map, but
     read() copies from the page cache instead of faulting every page of a fresh map in).
-    The returned array is only valid until the next call."""
+    The returned array is only valid until the next call.
 
-    def __init__(self, path: Path) -> None:
+    Read-ahead: after each read, the window that follows it (same size) is read in a background
+    thread into the other of two buffers (os.preadv releases the GIL), so the file is read while
+    the caller decodes and analyses the current window; a read of that window just waits for it."""
+
+    def __init__(self, path: Path, read_ahead: bool = True) -> None:
         self._f = open(path, "rb", buffering=0)
-        self._buf = np.empty(0, np.uint8)
+        self._fd = self._f.fileno()
+        self._bufs = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
+        self._next = 0                  # the buffer the next read fills
+        self._read_ahead = read_ahead
+        self._pool = None
+        self._ahead = None              # (offset, nbytes, buffer index, future of the bytes read)
 
-    def read(self, offset: int, nbytes: int) -> np.ndarray:
-        if nbytes > self._buf.size:
-            self._buf = np.empty(nbytes, np.uint8)
-        view = self._buf[:nbytes]
-        self._f.seek(offset)
+    def _fill(self, i: int, offset: int, nbytes: int) -> int:
+        if nbytes > self._bufs[i].size:
+            self._bufs[i] = np.empty(nbytes, np.uint8)
+        mv = memoryview(self._bufs[i])
         got = 0
-        mv = memoryview(view)
         while got < nbytes:
-            k = self._f.readinto(mv[got:])
+            k = os.preadv(self._fd, [mv[got:nbytes]], offset + got)
             if not k:
                 break
             got += k
-        return view[:got]
+        return got
+
+    def _settle(self):
+        """Wait for the read-ahead in flight; return (offset, nbytes, buffer, bytes read) or None."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        offset, nbytes, i, fut = ahead
+        return offset, nbytes, i, fut.result()
+
+    def read(self, offset: int, nbytes: int) -> np.ndarray:
+        done = self._settle()
+        if done is not None and done[:2] == (offset, nbytes):
+            i, got = done[2], done[3]
+        else:
+            i = self._next if done is None else done[2]
+            got = self._fill(i, offset, nbytes)
+        self._next = 1 - i
+        if self._read_ahead and got == nbytes:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="tagstream-read-ahead")
+            j, nxt = self._next, offset + nbytes
+            self._ahead = (nxt, nbytes, j, self._pool.submit(self._fill, j, nxt, nbytes))
+        return self._bufs[i][:got]
 
     def close(self) -> None:
-        self._f.close()
+        try:
+            self._settle()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._f.close()
 
 
 def map_window(path: Path, offset: int, nbytes: int) -> np.ndarray:

@@ -32,6 +32,7 @@ from tagstream.chunk import TagChunk
 from tagstream.errors import (BadMagicError, CorruptRecordError, EmptyFileError, HeaderError,
                               TruncatedFileError)
 from tagstream.io.base import RawBlock, TagReader, WindowReader, fixed_locator
+from tagstream.io.reorder import scan_range
 
 QUTAG_MAGIC = b"\x87\xb3\x91\xfa"
 HEADER_BYTES = 40
@@ -73,9 +74,15 @@ def decode_binary_kernel(rec, n, valid, out_t, out_c):
     """10-byte records (a BINARY_RECORD view of the bytes: <i8 time, <u2 channel) -> out_t, out_c.
     Returns (first record with a negative time, first with an impossible channel), -1 = none.
     One branch-free pass (whole-field loads); the records are searched again only if one is bad."""
+    return decode_binary_range(rec, 0, n, valid, out_t, out_c)
+
+
+@njit(nogil=True, cache=True)
+def decode_binary_range(rec, a, b, valid, out_t, out_c):
+    """decode_binary_kernel of records [a, b) (indices into rec and out; results relative to a)."""
     tmin = np.int64(0)
     bad = False
-    for i in range(n):
+    for i in range(a, b):
         t = rec[i].t
         ch = rec[i].c
         out_t[i] = t
@@ -85,12 +92,44 @@ def decode_binary_kernel(rec, n, valid, out_t, out_c):
     neg = -1
     badc = -1
     if tmin < 0 or bad:
-        for i in range(n):
+        for i in range(a, b):
             if out_t[i] < 0 and neg < 0:
-                neg = i
+                neg = i - a
             if not valid[out_c[i]] and badc < 0:
-                badc = i
+                badc = i - a
     return neg, badc
+
+
+_SCAN_BLOCK = 1 << 13   # records decoded, then order-scanned while still in L1/L2
+
+
+@njit(nogil=True, cache=True)
+def decode_binary_ordered(rec, n, valid, out_t, out_c, prev, has_prev, rmax, has_rmax, window):
+    """decode_binary_kernel and io.reorder.scan_order in one pass over the records (cache-sized
+    blocks): (neg, badc) as decode_binary_kernel, then scan_order's five results for out_t[:n]."""
+    neg = -1
+    badc = -1
+    n_dec = 0
+    worst = 0
+    bad = -1
+    bad_max = 0
+    for a in range(0, n, _SCAN_BLOCK):
+        b = min(n, a + _SCAN_BLOCK)
+        ng, bc = decode_binary_range(rec, a, b, valid, out_t, out_c)
+        if ng >= 0 and neg < 0:
+            neg = a + ng
+        if bc >= 0 and badc < 0:
+            badc = a + bc
+        d, wst, bd, bmax, rmax = scan_range(out_t, a, b, prev, has_prev, rmax, has_rmax, window)
+        n_dec += d
+        worst = max(worst, wst)
+        if bd >= 0 and bad < 0:
+            bad = a + bd
+            bad_max = bmax
+        prev = out_t[b - 1]
+        has_prev = True
+        has_rmax = True
+    return neg, badc, n_dec, worst, bad, bad_max, rmax
 
 
 @njit(nogil=True, cache=True)
@@ -212,6 +251,10 @@ class _FixedRecordReader(TagReader):
         """Decode n records from raw bytes -> (timestamps_ps int64, channels uint16), file order."""
         raise NotImplementedError
 
+    def _decode_block(self, raw: np.ndarray, n: int, locate, state: dict) -> RawBlock:
+        t, c = self._decode(raw, n, locate, state)
+        return RawBlock(t, c, locate)
+
     def _blocks(self, chunk_records):
         state: dict = {}
         rb = self.record_bytes
@@ -223,8 +266,7 @@ class _FixedRecordReader(TagReader):
                 locate = fixed_locator(self.path, self.data_offset, rb, first)
                 if raw.size < n * rb:   # the file shrank while reading
                     raise TruncatedFileError("file ended while reading (shrunk?)", *locate(raw.size // rb))
-                t, c = self._decode(raw, n, locate, state)
-                yield RawBlock(t, c, locate)
+                yield self._decode_block(raw, n, locate, state)
         finally:
             win.close()
 
@@ -233,6 +275,21 @@ class QutagBinaryReader(_FixedRecordReader):
     """quTAG BINARY (40-byte header + 10-byte records)."""
 
     format = "qutag-binary"
+
+    def _decode_block(self, raw, n, locate, state):
+        """Decode and order-check in one pass, straight into the reorder buffer (no copy)."""
+        reorder = getattr(self, "_reorder", None)
+        if reorder is None or n == 0:
+            return super()._decode_block(raw, n, locate, state)
+        tt, cc, nt = reorder.open_block(n)
+        t, c = tt[nt:], cc[nt:]
+        neg, badc, *scan = decode_binary_ordered(raw[: n * 10].view(BINARY_RECORD), n, VALID_CHANNEL, t, c,
+                                                 *reorder.scan_state())
+        if neg >= 0:
+            check_timestamps(t, locate)
+        if badc >= 0:
+            check_channels(c, locate)
+        return RawBlock(t, c, locate, opened=(tt, cc, nt, tuple(scan)))
 
     def _decode(self, raw, n, locate, state):
         # one reused pair of output buffers (the Reorderer copies): no page faults per block

@@ -30,6 +30,12 @@ Locator = Callable[[int], tuple]
 def scan_order(t, prev, has_prev, rmax, has_rmax, window):
     """One pass in file order: (n_decreases, worst step below the running max, first index more
     than `window` below it (-1: none), the running max there, the running max at the end)."""
+    return scan_range(t, 0, t.shape[0], prev, has_prev, rmax, has_rmax, window)
+
+
+@njit(nogil=True, cache=True)
+def scan_range(t, a, b, prev, has_prev, rmax, has_rmax, window):
+    """scan_order over t[a:b] (indices into t; readers scan the part they just decoded)."""
     n_dec = 0
     worst = 0
     bad = -1
@@ -38,7 +44,7 @@ def scan_order(t, prev, has_prev, rmax, has_rmax, window):
     have = has_rmax
     p = prev
     hp = has_prev
-    for i in range(t.shape[0]):
+    for i in range(a, b):
         x = t[i]
         if hp and x < p:
             n_dec += 1
@@ -51,7 +57,7 @@ def scan_order(t, prev, has_prev, rmax, has_rmax, window):
         if back > worst:
             worst = back
         if back > window and bad < 0:
-            bad = i
+            bad = i - a
             bad_max = r
     return n_dec, worst, bad, bad_max, r
 
@@ -101,30 +107,48 @@ class Reorderer:
         The result never shares memory with t/c: the caller may reuse them (decode buffers)."""
         if t.size == 0:
             return t, c
-        n_dec, worst, bad, bad_max, rmax = scan_order(
-            t, 0 if self._prev is None else self._prev, self._prev is not None,
-            0 if self._running_max is None else self._running_max, self._running_max is not None,
-            self.window_ps)
+        tt, cc, nt = self.open_block(t.size)
+        tt[nt:] = t
+        cc[nt:] = c
+        return self.close_block(tt, cc, nt, scan_order(tt[nt:], *self.scan_state()), locate, max_out)
+
+    def open_block(self, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Fresh arrays for the carried tail plus n new records, the tail already at the front:
+        (t, c, n_tail). A reader may decode straight into t[n_tail:], c[n_tail:] (one pass, no
+        copy) and scan them with scan_order(..., *scan_state()), then call close_block."""
+        nt = self._tail_t.size
+        tt = np.empty(nt + n, np.int64)
+        cc = np.empty(nt + n, np.uint16)
+        tt[:nt] = self._tail_t
+        cc[:nt] = self._tail_c
+        return tt, cc, nt
+
+    def scan_state(self) -> tuple:
+        """The order state scan_order continues from: (prev, has_prev, running max, has_max, window)."""
+        return (0 if self._prev is None else self._prev, self._prev is not None,
+                0 if self._running_max is None else self._running_max, self._running_max is not None,
+                self.window_ps)
+
+    def close_block(self, tt: np.ndarray, cc: np.ndarray, nt: int, scan: tuple, locate: Locator,
+                    max_out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Finish a block opened with open_block whose new records tt[nt:] gave scan (scan_order's
+        result): check the window, sort if needed, keep the new tail, return the final records."""
+        n_dec, worst, bad, bad_max, rmax = scan
         if bad >= 0:
             path, offset, record = locate(bad)
             raise TimeOrderError(
-                f"timestamp {int(t[bad])} ps is {int(bad_max - t[bad])} ps earlier than an earlier record "
-                f"({int(bad_max)} ps), more than the reorder window of {self.window_ps} ps",
+                f"timestamp {int(tt[nt + bad])} ps is {int(bad_max - tt[nt + bad])} ps earlier than an earlier "
+                f"record ({int(bad_max)} ps), more than the reorder window of {self.window_ps} ps",
                 path, offset, record)
-        self._prev = int(t[-1])
+        if tt.size == nt:
+            return tt[:0], cc[:0]
+        self._prev = int(tt[-1])
         self.max_decrease_ps = max(self.max_decrease_ps, int(worst))
         self.n_decreases += int(n_dec)
         self._running_max = int(rmax)
-        # merge with the carried-over tail (all earlier in the file than this block: a stable sort
-        # keeps file order among equal timestamps)
-        nt = self._tail_t.size
-        if nt:
-            needs_sort = n_dec > 0 or t[0] < self._tail_t[-1]
-            tt = np.concatenate((self._tail_t, t))
-            cc = np.concatenate((self._tail_c, c))
-        else:   # a copy also here: push never returns or keeps t/c, so readers may reuse them
-            needs_sort = n_dec > 0
-            tt, cc = t.copy(), c.copy()
+        # the carried-over tail is earlier in the file than this block: a stable sort keeps file
+        # order among equal timestamps
+        needs_sort = n_dec > 0 or (nt > 0 and tt[nt] < tt[nt - 1])
         if needs_sort:
             if not insertion_sort_pairs(tt, cc, nt, 16 * tt.size + 1024):
                 order = np.argsort(tt, kind="stable")

@@ -28,7 +28,7 @@ from numba import njit
 
 M_FAST = 2             # targets of a cell compared without a branch
 P_SHORT = 2            # short-lag pairs of a start binned without a branch
-CELLS_PER_TARGET = 8
+CELLS_PER_TARGET = 8   # index cells per mean target interval (8 - 16)
 _BIG = np.int64(1) << 62  # sentinel targets after a block's last (T - t stays positive)
 PAD = M_FAST + P_SHORT
 MAX_TABLE = 1 << 20    # entries of the short-lag binning table
