@@ -3,12 +3,14 @@
 Threads: the session's acquisition and analysis threads (tagstream.sources.live); a snapshot
 thread here that takes pipeline snapshots (~ms each, growing with the data) and spectra snapshots; an
 analysis thread that runs the analysis product on the newest snapshot (tagstream.product.analyze_recording:
-regime fits, spectra per regime, trap spectrum; at most every fit_interval_s, at once after a selection
-change, and on the finalized results when a finite source is done, so a replay ends with exactly what
-`tagstream analyze` gives) without holding up the snapshots; and the GUI thread, where one fixed-rate
-timer (RedrawScheduler, ~30 Hz) first serves the status line, then draws the newest bundle within a
-time budget. The snapshot thread never asks for a redraw (a queue of redraw requests once crowded out
-timers and input for seconds); it takes the next snapshot once the GUI has taken the last one.
+regime fits, spectra per regime, trap spectrum; at most every max(fit_interval_s, its last CPU time /
+PRODUCT_DUTY) — its Python holds the GIL the GUI needs —, at once after a selection change, and on the
+finalized results when a finite source is done, so a replay ends with exactly what `tagstream analyze`
+gives) without holding up the snapshots; and the GUI thread, where one fixed-rate timer
+(RedrawScheduler, ~30 Hz) first serves the status line, then draws the newest bundle within a time
+budget. The snapshot thread never asks for a redraw (a queue of redraw requests once crowded out
+timers and input for seconds); the GUI wakes it when it takes a bundle, so the next one is ready by
+the next tick.
 Errors from the worker threads (LiveSession.on_error) are re-emitted as the Qt signal `error`.
 The GUI computes nothing: dragging a threshold or a regime calls pipeline.set_selection() and the
 next snapshot carries the recomputed result.
@@ -45,6 +47,8 @@ class Bundle:
 
 
 POLL_S = 0.01   # how often the snapshot thread looks for new tags when idle
+PRODUCT_DUTY = 0.2   # the analysis product (fits: Python holding the GIL) may take this share of one core:
+                     # while acquiring it is rerun every max(fit_interval_s, its CPU time / PRODUCT_DUTY)
 
 
 class _AnalysisWorker(threading.Thread):
@@ -59,6 +63,7 @@ class _AnalysisWorker(threading.Thread):
         self._job = None            # (Results, selection version, final)
         self._lock = threading.Lock()
         self.busy = False
+        self.cpu_s = 0.0            # this thread's CPU time of the last run (it holds the GIL most of it)
 
     def submit(self, res, sel: int, final: bool) -> None:
         with self._lock:
@@ -76,6 +81,7 @@ class _AnalysisWorker(threading.Thread):
             if job is None:
                 continue
             res, sel, final = job
+            cpu0 = time.thread_time()
             try:
                 a = c.analyze(res)
                 with c._lock:
@@ -85,6 +91,7 @@ class _AnalysisWorker(threading.Thread):
                 with c._lock:
                     c._analysis = (sel, res.n_records, final, None)
             finally:
+                self.cpu_s = time.thread_time() - cpu0
                 self.busy = False
             c._force = True            # a bundle with the new analysis (no Qt call here: not the GUI thread)
             w = c._worker
@@ -143,7 +150,8 @@ class _SnapshotWorker(threading.Thread):
                 seen = (res.n_records, sel)
                 if c.fit_interval_s is not None and not self.analyst.busy and (
                         final_due or (asked is None or asked[0] != sel)
-                        or (not done and t - last_fit >= c.fit_interval_s)):
+                        or (not done and t - last_fit >= max(c.fit_interval_s,
+                                                             self.analyst.cpu_s / PRODUCT_DUTY))):
                     asked = (sel, res.n_records, done)
                     self.analyst.submit(res, sel, done)
                     last_fit = t
@@ -416,7 +424,10 @@ class LiveController(QtCore.QObject):
             b = self._bundle
         if b is None:
             return
-        self._taken.set()   # the snapshot thread may take the next one while we draw this
+        self._taken.set()   # the snapshot thread takes the next one now, while we draw this (ready next tick)
+        w = self._worker
+        if w is not None:
+            w.wake.set()
         self.draw(b, everything=everything)
 
     def draw(self, b: Bundle, everything: bool = True) -> None:

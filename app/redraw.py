@@ -7,8 +7,9 @@ snapshot bundle and asks RedrawScheduler.plan() which views to draw from it:
 - the FAST views (intensity and lifetime traces, the ones watched while aligning) are drawn for every
   new bundle, at most every cost / duty_fast seconds;
 - the slow ones (g2, FLID, histogram, decays, spectra, ...) at most every max(slow_period_s,
-  cost / duty_slow) seconds, oldest first, while the tick's budget for them lasts (budget_s). One
-  overdue view is drawn even over budget, so none starves.
+  cost / duty_slow) seconds, oldest first, while the tick's budget (budget_s, the fast views' cost
+  included: one event-loop pass stays short, so timers and input wait little) lasts. One overdue
+  view is drawn even over budget, so none starves.
 A view's cost is its measured update() time plus the measured paint time of its panel (painted()),
 so no panel takes more than its duty of the GUI thread whatever the machine.
 """
@@ -58,7 +59,7 @@ class RedrawScheduler:
             return sorted(stale, key=lambda n: n not in FAST)
         due = [n for n in stale if now - self.shown_at.get(n, -1e9) >= self.period_s(n)]
         out = [n for n in due if n in FAST]
-        spent = 0.0                       # the budget is for the slow panels (the fast ones are always drawn)
+        spent = sum(self.cost(n) for n in out)  # the fast ones are always drawn; slow ones fill the rest
         slow = sorted((n for n in due if n not in FAST), key=lambda n: self.shown_at.get(n, -1e9))
         for n in slow:
             c = self.cost(n)

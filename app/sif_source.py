@@ -60,5 +60,10 @@ class WatchedSifSpectra:
         return None if self.acc is None else self.acc.series()
 
     @property
+    def warnings(self) -> list[str]:
+        """What the watcher found wrong with the frame triggers (shown in the status line)."""
+        return self.watcher.warnings
+
+    @property
     def n_frames(self) -> int:
         return 0 if self.acc is None else self.acc.n_frames

@@ -310,22 +310,55 @@ class MainWindow(QtWidgets.QMainWindow):
         self.fit_box.setToolTip("decay model of the regime fits (as analyze --fit): global = the seed's Fig. 4, "
                                 "band-edge and trap lifetimes shared by all regimes, a trap fraction per regime")
         f.addRow("fit model", self.fit_box)
+        # the IRF of the fits: the same choices as analyze --irf / --irf-sigma-ps and the setup's [fit] table
         self.irf_box = QtWidgets.QComboBox()
-        self.irf_box.addItem("none (δ)", "delta")
-        self.irf_box.addItem("Gaussian", "gaussian")
-        self.irf_sigma = QtWidgets.QDoubleSpinBox(decimals=0, minimum=1.0, maximum=100000.0, value=100.0, suffix=" ps")
-        self.irf_sigma.setToolTip("Gaussian IRF standard deviation (the fit varies its position)")
+        for text, kind in (("Gaussian", "gaussian"), ("EMG (Gaussian + tail)", "emg"), ("none (δ)", "delta"),
+                           ("measured (file)", "measured")):
+            self.irf_box.addItem(text, kind)
+        self.irf_box.setToolTip("instrument response of the fits (as analyze --irf): Gaussian (analyze's default; "
+                                "shift and width fitted, started from the measured rise), EMG (Gaussian with an "
+                                "exponential tail), none, or a measured IRF: a decay histogram (.npz t_ps/counts, "
+                                ".csv, .txt) or a tag file of scattered laser light")
+        self.irf_sigma = QtWidgets.QDoubleSpinBox(decimals=0, minimum=0.0, maximum=100000.0, value=0.0, suffix=" ps")
+        self.irf_sigma.setSpecialValueText("σ fitted")
+        self.irf_sigma.setToolTip("Gaussian / EMG width σ held fixed (analyze --irf-sigma-ps); 0 = fitted, "
+                                  "started from the measured rise")
+        self.irf_tail = QtWidgets.QDoubleSpinBox(decimals=0, minimum=0.0, maximum=1e6, value=0.0, suffix=" ps")
+        self.irf_tail.setSpecialValueText("tail fitted")
+        self.irf_tail.setToolTip("EMG tail held fixed (the setup's [fit] irf_tail_ps); 0 = fitted")
+        f.addRow("IRF", self.irf_box)
         row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.irf_box)
         row.addWidget(self.irf_sigma)
-        f.addRow("IRF", row)
+        row.addWidget(self.irf_tail)
+        f.addRow("IRF σ · tail", row)
+        self.irf_file = QtWidgets.QLineEdit(placeholderText="measured IRF: histogram or tag file")
+        self.irf_file.setToolTip(self.irf_box.toolTip())
+        browse = QtWidgets.QToolButton(text="…")
+        browse.setToolTip("choose the measured IRF file")
+        browse.clicked.connect(self._choose_irf_file)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.irf_file)
+        row.addWidget(browse)
+        self.irf_file_row = QtWidgets.QWidget()
+        self.irf_file_row.setLayout(row)
+        row.setContentsMargins(0, 0, 0, 0)
+        f.addRow("IRF file", self.irf_file_row)
         for box in (self.fit_box, self.irf_box):
             box.currentIndexChanged.connect(self._fit_changed)
-        self.irf_sigma.editingFinished.connect(self._fit_changed)
+        for edit in (self.irf_sigma, self.irf_tail, self.irf_file):
+            edit.editingFinished.connect(self._fit_changed)
         f.addRow(self.levels_box)
         self.levels_box.toggled.connect(
             lambda on: self.controller.running and self.message(f"levels {'on' if on else 'off'}: the analysis "
                                                                 "changes at the next Start / Reset"))
+        self.corr_box = QtWidgets.QCheckBox("intensity correlation 1 µs – 10 s")
+        self.corr_box.setToolTip("the exact A-B correlation on log lags (as analyze; analyze --no-correlation skips "
+                                 "it). Off by default live: it triples the analysis CPU per tag and a snapshot counts "
+                                 "the last 10-20 s of photons (150 ms at 6 M tags/s). Applies at the next Start / Reset")
+        f.addRow(self.corr_box)
+        self.corr_box.toggled.connect(
+            lambda on: self.controller.running and self.message(f"intensity correlation {'on' if on else 'off'}: "
+                                                                "the analysis changes at the next Start / Reset"))
         self.thr_label = QtWidgets.QLabel("ON threshold: automatic (Otsu)")
         self.thr_label.setWordWrap(True)
         self.thr_label.setToolTip("drag the dashed line in the intensity plot to set it by hand; kept for the "
@@ -449,7 +482,8 @@ class MainWindow(QtWidgets.QMainWindow):
         thr = None if self.threshold_cps is None else self.threshold_cps * bin_ms * 1e-3
         return AnalysisConfig(trace_bin_ms=bin_ms, regimes_ns=tuple(self.regimes_ns), on_threshold=thr,
                               t0_ps=self.t0_box.currentData(),
-                              levels_confidence=LEVELS_CONFIDENCE if self.levels_box.isChecked() else None)
+                              levels_confidence=LEVELS_CONFIDENCE if self.levels_box.isChecked() else None,
+                              intensity_correlation=self.corr_box.isChecked())
 
     def load_settings(self) -> None:
         s = self.settings
@@ -459,15 +493,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_path.setText(str(s.value("replay_path", "")))
         self.bin_ms.setValue(float(s.value("bin_ms", 100.0)))
         self.levels_box.setChecked(s.value("levels", False, type=bool))
+        self.corr_box.setChecked(s.value("correlation", False, type=bool))
         self.record.setChecked(s.value("record", False, type=bool))
         self.flid_log.setChecked(s.value("flid_log", False, type=bool))
         fit = s.value("fit", "global")
         models = [self.fit_box.itemData(i) for i in range(self.fit_box.count())]
         self.fit_box.setCurrentIndex(models.index(None if fit == "none" else fit) if (None if fit == "none" else fit)
                                      in models else 0)
-        self.irf_box.setCurrentIndex(max(0, self.irf_box.findData(s.value("irf", "delta"))))
-        self.irf_sigma.setValue(float(s.value("irf_sigma_ps", 100.0)))
-        self.irf_sigma.setEnabled(self.irf_box.currentData() == "gaussian")
+        self.irf_box.setCurrentIndex(max(0, self.irf_box.findData(s.value("irf", "gaussian"))))
+        self.irf_sigma.setValue(float(s.value("irf_sigma_ps", 0.0)))
+        self.irf_tail.setValue(float(s.value("irf_tail_ps", 0.0)))
+        self.irf_file.setText(str(s.value("irf_file", "")))
+        self._show_irf_controls()
         self.t0_box.setCurrentIndex(1 if s.value("t0", "sync") == "rise" else 0)
         self.saturation.setValue(float(s.value("saturation_mhz", 10.0)))
         thr = s.value("threshold_cps", "")
@@ -494,6 +531,11 @@ class MainWindow(QtWidgets.QMainWindow):
         st = s.value("window_state")
         if st is not None:
             self._restored_layout = bool(self.restoreState(st))
+        if self._restored_layout:
+            # the user's layout is kept at the size class (compact / wide) it was saved in; crossing
+            # COMPACT_WIDTH_PX arranges the docks for the new size (a wide layout collapses at 1366 x 768)
+            saved = s.value("layout_compact")
+            self._compact = (str(saved).lower() == "true") if saved is not None else self.width() < COMPACT_WIDTH_PX
 
     def save_settings(self) -> None:
         s = self.settings
@@ -502,11 +544,14 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("replay_path", self.replay_path.text())
         s.setValue("bin_ms", self.bin_ms.value())
         s.setValue("levels", self.levels_box.isChecked())
+        s.setValue("correlation", self.corr_box.isChecked())
         s.setValue("record", self.record.isChecked())
         s.setValue("flid_log", self.flid_log.isChecked())
         s.setValue("fit", self.fit_box.currentData() or "none")
         s.setValue("irf", self.irf_box.currentData())
         s.setValue("irf_sigma_ps", self.irf_sigma.value())
+        s.setValue("irf_tail_ps", self.irf_tail.value())
+        s.setValue("irf_file", self.irf_file.text())
         s.setValue("t0", "rise" if self.t0_box.currentData() is None else "sync")
         s.setValue("saturation_mhz", self.saturation.value())
         s.setValue("threshold_cps", "" if self.threshold_cps is None else self.threshold_cps)
@@ -517,6 +562,8 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("regimes", ",".join(r.label for r in parse_regimes(self.regimes_ns)))
         s.setValue("geometry", self.saveGeometry())
         s.setValue("window_state", self.saveState())
+        if self._compact is not None:
+            s.setValue("layout_compact", bool(self._compact))
         s.sync()
 
     # ------------------------------------------------------------------ actions
@@ -713,17 +760,42 @@ class MainWindow(QtWidgets.QMainWindow):
             self.thr_label.setText(f"ON threshold: {self.threshold_cps * b * 1e-3:.0f} counts per {b:g} ms bin "
                                    f"(set by hand)")
 
-    def fit_options(self) -> dict | None:
-        """The fit's options from the controls (AnalysisOptions.fit_options): the IRF."""
-        from tagstream.analysis.irf import IRF
+    def fit_options(self):
+        """The fits' options from the controls (AnalysisOptions.fit_options): a FitOptions equal to what
+        analyze --irf KIND|FILE [--irf-sigma-ps PS] gives (tagstream.commands.fit_options)."""
+        from tagstream.analysis.fit_options import FitOptions
 
-        if self.irf_box.currentData() == "gaussian":
-            return {"irf": IRF.gaussian(self.irf_sigma.value())}
-        return None
+        kind = self.irf_box.currentData()
+        path = self.irf_file.text().strip() if kind == "measured" else None
+        if kind == "measured" and not path:
+            return None                   # no file yet: the default (Gaussian) until one is chosen
+        if path:
+            path = str(Path(path).expanduser().absolute())
+        sigma = self.irf_sigma.value() if kind in ("gaussian", "emg") and self.irf_sigma.value() > 0 else None
+        tail = self.irf_tail.value() if kind == "emg" and self.irf_tail.value() > 0 else None
+        return FitOptions(irf=kind, irf_path=path, irf_sigma_ps=sigma, irf_tail_ps=tail)
+
+    def _show_irf_controls(self) -> None:
+        kind = self.irf_box.currentData()
+        self.irf_sigma.setEnabled(kind in ("gaussian", "emg"))
+        self.irf_tail.setEnabled(kind == "emg")
+        self.irf_file_row.setEnabled(kind == "measured")
+
+    def _choose_irf_file(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Measured IRF", self.irf_file.text())
+        if path:
+            self.irf_file.setText(path)
+            self.irf_box.setCurrentIndex(self.irf_box.findData("measured"))
+            self._fit_changed()
 
     def _fit_changed(self, *_) -> None:
-        self.irf_sigma.setEnabled(self.irf_box.currentData() == "gaussian")
-        self.controller.set_fit(self.fit_box.currentData(), self.fit_options())
+        self._show_irf_controls()
+        opts = self.fit_options()
+        if self.irf_box.currentData() == "measured" and opts is None:
+            self.message("measured IRF: choose its file (the fits use the Gaussian IRF until then)")
+        elif opts is not None and opts.irf == "measured" and not Path(opts.irf_path).is_file():
+            self.message(f"measured IRF: {opts.irf_path} does not exist (the fits will say so)")
+        self.controller.set_fit(self.fit_box.currentData(), opts)
 
     def _flid_log_toggled(self, on: bool) -> None:
         for name in ("flid", "level_flid"):
@@ -784,10 +856,16 @@ class MainWindow(QtWidgets.QMainWindow):
         lag = f"lag {st.analysis_lag_s * 1e3:.0f} ms tag time · {st.analysis_delay_s * 1e3:.0f} ms wall"
         if st.analysis_stopped:
             lag = "ANALYSIS STOPPED"
-        if self.st_rates.warnings:
-            lag = "⚠ " + "; ".join(self.st_rates.warnings) + " · " + lag
-        set_label(self.st_lag, lag, "#ff5c5c" if st.analysis_stopped or self.st_rates.warnings else "",
-                  bold=st.analysis_stopped)
+        warn = list(self.st_rates.warnings) + (["SIF frame triggers closer than the exposure (see messages)"]
+                                               if self.spectra_warnings() else [])
+        if warn:
+            lag = "⚠ " + "; ".join(warn) + " · " + lag
+        set_label(self.st_lag, lag, "#ff5c5c" if st.analysis_stopped or warn else "", bold=st.analysis_stopped)
+        self.st_lag.setToolTip("\n".join(self.spectra_warnings()))
+
+    def spectra_warnings(self) -> list[str]:
+        """Warnings of the session's live spectra (a watched SIF folder: triggers closer than the exposure)."""
+        return list(getattr(self.controller.spectra, "warnings", None) or ())
 
     def _state_changed(self, state: str) -> None:
         self._state = state
@@ -805,19 +883,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt)
         super().resizeEvent(ev)
         compact = ev.size().width() < COMPACT_WIDTH_PX
-        if compact != self._compact and not self._restored_layout:
+        if compact != self._compact:      # a restored layout too, once the size class changes
             self.arrange(compact)
 
     def arrange(self, compact: bool) -> None:
         """Dock layout for the window size. Compact (< COMPACT_WIDTH_PX, a 1366 x 768 laptop): g2, fits,
-        spectra and trap spectrum share the top of the right column as tabs, the decays take its bottom,
-        FLID and histogram the bottom row; else FLID | histogram | decays below the traces, g2 | fits
-        tabs over spectra | trap spectrum tabs. (Qt adds a dock split off a tabbed one as a tab: the
+        spectra, trap spectrum and blinking share the top of the right column as tabs, the decays take its
+        bottom, FLID and histogram the bottom row; else FLID | histogram | decays below the traces, g2 | fits
+        tabs over spectra | trap spectrum | blinking tabs. (Qt adds a dock split off a tabbed one as a tab: the
         column is rebuilt, splits first.)"""
         A, O = QtCore.Qt.DockWidgetArea, QtCore.Qt.Orientation
         self._compact = compact
         d = self.docks
-        names = ("g2", "fits", "spectra", "trap", "decays")
+        names = ("g2", "fits", "spectra", "trap", "blinking", "decays")
         hidden = {n: d[n].isHidden() for n in names}
         for n in names:
             self.removeDockWidget(d[n])
@@ -825,13 +903,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if compact:
             self.addDockWidget(A.RightDockWidgetArea, d["decays"])
             self.splitDockWidget(d["g2"], d["decays"], O.Vertical)
-            for n in ("fits", "spectra", "trap"):
+            for n in ("fits", "spectra", "trap", "blinking"):
                 self.tabifyDockWidget(d["g2"], d[n])
         else:
             self.addDockWidget(A.RightDockWidgetArea, d["spectra"])
             self.splitDockWidget(d["g2"], d["spectra"], O.Vertical)
             self.tabifyDockWidget(d["g2"], d["fits"])
             self.tabifyDockWidget(d["spectra"], d["trap"])
+            self.tabifyDockWidget(d["spectra"], d["blinking"])
             self.addDockWidget(A.BottomDockWidgetArea, d["decays"])
             self.splitDockWidget(d["histogram"], d["decays"], O.Horizontal)
         for n in names:

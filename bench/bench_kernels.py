@@ -98,8 +98,8 @@ def bench_g2(seconds, repeat):
         res = _correlate_lin(libtimetag, tta, ttb, W, b)
         t_lt, t_k = best_of(3 * repeat, lambda: _correlate_lin(libtimetag, tta, ttb, W, b), kernel)  # in turn
         total = int(np.sum(res))
-        print(f"  libtimetag.correlate_lin {n / t_lt / 1e6:6.1f} M photons/s   kernel ({n / t_k / 1e6:.1f} M/s, timed in "
-              f"turn with it) is {t_lt / t_k:5.2f} x faster "
+        print(f"  libtimetag.correlate_lin {n / t_lt / 1e6:6.1f} M photons/s   kernel ({n / t_k / 1e6:.1f} M/s, "
+              f"timed in turn with it) is {t_lt / t_k:5.2f} x faster "
               f"(target >= 2); pairs {total} vs kernel {int(hist.sum())} (it bins quantised times)")
     try:
         import pycorrelate as pyc

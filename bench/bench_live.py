@@ -1,7 +1,8 @@
 """Headless live benchmark: a simulated stream replayed in real time at increasing rates through
 LiveSession (recording to a temp file) + Pipeline, with a 50 Hz "GUI timer" taking snapshots.
 
-Prints per rate: tags/s offered and acquired, whether the analysis kept up (its wall delay stayed
+The analysis is the live window's default (no 1 us - 10 s intensity correlation: it is a checkbox there,
+as it triples the CPU per tag). Prints per rate: tags/s offered and acquired, whether the analysis kept up (its wall delay stayed
 below --max-delay-s and it finished within that after the source), the acquisition→analysis
 latency (median / max) and the snapshot cost; then the highest rate kept up with.
 
@@ -15,8 +16,11 @@ redraws/s, and tag-to-screen latency = for every chunk, time from its acquisitio
 returned it) to the first redraw whose Results include it (median / p95 / max); and whether the app
 kept up (analysis wall delay < --max-delay-s throughout, last tags on screen within --max-delay-s
 after the source ended). Targets: p95 lateness <= 50 ms, >= 10 status/s, >= 15 redraws/s,
-tag-to-screen p95 <= 100 ms. Also printed: the GUI thread's CPU share and the load average (on a
-shared machine the wall-clock figures grow with the other processes' load; the CPU share does not).
+tag-to-screen p95 <= 100 ms. On a shared machine the wall-clock figures grow with the other
+processes' load, so each rate also prints the load average (before / after) and load-independent
+figures: the CPU each thread used (in cores at that rate: what the live window needs of the machine),
+the GUI thread's CPU ms per redraw, and a GIL probe (a thread sleeping 1 ms: p95 of its lateness = how
+long a thread waits for the GIL held by the others).
 
     python bench/bench_live.py --gui [--gui-speeds 10] [--gui-rates 6e6] [--seconds 4]
 """
@@ -80,6 +84,64 @@ class TimedSource(PacedSource):
         return c
 
 
+def _thread_cpu_s() -> dict:
+    """CPU seconds (user + system) of each thread of this process, by thread name (Linux /proc)."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            f = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[names.get(int(tid), f"thread {tid}")] = (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+class _Probes:
+    """A GIL probe (a thread sleeping 1 ms, noting how late it wakes) that also samples the threads' CPU
+    (threads of a session end with it: the last sample counts)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.late: list[float] = []
+        self.cpu0 = _thread_cpu_s()
+        self.cpu: dict = {}
+        self._halt = threading.Event()
+        self._t = threading.Thread(target=self._run, name="bench-gil-probe", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        k = 0
+        while not self._halt.is_set():
+            t = time.perf_counter()
+            time.sleep(0.001)
+            self.late.append(time.perf_counter() - t - 0.001)
+            k += 1
+            if k % 20 == 0:
+                for n, v in _thread_cpu_s().items():
+                    self.cpu[n] = max(v, self.cpu.get(n, 0.0))
+
+    def stop(self) -> dict:
+        """CPU seconds per thread since the start (the probe's own thread left out)."""
+        self._halt.set()
+        self._t.join()
+        for n, v in _thread_cpu_s().items():
+            self.cpu[n] = max(v, self.cpu.get(n, 0.0))
+        return {n: v - self.cpu0.get(n, 0.0) for n, v in self.cpu.items()
+                if n != "bench-gil-probe" and v - self.cpu0.get(n, 0.0) > 0}
+
+
+THREADS = {"MainThread": "GUI", "tagstream-acquisition": "acquisition", "tagstream-analysis": "analysis",
+           "tagstream-snapshots": "snapshots", "tagstream-analysis-product": "fits/product"}
+
+
 def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_s: float) -> dict:
     """One rate through the real window, in Qt's own event loop (as the app runs); returns the four
     responsiveness figures: a 20 ms probe timer's lateness, status updates/s and redraws/s while
@@ -123,6 +185,8 @@ def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_
     checker = QtCore.QTimer()
     checker.setInterval(50)
     checker.timeout.connect(check)
+    load0 = os.getloadavg()[0]
+    probes = _Probes()
     t0 = time.monotonic()
     cpu0 = time.thread_time()
     win.start(source=src)
@@ -132,10 +196,13 @@ def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_
     probe.stop()
     checker.stop()
     t_end = time.monotonic()
-    gui_cpu = (time.thread_time() - cpu0) / max(t_end - t0, 1e-9)
+    gui_cpu_s = time.thread_time() - cpu0
+    gui_cpu = gui_cpu_s / max(t_end - t0, 1e-9)
     c.redrawn.disconnect(conn_r)
     c.status.disconnect(conn_s)
     c.stop()
+    thread_cpu = probes.stop()
+    gil = np.array(probes.late) * 1e3
     st = c.session.status()
     t_src = t["src"] or t_end
     acq_s = max(t_src - t0, 1e-9)
@@ -157,7 +224,9 @@ def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_
             "status_hz": sum(1 for s in statuses if s <= t_src) / acq_s,
             "probe_p95_ms": pct(late, 95), "probe_max_ms": float(late.max()) if late.size else float("nan"),
             "lat_med_ms": pct(lat, 50), "lat_p95_ms": pct(lat, 95), "gui_cpu": gui_cpu,
-            "load": os.getloadavg()[0],
+            "gui_ms_per_redraw": 1e3 * gui_cpu_s / max(len(rt), 1), "gil_p95_ms": pct(gil, 95),
+            "cores": {THREADS.get(n, n): v / (t_end - t0) for n, v in thread_cpu.items()},
+            "load": os.getloadavg()[0], "load0": load0,
             "lat_max_ms": float(lat.max()) if lat.size else float("nan")}
 
 
@@ -185,12 +254,17 @@ def main_gui(args, stream: TagChunk, base_hz: float) -> None:
             r = run_gui(win, app, stream, speed, args.seconds, args.max_delay_s)
             ok = (r["probe_p95_ms"] <= 50 and r["status_hz"] >= 10 and r["redraw_hz"] >= 15
                   and r["lat_p95_ms"] <= 100)
-            print(f"GUI {speed:7.4g}x real time ({r['offered_hz'] / 1e6:6.3f} M tags/s): "
-                  f"probe timer late p95 {r['probe_p95_ms']:5.0f} ms (max {r['probe_max_ms']:.0f})  "
-                  f"status {r['status_hz']:4.1f}/s  redraws {r['redraw_hz']:4.1f}/s  "
-                  f"tag->screen p95 {r['lat_p95_ms']:5.0f} ms (median {r['lat_med_ms']:.0f}, max {r['lat_max_ms']:.0f})  "
-                  f"kept up {'yes' if r['kept_up'] else 'NO'}  targets {'met' if ok else 'NOT met'}  "
-                  f"[GUI thread CPU {r['gui_cpu']:.0%}, load average {r['load']:.1f} on {os.cpu_count()} cores]",
+            cores = "  ".join(f"{n} {v:.2f}" for n, v in sorted(r["cores"].items(), key=lambda kv: -kv[1])
+                              if v >= 0.005)
+            print(f"GUI {speed:7.4g}x real time ({r['offered_hz'] / 1e6:6.3f} M tags/s), load average "
+                  f"{r['load0']:.1f} -> {r['load']:.1f} on {os.cpu_count()} cores:\n"
+                  f"    probe timer late p95 {r['probe_p95_ms']:5.0f} ms (<= 50; max {r['probe_max_ms']:.0f})  "
+                  f"status {r['status_hz']:4.1f}/s (>= 10)  redraws {r['redraw_hz']:4.1f}/s (>= 15)  "
+                  f"tag->screen p95 {r['lat_p95_ms']:5.0f} ms (<= 100; median {r['lat_med_ms']:.0f}, "
+                  f"max {r['lat_max_ms']:.0f})  kept up {'yes' if r['kept_up'] else 'NO'}  "
+                  f"targets {'met' if ok else 'NOT met'}\n"
+                  f"    load-independent: CPU in cores {cores or '-'} (total {sum(r['cores'].values()):.2f})  "
+                  f"GUI {r['gui_ms_per_redraw']:.1f} ms CPU per redraw  GIL probe p95 {r['gil_p95_ms']:.1f} ms",
                   flush=True)
         win.controller.shutdown()
         win.close()
@@ -203,7 +277,7 @@ def run(stream: TagChunk, speed: float, seconds: float, max_delay_s: float, tmp:
     n_tags = [0]
 
     session = LiveSession(PacedSource(looped_chunks(stream, want_ps, n_tags), speed=speed, poll_interval_s=0.01),
-                          pipeline=Pipeline(setup, AnalysisConfig(trace_bin_ms=100)),
+                          pipeline=Pipeline(setup, AnalysisConfig(trace_bin_ms=100, intensity_correlation=False)),
                           record_to=tmp / f"bench_{speed:g}.qutag")
     lat, snap_cost, delays = [], [], []
     t0 = time.monotonic()

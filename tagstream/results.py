@@ -393,7 +393,10 @@ def derive(raw: RawStats, sel: Selection) -> Results:
             selb = np.flatnonzero(on & (lifetime >= lo) & (lifetime < hi))
             dec = np.zeros(tr.n_decay, np.int64)
             if selb.size and tr.n_decay:
-                sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
+                if getattr(tr, "sums", None) is not None:   # live snapshots: only the bins that changed regime
+                    dec = tr.sums.selected(r, tr.store, offsets, selb.astype(np.int64), tr.n_decay)
+                else:
+                    sum_selected_decays(tr.store, offsets, selb.astype(np.int64), tr.n_decay, dec)
         regime_idx[selb] = r
         regs.append(RegimeResult(Regime(lo, hi), int(selb.size), int(dec.sum()), selb,
                                  _merge_intervals(selb, tr.origin_ps or 0, bin_ps), t_dec, dec))

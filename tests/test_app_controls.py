@@ -73,7 +73,7 @@ def test_hidden_panels_are_not_drawn_and_catch_up_when_shown(qtbot, win):
 def test_slow_panels_are_redrawn_less_often_than_the_traces(qtbot, win):
     from tagstream.app.redraw import FAST, RedrawScheduler
 
-    s = RedrawScheduler(budget_s=0.01, slow_period_s=0.25)
+    s = RedrawScheduler(budget_s=0.016, slow_period_s=0.25)
     names = ["intensity", "lifetime", "flid", "decays", "g2"]
     drawn = {n: 0 for n in names}
     for k in range(100):                     # 100 ticks of 30 ms, a new bundle each
@@ -313,7 +313,7 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     qtbot.wait(300)
     assert win._compact                          # g2 and spectra share the right column as tabs, decays below
     d = win.docks
-    assert set(win.tabifiedDockWidgets(d["g2"])) == {d["fits"], d["spectra"], d["trap"]}
+    assert set(win.tabifiedDockWidgets(d["g2"])) == {d["fits"], d["spectra"], d["trap"], d["blinking"]}
     assert win.dockWidgetArea(win.docks["decays"]) == QtCore.Qt.DockWidgetArea.RightDockWidgetArea
     for name, w in win.plot_widgets.items():
         if w.isVisible():
@@ -326,7 +326,7 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     win.resize(1920, 1080)
     qtbot.wait(100)
     assert not win._compact and win.tabifiedDockWidgets(d["g2"]) == [d["fits"]]
-    assert win.tabifiedDockWidgets(d["spectra"]) == [d["trap"]]
+    assert win.tabifiedDockWidgets(d["spectra"]) == [d["trap"], d["blinking"]]
     assert win.dockWidgetArea(win.docks["decays"]) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
     for name, w in win.plot_widgets.items():
         if w.isVisible():
@@ -402,3 +402,79 @@ def test_decays_legend_stays_inside_its_panel_after_a_regime_drag(qtbot, win):
     assert not leg.intersects(dv.plot.vb.sceneBoundingRect())
     # the plot is not pushed out of its panel by a long legend line
     assert dv.plot.sceneBoundingRect().right() <= panel.width() + 1
+
+
+def _compact_arrangement_ok(win) -> None:
+    d = win.docks
+    assert win._compact
+    assert set(win.tabifiedDockWidgets(d["g2"])) == {d[n] for n in ("fits", "spectra", "trap", "blinking")
+                                                     if not d[n].isHidden()}
+    assert win.dockWidgetArea(d["decays"]) == QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+    for name, w in win.plot_widgets.items():
+        if w.isVisible():
+            assert w.width() >= 220 and w.height() >= 170, (name, w.size())
+
+
+def test_a_restored_layout_still_becomes_compact_at_1366_by_768(qtbot, tmp_path):
+    from tagstream.app.window import MainWindow
+
+    path = str(tmp_path / "layout.ini")
+    made = []
+
+    def window():
+        w = MainWindow(settings=QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat), fit_interval_s=None)
+        qtbot.addWidget(w)
+        made.append(w)
+        return w
+
+    try:
+        a = window()
+        a.resize(1920, 1080)
+        a.show()
+        qtbot.wait(100)
+        assert a._compact is False
+        a.docks["trap"].close()                          # the user's own layout: no trap spectrum
+        a.close()                                        # saves geometry, dock state and its size class
+        b = window()
+        b.resize(1920, 1080)                             # (offscreen Qt clamps a restored geometry to its screen)
+        b.show()
+        qtbot.wait(100)
+        assert b._restored_layout and b._compact is False and b.docks["trap"].isHidden()   # kept as saved
+        b.resize(1366, 768)
+        qtbot.wait(300)
+        _compact_arrangement_ok(b)                       # the restored layout did not switch compact off
+        assert b.docks["trap"].isHidden()                # the user's closed dock stays closed
+        b.close()
+        c = window()
+        c.resize(1366, 768)
+        c.show()
+        qtbot.wait(100)
+        assert c._restored_layout
+        _compact_arrangement_ok(c)                       # saved compact, restored compact
+        assert c.docks["trap"].isHidden()
+        c.resize(1920, 1080)
+        qtbot.wait(100)
+        assert not c._compact and c.dockWidgetArea(c.docks["decays"]) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+    finally:
+        for w in made:
+            w.controller.shutdown()
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+@pytest.mark.parametrize("regimes", [[(40.0, 50.0), (50.0, 60.0), (60.0, 70.0)],
+                                     [(40.0, 41.0), (41.0, 42.0), (42.0, 43.0), (43.0, 44.0)]])
+def test_regime_labels_never_overlap(qtbot, win, size, regimes):
+    win.resize(*size)
+    hv = win.views["histogram"]
+    hv.plot.setXRange(0.0, 140.0, padding=0)
+    hv.set_regimes(regimes)
+    qtbot.wait(200)
+    hv.place_labels()
+    labs = [lab for lab, reg in zip(hv._labels, hv.regions) if reg.isVisible()]
+    assert [lab.textItem.toPlainText() for lab in labs] == [f"R{i + 1}" for i in range(len(regimes))]
+    rects = [lab.mapRectToScene(lab.boundingRect()) for lab in labs]
+    view = hv.plot.vb.mapRectToScene(hv.plot.vb.boundingRect())
+    for i, a in enumerate(rects):
+        assert view.contains(a.center()), (i, a, view)               # inside the plot
+        for b in rects[i + 1:]:
+            assert not a.intersects(b), (a, b)

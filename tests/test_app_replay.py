@@ -81,7 +81,7 @@ def test_a_regime_drag_after_the_replay_gives_analyzes_result_for_the_new_regime
 
 
 def test_fit_model_and_irf_controls_reach_the_product(qtbot, win):
-    from tagstream.analysis.irf import IRF
+    from tagstream.analysis.fit_options import FitOptions
 
     win.replay(str(REC), speed=1e6)
     finished_analysis(qtbot, win)
@@ -92,8 +92,8 @@ def test_fit_model_and_irf_controls_reach_the_product(qtbot, win):
     assert c.options.fit == "single"
     ref = analyze_recording(REC, AnalysisOptions(config=win.config_from_controls(), fit="single"))
     np.testing.assert_equal([f.params for f in c.analysis.fits.fits], [f.params for f in ref.fits.fits])
-    win.irf_box.setCurrentIndex(win.irf_box.findData("gaussian"))
-    qtbot.waitUntil(lambda: c.options.fit_options is not None, timeout=5000)
-    assert c.options.fit_options["irf"] == IRF.gaussian(100.0)
+    win.irf_box.setCurrentIndex(win.irf_box.findData("emg"))
+    qtbot.waitUntil(lambda: c.options.fit_options is not None and c.options.fit_options.irf == "emg", timeout=5000)
+    assert c.options.fit_options == FitOptions(irf="emg")
     qtbot.waitUntil(lambda: c.analysis is not None and c.complete
-                    and "irf_shift_ps" in c.analysis.fits.fits[0].params, timeout=120_000)
+                    and "irf_tail_ps" in c.analysis.fits.fits[0].params, timeout=120_000)

@@ -97,6 +97,28 @@ def test_a_file_being_written_is_read_once_complete_and_other_settings_are_refus
     assert len(errors) == 2 and "junk.sif" in errors[1] and "skipped" in errors[1]
 
 
+@requires_real
+def test_frame_triggers_closer_than_the_exposure_are_warned_about_once(tmp_path):
+    clock = Clock()
+    got, on_frames = collector()
+    errors: list[str] = []
+    w = SifFolderWatcher(tmp_path, on_frames, settle_s=0.5, clock=clock, on_error=errors.append)
+    ok = np.arange(1, 6, dtype=np.int64) * 3_000_000_000_000           # exactly the 3 s exposure apart
+    assert w.poll(ok) == 0 and not w.warnings                           # exposure not known yet: no check
+    shutil.copy(KINETIC, tmp_path / "acq_001.sif")
+    w.poll(ok)
+    clock.t = 0.6
+    assert w.poll(ok) == 5 and not w.warnings and not errors
+    close = np.concatenate([ok, ok[-1] + np.arange(1, 4) * 1_000_000_000_000])   # then 1 s apart
+    w.poll(close)
+    assert len(w.warnings) == 1 and errors == w.warnings
+    assert "1000 ms apart" in errors[0] and "3000 ms exposure" in errors[0] and "(3 of 7 trigger gaps)" in errors[0]
+    more = np.concatenate([close, close[-1] + np.arange(1, 3) * 500_000_000_000])
+    w.poll(more)
+    assert len(errors) == 1                                            # said once
+    assert w.n_frames_placed == 10                                     # the frames still go on the clock
+
+
 def test_not_a_folder(tmp_path):
     with pytest.raises(SpectraFileError, match="not a folder"):
         SifFolderWatcher(tmp_path / "missing")
@@ -136,6 +158,10 @@ def test_the_live_window_takes_spectra_from_a_watched_sif_folder(qtbot, tmp_path
         np.testing.assert_array_equal(snap.frame_start_s, trig[:20] * 1e-12)
         qtbot.waitUntil(lambda: win.views["spectra"].latest.getOriginalDataset()[1] is not None, timeout=60_000)
         assert win.docks["spectra"].isVisibleTo(win)
+        # the simulated camera triggers every 0.1 s, the SIF files say 3 s exposure: said in the status line
+        qtbot.waitUntil(lambda: "SIF frame triggers closer than the exposure" in win.st_lag.text(), timeout=10_000)
+        assert any("3000 ms exposure" in m for m in win.spectra_warnings())
+        assert "3000 ms exposure" in win.log.toPlainText()
         win.stop()
         assert not any(t.name == "tagstream-sif-watch" and t.is_alive() for t in threading.enumerate())
     finally:

@@ -87,6 +87,27 @@ class LifetimeHistogramView:
         self._on_regimes = on_regimes
         self._dragging = False
         self._ranged = False
+        plot.vb.sigResized.connect(self.place_labels)
+        plot.vb.sigXRangeChanged.connect(self.place_labels)
+
+    LABEL_TOP, LABEL_STEP = 0.92, 0.11   # label heights (fraction of the view) of rows 0, 1, 2, ...
+
+    def place_labels(self, *_) -> None:
+        """Regime labels R1, R2, ... each to the right of its region's left edge; a label that would
+        overlap one to its left goes one row lower (narrow or adjacent regimes at small plot sizes)."""
+        labs = [(lab, reg) for lab, reg in zip(self._labels, self.regions) if reg.isVisible()]
+        for lab, _ in labs:
+            lab.setPosition(self.LABEL_TOP)
+            lab.updatePosition()
+        placed = sorted(((lab.mapRectToScene(lab.boundingRect()), lab) for lab, _ in labs), key=lambda t: t[0].left())
+        row_right: list[float] = []      # right end (scene px) of the last label in each row
+        for rect, lab in placed:
+            row = next((k for k, right in enumerate(row_right) if rect.left() >= right + 2), len(row_right))
+            if row == len(row_right):
+                row_right.append(rect.right())
+            row_right[row] = rect.right()
+            lab.setPosition(max(self.LABEL_TOP - row * self.LABEL_STEP, 0.05))
+            lab.updatePosition()
 
     def _ensure(self, n: int) -> None:
         while len(self.regions) < n:
@@ -126,6 +147,7 @@ class LifetimeHistogramView:
             reg.blockSignals(True)
             reg.setRegion(rng)
             reg.blockSignals(False)
+        self.place_labels()
 
     def update(self, res) -> None:
         f = res.flid

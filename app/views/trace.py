@@ -5,6 +5,7 @@ squash the trace; a zoom by hand is kept until the plot's auto-range button is p
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
@@ -54,6 +55,8 @@ class IntensityTraceView:
         self._dragging = False
         self._user_y = False        # the user zoomed y by hand: keep it
         self._x_set = None          # the x range last set by the scrolling (None: auto / the user's)
+        self._pace = None           # (wall s, tag s) of the last update, for the tag-time speed
+        self.speed = 0.0            # tag-time seconds per wall second (smoothed): a replay may run 100x
         plot.vb.sigRangeChangedManually.connect(self._zoomed)
         plot.enableAutoRange(y=False)
         if on_threshold is not None:
@@ -63,15 +66,32 @@ class IntensityTraceView:
     def _zoomed(self, *_):
         self._user_y = True
 
-    def _scroll(self, t_s: np.ndarray, bin_s: float) -> None:
-        """Live (window_s set): the x range moves in steps of 1/30 of the window, not every new bin (each
-        move re-renders both time axes), unless the user zoomed or panned x."""
+    MIN_SCROLL_S = 0.25       # the x range moves at most about this often (wall seconds)
+
+    def scroll_step_s(self, bin_s: float) -> float:
+        """The scrolling step: 1/30 of the window, or 2x, 5x, 10x that (at most a third of the window, so the
+        newest bins stay in view) when the tag time runs so fast that the range would move more often than
+        every MIN_SCROLL_S (each move re-renders both time axes: the costliest part of a fast replay's redraw)."""
+        base = self.window_s / 30.0
+        for m in (1, 2, 5, 10):
+            if base * m >= self.speed * self.MIN_SCROLL_S:
+                return max(base * m, bin_s)
+        return max(base * 10, bin_s)
+
+    def _scroll(self, t_s: np.ndarray, bin_s: float, now_s: float | None = None) -> None:
+        """Live (window_s set): the x range moves in steps (scroll_step_s), not every new bin, unless the
+        user zoomed or panned x."""
         if self.window_s is None or not t_s.size or not self.plot.vb.state["autoRange"][0] and self._x_set is None:
             return
+        now_s = time.monotonic() if now_s is None else now_s
+        if self._pace is not None and now_s > self._pace[0] and t_s[-1] > self._pace[1]:
+            v = (t_s[-1] - self._pace[1]) / (now_s - self._pace[0])
+            self.speed = v if self.speed == 0.0 else 0.8 * self.speed + 0.2 * v
+        self._pace = (now_s, float(t_s[-1]))
         if self._x_set is not None and self.plot.vb.viewRange()[0] != list(self._x_set):
             self._x_set = None           # the user moved it: leave it
             return
-        step = max(self.window_s / 30.0, bin_s)
+        step = self.scroll_step_s(bin_s)
         hi = float(np.ceil((t_s[-1] + bin_s) / step) * step)
         lo = max(hi - self.window_s, float(np.floor(t_s[0] / step) * step))
         if self._x_set != (lo, hi):

@@ -13,6 +13,9 @@ No Qt and no thread here: the caller decides when to poll (the live app polls fr
 Files already in the folder when watching starts are skipped unless existing=True. A file that cannot
 be read after it has settled, or whose wavelength calibration or pixel count differs from the first
 file's, is skipped and reported through on_error (one line naming the file and what to do).
+Frame triggers closer together than the files' exposure time cannot be one frame each (a camera does not
+start a frame before the last one ended): the frames would be placed on the wrong photons, so this is
+said once in `warnings` and through on_error (extra tags on the trigger channel, or the wrong channel).
 """
 
 from __future__ import annotations
@@ -54,13 +57,43 @@ class SifFolderWatcher:
         self._frames: list[np.ndarray] = []          # frames read but not yet on the clock
         self.n_frames_read = 0
         self.n_frames_placed = 0
+        self.warnings: list[str] = []                # said once each (also through on_error)
+        self._n_checked = 0                          # frame triggers checked against the exposure
+        self._n_short = 0                            # trigger gaps shorter than the exposure
+        self._min_gap_ps: int | None = None
 
     # ------------------------------------------------------------------------------------------
     def poll(self, trigger_ps=None) -> int:
         """Look for new / settled files, read them, and hand every frame whose trigger has arrived to
         on_frames(frame_start_ps int64[n], frames_adu float[n, n_pixels]). Returns the frames handed over."""
         self._scan()
-        return self._place(np.zeros(0, np.int64) if trigger_ps is None else np.asarray(trigger_ps, np.int64))
+        trig = np.zeros(0, np.int64) if trigger_ps is None else np.asarray(trigger_ps, np.int64)
+        self._check_gaps(trig)
+        return self._place(trig)
+
+    def _check_gaps(self, trigger_ps: np.ndarray) -> None:
+        """Warn (once) when frame triggers come closer than the exposure time (checks the new ones only)."""
+        if self.exposure_s is None or trigger_ps.size < 2:
+            return
+        lo = max(self._n_checked - 1, 0)
+        gaps = np.diff(trigger_ps[lo:])
+        self._n_checked = int(trigger_ps.size)
+        if not gaps.size:
+            return
+        exposure_ps = self.exposure_s * 1e12
+        short = gaps < exposure_ps * (1 - 1e-6)
+        self._n_short += int(short.sum())
+        if short.any():
+            g = int(gaps[short].min())
+            self._min_gap_ps = g if self._min_gap_ps is None else min(self._min_gap_ps, g)
+        if self._n_short and not self.warnings:
+            msg = (f"SIF folder {self.folder}: frame triggers come {self._min_gap_ps / 1e9:.4g} ms apart, less than "
+                   f"the {self.exposure_s * 1e3:.4g} ms exposure of the SIF files ({self._n_short} of "
+                   f"{self._n_checked - 1} trigger gaps): frames are placed on the wrong photons — check the "
+                   "camera-frame channel (extra tags on it?) and the exposure saved by Solis")
+            self.warnings.append(msg)
+            if self.on_error is not None:
+                self.on_error(msg)
 
     @property
     def n_waiting(self) -> int:

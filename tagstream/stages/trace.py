@@ -24,6 +24,7 @@ only a bin whose average lifetime lies within ~1e-9 ns of a regime edge could be
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,6 +41,54 @@ def _grow(a: np.ndarray, need: int) -> np.ndarray:
     out = np.zeros(max(need, 2 * a.shape[0], 16), a.dtype)
     out[: a.shape[0]] = a
     return out
+
+
+class DecaySums:
+    """Memo of the regime decays of the last snapshot, so the next one sums only the bins that joined or
+    left a regime (live: a few new bins), not every photon again. Exact (integer counts): a closed bin's
+    slice of the append-only store never changes, and the memo is not used if the offsets of the bins it
+    summed changed. Thread-safe; pickles as an empty memo."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._memo: dict = {}    # key -> (selected-bin mask, offsets it was summed with, decay counts)
+
+    def __reduce__(self):
+        return (DecaySums, ())
+
+    def __eq__(self, other) -> bool:    # a memo is not data: statistics with any two memos are equal
+        return isinstance(other, DecaySums)
+
+    __hash__ = object.__hash__
+
+    def selected(self, key, store: np.ndarray, offsets: np.ndarray, bins: np.ndarray, n_decay: int) -> np.ndarray:
+        """Decay counts (n_decay, int64) of the photons of trace bins `bins` (closed bins only)."""
+        nb = offsets.shape[0] - 1
+        mask = np.zeros(nb, bool)
+        mask[bins] = True
+        with self._lock:
+            old = self._memo.get(key)
+        dec = np.zeros(n_decay, np.int64)
+        done = False
+        # valid while the slices of the bins it summed are unchanged (offsets up to its last selected bin's end)
+        end = 0 if old is None or not old[0].any() else int(np.flatnonzero(old[0])[-1]) + 2
+        if old is not None and old[2].shape[0] == n_decay and old[0].shape[0] <= nb \
+                and np.array_equal(old[1][:end], offsets[:end]):
+            was = np.zeros(nb, bool)
+            was[: old[0].shape[0]] = old[0]
+            added, removed = np.flatnonzero(mask & ~was), np.flatnonzero(was & ~mask)
+            n_ref = np.diff(offsets)
+            if n_ref[added].sum() + n_ref[removed].sum() < n_ref[bins].sum():
+                gone = np.zeros(n_decay, np.int64)
+                sum_selected_decays(store, offsets, added, n_decay, dec)
+                sum_selected_decays(store, offsets, removed, n_decay, gone)
+                dec += old[2] - gone
+                done = True
+        if not done:
+            sum_selected_decays(store, offsets, bins, n_decay, dec)
+        with self._lock:
+            self._memo[key] = (mask, offsets.copy(), dec.copy())
+        return dec
 
 
 @dataclass(frozen=True)
@@ -131,6 +180,7 @@ class TraceStats:
     total_decay: np.ndarray
     store: np.ndarray
     bounded: BoundedTrace | None = None   # bounded-memory mode: store = the photons of bins >= n_folded
+    sums: DecaySums | None = None      # the stage's memo of regime decays (None: sum every photon)
 
     def merge(self, later: "TraceStats") -> "TraceStats":
         """These statistics followed by the next time slice's (same origin and bins): per-bin sums add
@@ -146,7 +196,8 @@ class TraceStats:
                           decay_bin_ps=dec.decay_bin_ps, n_decay=dec.n_decay,
                           total_decay=add_padded(self.total_decay, later.total_decay),
                           store=np.concatenate((self.store, later.store)),
-                          bounded=None if self.bounded is None else self.bounded.merge(later.bounded))
+                          bounded=None if self.bounded is None else self.bounded.merge(later.bounded),
+                          sums=None if self.bounded is not None else DecaySums())
 
 
 class TraceStage:
@@ -166,6 +217,7 @@ class TraceStage:
         self.store = np.zeros(0, np.uint16)
         self.n_store = 0
         self.total_decay = np.zeros(0, np.int64)
+        self.sums = DecaySums()
         self.fixed = fixed
         self.n_folded = 0       # bounded mode: bins [0, n_folded) folded, their photons dropped
         self.cut_bin = -1
@@ -268,7 +320,8 @@ class TraceStage:
                           if self.fixed is not None else self.store[: self.n_store],
                           bounded=None if self.fixed is None else BoundedTrace(
                               self.fixed, self.cut_bin, self.n_folded, self.n_below[: self.n_folded].copy(),
-                              self.regime[: self.n_folded].copy(), self.regime_decays.copy()))
+                              self.regime[: self.n_folded].copy(), self.regime_decays.copy()),
+                          sums=self.sums if self.fixed is None else None)   # bounded: the store is compacted
 
     def finalize(self) -> None:
         """Nothing is held back."""
