@@ -10,8 +10,8 @@ cell c (a histogram and a prefix sum). Then per lag edge, over the block's start
 memory), rank(x) = f + (T[f] < x) + (T[f+1] < x) with f = first[cell(x)]: integer-only, no branch, no pointer
 chain, so the compiler vectorises it (gathers). That is exact wherever a cell holds at most M_FAST = 2 targets;
 the few fuller cells (found while indexing) are corrected afterwards: per such cell and edge, the starts
-landing in it (two bisections) add their targets beyond the second. Cost O(K N_start + N_target), about 3.5x
-faster than pycorrelate/libtimetag's pointer per bin edge (bench/bench_correlation.py).
+landing in it (two bisections) add their targets beyond the second. Cost O(K N_start + N_target); at 6 kcounts/s
+2.6 - 3.2x libtimetag's and pycorrelate's pointer per bin edge, ~1.8x at 30 kcounts/s (bench/bench_correlation.py).
 Short lags (edges below e_q, q = n_enum, where a start has ~1 target within e_q) are counted by enumerating those
 few pairs from rank(t_s + e_0) and binning each by a table over the lag (no bisection, no division; the first
 P_SHORT pairs without a branch): O(N_start (1 + rate e_q)) instead of q look-ups.
