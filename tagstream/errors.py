@@ -72,6 +72,10 @@ class SourceError(TagstreamError):
     """A live source failed: device library missing, buffer overflow, data loss."""
 
 
+class ExportError(TagstreamError):
+    """An export would overwrite files, or cannot be written."""
+
+
 class AnalysisError(TagstreamError):
     """An analysis input is unusable (bad histogram, mismatched frames and triggers, failed fit)."""
 

@@ -131,9 +131,10 @@ class Pipeline:
         if micro_state is not None:
             self._micro.start_slice(micro_state)
 
-    def lookback_ps(self) -> int:
-        """How far before the slice's start the stages need partner photons (feed_history)."""
-        period = self._micro.first_period_ps
+    def lookback_ps(self, period_ps: float | None = None) -> int:
+        """How far before the slice's start the stages need partner photons (feed_history), with the
+        first period `period_ps` (default: the microtime stage's)."""
+        period = period_ps or self._micro.first_period_ps
         return max([int(st.lookback_ps(period)) for st in self._stages.values() if hasattr(st, "lookback_ps")],
                    default=0)
 
@@ -146,6 +147,10 @@ class Pipeline:
         for st in self._stages.values():
             if hasattr(st, "lookback_ps"):
                 st.update(batch)
+
+    @property
+    def microtime(self) -> MicrotimeStage:
+        return self._micro
 
     def slice_part(self, t_stop_ps: int | None = None):
         """What this slice (ending at t_stop_ps; None: the recording's end) contributes to the merge
@@ -161,7 +166,8 @@ class Pipeline:
                            for i, dt in enumerate((np.int64, np.uint8, np.int64)))
                   for n, parts in (self._replay or {}).items()}
         return SlicePart(self._n_records, m.ch_counts.copy(), m.unreferenced, self._first_time, self._last_time,
-                         m.period_ps, {n: st.stats() for n, st in self._stages.items()}, replay)
+                         m.period_ps, {n: st.stats() for n, st in self._stages.items()}, replay,
+                         end_state=m.slice_state())
 
     # --- results -----------------------------------------------------------------------------
     def _raw(self, final: bool) -> RawStats:

@@ -13,11 +13,14 @@ boundaries, every stage on). How:
   forward to one a window after its end: the reorder guarantee, no record more than the window below
   an earlier one, puts every record of the range inside), restores time order with the same
   Reorderer and keeps the records of its range.
-* Microtime: the running laser-period estimate depends on every earlier sync. The master makes one
-  cheap sequential pass over the sync records only (a kernel that reads the channel field, then
-  MicrotimeStage.advance_syncs: the same microtime kernel; photons never change the estimate) and
-  hands each slice the kernel state at its start; slices are submitted as their state is known.
-  Boundaries before the period is known are dropped (the g2 window waits for it).
+* Microtime: the laser-period estimate is local in time (tagstream.kernels.microtime: integer sums
+  over two buckets of `period_memory_pulses` pulses on the absolute clock): a slice starts from a fresh
+  state three buckets before its last sync (the recording's bucket width and first period from the master's
+  look at its first syncs) and runs the kernel over those syncs only, which reaches the state the one-core
+  pass has there. The merge checks it: each slice's bootstrapped start state must equal the previous
+  slice's end state; where it does not (a trust decision differed during the bootstrap: not seen on
+  our data) that slice is analysed again from the exact state (a warning counts them). Boundaries before
+  the period is known are dropped (the g2 window waits for it).
 * Stages with start_slice (trace, frames, g2; tagstream.stages): bins are absolute from the
   recording's first record, photons before a slice's start only serve as g2 partners (look-back),
   and the statistics of consecutive slices merge by type (TraceStats.merge, G2Stats.merge,
@@ -30,6 +33,7 @@ boundaries, every stage on). How:
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -58,13 +62,18 @@ class SlicePart:
     period_ps: float | None
     stats: dict
     replay: dict
+    end_state: tuple | None = None     # the microtime kernel's state at the slice's end
+    start_state: tuple | None = None   # bootstrapped: its state at the slice's start (checked at the merge)
+    cpu_s: float = 0.0                 # CPU time the worker spent on it
 
 
 @dataclass(frozen=True)
 class SliceJob:
     """One slice to analyse: records with time in [t_start_ps, t_stop_ps) (None: from the start / to
     the end), near file records rec_start / rec_stop; origin_ps: the recording's first record time;
-    micro_state: the microtime kernel's state at t_start_ps (None for the first slice)."""
+    micro_state: the microtime kernel's state at t_start_ps, exact (None for the first slice, or to
+    bootstrap it from the syncs of the two period buckets before t_start_ps: first_period =
+    (bucket_ps, first period, the time it became known))."""
 
     path: str
     setup: Any
@@ -77,6 +86,7 @@ class SliceJob:
     micro_state: tuple | None
     chunk_records: int = 1 << 20
     skip_missing_channels: bool = False
+    first_period: tuple | None = None
 
 
 def _open(path, skip_missing_channels=False):
@@ -86,66 +96,114 @@ def _open(path, skip_missing_channels=False):
 
 
 def _start_record(reader, k: int, t_lim: int) -> int:
-    """A file record index a <= k such that every record before a is earlier than t_lim + window: the
-    block [a, ...) holds a record earlier than t_lim (then all before it are earlier than t_lim + window)."""
+    """A file record index a <= k such that every record before a is earlier than t_lim + window: record a
+    is earlier than t_lim (then, by the reorder guarantee, all before it are earlier than t_lim + window)."""
     step, end = SEARCH_RECORDS, k
     while end > 0:
         a = max(0, end - step)
         t, _ = reader.read_records(a, end - a)
-        if t.size and int(t.min()) < t_lim:
-            return a
+        below = np.flatnonzero(t < t_lim)
+        if below.size:
+            return a + int(below[-1])
         end, step = a, 2 * step
     return 0
 
 
 def _stop_record(reader, k: int, t_lim: int) -> int:
-    """A file record index b >= k such that every record from b on is at least t_lim - window: the
-    records before b hold one at t_lim or later."""
+    """A file record index b >= k such that every record from b on is at least t_lim - window: record
+    b - 1 is at t_lim or later."""
     step, a = SEARCH_RECORDS, k
     while a < reader.n_records:
         b = min(reader.n_records, a + step)
         t, _ = reader.read_records(a, b - a)
-        if t.size and int(t.max()) >= t_lim:
-            return b
+        above = np.flatnonzero(t >= t_lim)
+        if above.size:
+            return a + int(above[0]) + 1
         a, step = b, 2 * step
     return reader.n_records
 
 
+def _last_sync_before(reader, k: int, t: int, sync: int) -> int | None:
+    """The latest sync time before t among the file records before k (and a few after): the state at t
+    is the state after that sync (the bootstrap reaches back three period buckets from its bucket)."""
+    step, end = SEARCH_RECORDS, min(reader.n_records, k + 4096)
+    while end > 0:
+        a = max(0, end - step)
+        ts, cs = reader.read_records(a, end - a)
+        m = (cs == sync) & (ts < t)
+        if m.any():
+            return int(ts[m].max())
+        end, step = a, 2 * step
+    return None
+
+
 def analyze_slice(job: SliceJob) -> SlicePart:
     """Analyse one slice (runs in a worker process or a Dask worker)."""
+    import dataclasses
+    import time
+
+    cpu0 = time.process_time()
+    from tagstream.io.base import fixed_locator
     from tagstream.pipeline import Pipeline
 
     reader = _open(job.path, job.skip_missing_channels)
     s = job.setup
     pipe = Pipeline(s, job.config)
     first = job.t_start_ps is None
+    boot = not first and job.micro_state is None and s.sync is not None
     pipe.start_slice(None if first else job.origin_ps, job.t_start_ps, job.micro_state)
+    micro = pipe.microtime
     window = reader.reorder_window_ps
-    lo = None if first else job.t_start_ps - pipe.lookback_ps()
+    lo = boot_from = None
+    if not first:
+        lo = job.t_start_ps - pipe.lookback_ps(job.first_period[1] if job.first_period else None)
+    if boot:   # the period estimate is local: a fresh state three buckets before the start reaches its state there
+        B = int(job.first_period[0])
+        micro.start_bootstrap(job.first_period)
+        last = _last_sync_before(reader, job.rec_start, job.t_start_ps, s.sync)
+        boot_from = ((job.t_start_ps if last is None else last) // B - 3) * B
+        lo = min(lo, boot_from)
     a = 0 if first else _start_record(reader, job.rec_start, lo - window)
     b = reader.n_records if job.t_stop_ps is None else _stop_record(reader, job.rec_stop, job.t_stop_ps + window)
     b_ch = -1 if s.spad_b is None else s.spad_b
     reorder = Reorderer(window)
     emitted = [0]
+    start_state = [None]
 
     def route(t: np.ndarray, c: np.ndarray) -> None:
         i0 = 0 if first else int(np.searchsorted(t, job.t_start_ps, side="left"))
         i1 = t.shape[0] if job.t_stop_ps is None else int(np.searchsorted(t, job.t_stop_ps, side="left"))
-        if i0 > 0:   # look-back: photons that only serve as partners
+        if i0 > 0:   # look-back: syncs that bootstrap the period estimate, photons that only serve as partners
+            if boot:
+                k0 = int(np.searchsorted(t, boot_from, side="left"))
+                micro.advance_syncs(t[k0:i0][c[k0:i0] == s.sync])
             j0 = int(np.searchsorted(t, lo, side="left"))
             ph = (c[j0:i0] == s.spad_a) | (c[j0:i0] == b_ch)
             pipe.feed_history(t[j0:i0][ph], (c[j0:i0][ph] == b_ch).astype(np.uint8))
         if i1 > i0:
+            if boot and start_state[0] is None:
+                start_state[0] = micro.slice_state()
+                micro.start_slice(start_state[0])
             pipe.feed(TagChunk(t[i0:i1], c[i0:i1], emitted[0]))
             emitted[0] += i1 - i0
-
-    from tagstream.io.base import fixed_locator
 
     for x in range(a, b, job.chunk_records):
         t, c = reader.read_records(x, min(job.chunk_records, b - x))
         route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
     route(*reorder.finish())
-    return pipe.slice_part(job.t_stop_ps)
+    reader.close()
+    if boot and start_state[0] is None:   # a slice without records
+        start_state[0] = micro.slice_state()
+        micro.start_slice(start_state[0])
+    return dataclasses.replace(pipe.slice_part(job.t_stop_ps), start_state=start_state[0],
+                               cpu_s=time.process_time() - cpu0)
+
+
+def same_state(a: tuple, b: tuple) -> bool:
+    """Two microtime kernel states (slice_state) lead to the same results (the start period P0 aside)."""
+    keep = np.ones(K.SF_SIZE, bool)
+    keep[[K.SF_P0, K.SF_EST_START]] = False
+    return bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1][keep], b[1][keep], equal_nan=True))
 
 
 def merge_parts(parts: list[SlicePart], setup, config):
@@ -190,12 +248,16 @@ def _origin(reader) -> int:
 
 
 def plan_boundaries(reader, n_slices: int, min_slice_records: int = MIN_SLICE_RECORDS,
-                    at_records=None) -> list[tuple[int, int]]:
+                    at_records=None, extra_records: int = 0) -> list[tuple[int, int]]:
     """(file record, its time) of the slice starts after the first: at k/n_slices of the file (or at the
-    file records at_records), strictly increasing in time, at least min_slice_records apart."""
+    file records at_records), strictly increasing in time, at least min_slice_records apart. Slices
+    after the first also read extra_records before their start (their bootstrap): they get as many
+    fewer records, so that every slice has the same work."""
     n = reader.n_records
     k_max = max(1, min(int(n_slices), n // max(1, int(min_slice_records))))
-    ks = [n * i // k_max for i in range(1, k_max)] if at_records is None else sorted(
+    extra = min(int(extra_records), n // (2 * k_max))
+    each = (n + (k_max - 1) * extra) / k_max
+    ks = [int(each + (i - 1) * (each - extra)) for i in range(1, k_max)] if at_records is None else sorted(
         {int(k) for k in at_records if 0 < int(k) < n})
     out: list[tuple[int, int]] = []
     for k in ks:
@@ -205,50 +267,18 @@ def plan_boundaries(reader, n_slices: int, min_slice_records: int = MIN_SLICE_RE
     return out
 
 
-class _SyncsOutOfOrder(Exception):
-    """The sync records are not in time order in the file (the state pass reads them in file order)."""
-
-
-def boundary_states(reader, micro, times: list[int]):
-    """Yield (index, microtime kernel state at times[index]) in order, from one pass over the syncs in
-    file order (raises _SyncsOutOfOrder if they are not in time order: the quTAG's per-channel delay
-    correction moves all tags of a channel alike, so its syncs stay in order)."""
-    sync = micro.setup.sync
-    i = 0
-    if sync is not None:
-        last = None
-        for st, ordered in reader.channel_times(sync):
-            if not ordered or (st.shape[0] and last is not None and st[0] < last):
-                raise _SyncsOutOfOrder
-            if st.shape[0]:
-                last = int(st[-1])
-            while i < len(times):
-                j = int(np.searchsorted(st, times[i], side="left"))
-                if j == st.shape[0]:
-                    break
-                micro.advance_syncs(st[:j])
-                st = st[j:]
-                yield i, micro.slice_state()
-                i += 1
-            micro.advance_syncs(st)
-    while i < len(times):
-        yield i, micro.slice_state()
-        i += 1
-
-
-def _period_known_after(reader, setup, config) -> float:
-    """The time after which the microtime stage knows the laser period: -inf with a given period or
-    without sync, else the second sync's time (the first interval > 0); +inf if never."""
-    if config.laser_period_ps is not None or setup.sync is None:
-        return float("-inf")
-    first = None
-    for st, _ in reader.channel_times(setup.sync):
-        if st.shape[0]:
-            first = int(st[0]) if first is None else first
-            later = st[st > first]
-            if later.shape[0]:
-                return int(later[0])
-    return float("inf")
+def first_period(reader, micro) -> tuple | None:
+    """MicrotimeStage.estimate_origin() of the recording (bucket width, first period, the time it became
+    known, first sync time), from its first syncs (the stage is advanced over them); None if the period
+    never becomes known or there is no sync."""
+    if micro.setup.sync is None:
+        return None
+    for st, _ in reader.channel_times(micro.setup.sync, block_records=1 << 16):
+        for i in range(0, st.shape[0], 1 << 12):
+            micro.advance_syncs(np.sort(st[i:i + (1 << 12)]))
+            if micro.si[K.SI_PERIOD_KNOWN] and micro.si[K.SI_HAS_SYNC]:
+                return micro.estimate_origin()
+    return None
 
 
 def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=None, chunk_records: int = 1 << 20,
@@ -273,35 +303,43 @@ def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=No
         if warnings is not None:
             warnings.append(f"{reader.format} recordings cannot be split into time slices: analysed on one core")
         return analyze_file(path, setup, config, **one_core)
-    bounds = plan_boundaries(reader, n_slices or max(1, int(workers)), min_slice_records,
-                             at_records) if reader.n_records else []
-    if not bounds:
+    if not reader.n_records:
         return analyze_file(path, setup, config, **one_core)
     origin = _origin(reader)
-    base = dict(path=str(path), setup=setup, config=config, origin_ps=origin, chunk_records=chunk_records,
-                skip_missing_channels=skip_missing_channels)
     micro = microtime_stage(setup, config)
+    fp = first_period(reader, micro)
+    extra = 0
+    if fp is not None:   # the records of the three period buckets a slice bootstraps from
+        span = int(reader.read_records(reader.n_records - 1, 1)[0][0]) - origin
+        extra = int(reader.n_records * min(1.0, 3 * fp[0] / max(span, 1)))
+    bounds = plan_boundaries(reader, n_slices or max(1, int(workers)), min_slice_records, at_records, extra)
+    if not bounds:
+        return analyze_file(path, setup, config, **one_core)
     if config.bounded_memory:   # bounded trace: slices end on trace-bin edges (no bin is split)
         b = config.trace_bin_ps
         bounds = [(k, origin + -(-(t - origin) // b) * b) for k, t in bounds]
         bounds = [x for i, x in enumerate(bounds) if i == 0 or x[1] > bounds[i - 1][1]]
-    t_known = _period_known_after(reader, setup, config)
+    base = dict(path=str(path), setup=setup, config=config, origin_ps=origin, chunk_records=chunk_records,
+                skip_missing_channels=skip_missing_channels)
+    t_known = float("-inf") if setup.sync is None else float("inf") if fp is None else fp[2]
     bounds = [(k, t) for k, t in bounds if t > t_known]   # the g2 window waits for the period: no slice before it
     if not bounds:
         return analyze_file(path, setup, config, **one_core)
-    try:
-        with slice_executor(workers, scheduler) if submit is None else nullcontext(submit) as run:
-            starts, stops = [(0, None)] + bounds, bounds + [(reader.n_records, None)]
-            jobs = [dict(rec_start=ka, t_start_ps=ta, rec_stop=kb, t_stop_ps=tb, **base)
-                    for (ka, ta), (kb, tb) in zip(starts, stops)]
-            futures = [run(analyze_slice, SliceJob(micro_state=None, **jobs[0]))]   # before the pass over the syncs
-            for i, state in boundary_states(reader, micro, [t for _, t in bounds]):
-                futures.append(run(analyze_slice, SliceJob(micro_state=state, **jobs[i + 1])))
-            parts = [f.result() for f in futures]
-    except _SyncsOutOfOrder:
-        if warnings is not None:
-            warnings.append("the sync tags are not in time order in the file: analysed on one core")
-        return analyze_file(path, setup, config, **one_core)
+    fresh = microtime_stage(setup, config).slice_state() if setup.sync is None else None   # no sync: never changes
+    starts, stops = [(0, None)] + bounds, bounds + [(reader.n_records, None)]
+    jobs = [SliceJob(rec_start=ka, t_start_ps=ta, rec_stop=kb, t_stop_ps=tb, first_period=fp,
+                     micro_state=None if ta is None else fresh, **base) for (ka, ta), (kb, tb) in zip(starts, stops)]
+    reader.close()
+    with slice_executor(workers, scheduler) if submit is None else nullcontext(submit) as run:
+        parts = [f.result() for f in [run(analyze_slice, j) for j in jobs]]
+    reruns = 0
+    for k in range(1, len(parts)):   # a bootstrapped start state must be the previous slice's end state
+        if parts[k].start_state is not None and not same_state(parts[k - 1].end_state, parts[k].start_state):
+            parts[k] = analyze_slice(dataclasses.replace(jobs[k], micro_state=parts[k - 1].end_state))
+            reruns += 1
+    if warnings is not None and reruns:
+        warnings.append(f"time slices: {reruns} of {len(parts)} re-analysed from the exact period state "
+                        f"(the bootstrapped estimate differed)")
     raw = merge_parts(parts, setup, config)
     setup.check_channels(sorted(raw.ch_counts), source=str(path))
     return derive(raw, config.selection())

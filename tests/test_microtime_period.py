@@ -1,6 +1,7 @@
-"""The microtime kernel's block-wise period estimate (integer sums, one division per block) against a
-slow pure-Python reference of the same algorithm (bit for bit), against the former per-sync running
-mean (at least as accurate vs the true pulse times), and chunking invariance (hypothesis)."""
+"""The microtime kernel's block-wise period estimate (integer sums over two time buckets, one division per
+block) against a slow pure-Python reference of the same algorithm (bit for bit), against the former
+per-sync running mean (at least as accurate vs the true pulse times), chunking invariance (hypothesis),
+and locality: a fresh state started two buckets before any time reaches the same state there."""
 
 from __future__ import annotations
 
@@ -16,17 +17,26 @@ from tagstream.kernels import microtime as MK
 def slow_reference(ts, ch, divider, nominal, shift, max_periods, memory):
     """Obvious per-record Python of the documented algorithm: returns (micro list, final P, unref counts)."""
     fdiv = float(divider)
-    st = dict(P=nominal, P0=nominal, w0=0.0, S_I=0, S_n=0, blk=0, known=nominal is not None)
+    st = dict(P=nominal or 0.0, P0=nominal, I=0, n=0, I_prev=0, n_prev=0, blk=0, known=nominal is not None,
+              B=math.floor(memory * nominal + 0.5) if nominal else 0, bucket=None, span_start=0, first_t=-math.inf,
+              est_start=None)
 
-    def refresh():
-        w = st["w0"] + float(st["S_n"])
-        P = (st["w0"] * st["P0"] + float(st["S_I"])) / w if w > 0 else st["P0"]
-        if w > memory:
-            st.update(P0=P, w0=memory, S_I=0, S_n=0)
-            w = memory
+    def refresh(t=None):
+        w = st["n_prev"] + st["n"]
+        P = (st["I_prev"] + st["I"]) / w if w > 0 else st["P0"]   # empty buckets: the first / nominal period
         st.update(P=P, W=w, inv=1.0 / P, lo=(fdiv - 0.25) * P, hi=(fdiv + 0.25) * P,
-                  gap=min(max_periods, max(fdiv + 0.5, w / 8.0)) * P, nmax=max(64.0 * fdiv, w / 8.0),
+                  gap=min(max_periods, max(fdiv + 0.5, w / 8.0)) * P,
+                  nmax=max(64.0 * fdiv, 0.0 if t is None else max(0.0, (t - max(st["span_start"], st["first_t"],
+                                                                                 st["est_start"])) / P) / 8.0),
                   block=max(fdiv, min(MK.BLOCK_MAX_PULSES, w / 256.0, memory / 256.0)), blk=0)
+
+    def enter_bucket(t):
+        j = t // st["B"]
+        if st["bucket"] is not None and j == st["bucket"] + 1:
+            st.update(I_prev=st["I"], n_prev=st["n"], span_start=(j - 1) * st["B"])
+        else:
+            st.update(I_prev=0, n_prev=0, span_start=j * st["B"])
+        st.update(I=0, n=0, bucket=j, blk=0)
 
     if st["known"]:
         refresh()
@@ -34,12 +44,20 @@ def slow_reference(ts, ch, divider, nominal, shift, max_periods, memory):
     micro, unref = [], [0, 0, 0]
     for t, c in zip(ts.tolist(), ch.tolist()):
         if c == 5:
+            if st["est_start"] is None:
+                st["est_start"] = t
+            if st["B"] and (st["bucket"] is None or t // st["B"] > st["bucket"]):
+                enter_bucket(t)
+                if st["known"]:
+                    refresh(t)
             if last_sync is not None:
                 I = t - last_sync
                 n = 0
                 if not st["known"]:
                     if I > 0:
-                        st.update(known=True, P0=I / fdiv, block=0.0)
+                        st.update(known=True, P0=I / fdiv, block=0.0, B=max(1, math.floor(memory * (I / fdiv) + 0.5)),
+                                  first_t=t)
+                        enter_bucket(t)
                         n = divider
                 elif st["lo"] < I < st["hi"]:
                     n = divider
@@ -48,11 +66,11 @@ def slow_reference(ts, ch, divider, nominal, shift, max_periods, memory):
                     if 1 <= npf <= st["nmax"] and abs(I - npf * st["P"]) < 0.25 * st["P"]:
                         n = int(npf)
                 if n > 0:
-                    st["S_I"] += I
-                    st["S_n"] += n
+                    st["I"] += I
+                    st["n"] += n
                     st["blk"] += n
                     if st["blk"] >= st["block"]:
-                        refresh()
+                        refresh(t)
             last_sync = t
         elif c in (1, 2):
             if last_sync is None:
@@ -69,7 +87,7 @@ def slow_reference(ts, ch, divider, nominal, shift, max_periods, memory):
 
 
 def run_kernel(ts, ch, divider, nominal, shift, max_periods, memory, cuts=()):
-    si, sf = MK.new_state(nominal)
+    si, sf = MK.new_state(nominal, memory)
     counts = np.zeros(1 << 16, np.int64)
     outs = []
     for a, b in zip([0, *cuts], [*cuts, len(ts)]):

@@ -17,6 +17,7 @@ from tagstream.pipeline import AnalysisConfig, analyze_file
 from tagstream.simulate import SimulationParams
 from tagstream.simulate.files import setup_for, simulate_to_files
 from tagstream.slices import analyze_file_sliced
+from conftest import REAL, requires_real
 
 EVERY_STAGE = dict(trace_bin_ms=10, levels_confidence=0.95, g2_per_state=True, intensity_correlation=True)
 
@@ -99,7 +100,7 @@ def test_even_slices_equal_one_core(recordings, one_core, name):
     warn: list = []
     res = analyze_file_sliced(f, s, _config(name, p), workers=1, n_slices=7, min_slice_records=1, warnings=warn)
     compare(one_core[name], res)
-    assert not any("one core" in w for w in warn)
+    assert not any("one core" in w or "re-analysed" in w for w in warn), warn
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -115,11 +116,28 @@ def test_random_boundaries_equal_one_core(recordings, one_core, data):
     compare(one_core[name], res)
 
 
-def test_period_rebase_across_boundaries(recordings):
-    """A short period memory: the estimate rebases many times; the slices' states come from the syncs."""
+@pytest.mark.parametrize("name", ["plain", "divided", "filtered", "disordered"])
+def test_bootstrapped_period_state_is_exact(recordings, name):
+    """A short period memory (buckets of 5e3 pulses): every slice bootstraps its period estimate from the
+    two buckets before it and reaches the exact state (no slice re-analysed)."""
+    f, s, p = recordings[name]
+    cfg = _config(name, p, period_memory_pulses=5e3 if name != "divided" else 2e5)
+    warn: list = []
+    compare(analyze_file(f, s, cfg), analyze_file_sliced(f, s, cfg, workers=1, n_slices=6, min_slice_records=1,
+                                                         warnings=warn))
+    assert not any("re-analysed" in w for w in warn), warn
+
+
+def test_a_start_state_that_differs_is_re_analysed_exactly(recordings, one_core, monkeypatch):
+    import tagstream.slices as S
+
     f, s, p = recordings["plain"]
-    cfg = _config("plain", p, period_memory_pulses=5e3)
-    compare(analyze_file(f, s, cfg), analyze_file_sliced(f, s, cfg, workers=1, n_slices=5, min_slice_records=1))
+    calls = []
+    monkeypatch.setattr(S, "same_state", lambda a, b: bool(calls.append(1)) or len(calls) > 1)   # the first differs
+    warn: list = []
+    compare(one_core["plain"], analyze_file_sliced(f, s, _config("plain", p), workers=1, n_slices=4,
+                                                    min_slice_records=1, warnings=warn))
+    assert any("1 of 4 re-analysed" in w for w in warn), warn
 
 
 def test_boundary_before_the_period_is_known_is_dropped(recordings, one_core):
@@ -170,3 +188,22 @@ def test_cli_workers_same_json(recordings, capsys):
     assert main(args + ["--workers", "2"]) == 0
     two = json.loads(capsys.readouterr().out)
     assert one == two and one["n_records"] > 0
+
+
+@requires_real
+@pytest.mark.parametrize("memory", [1e6, 2e3])
+def test_real_quTAG_recording_in_slices(memory):
+    """The team's real sync-filtered 80 MHz quTAG recording (records out of file order): slices equal one core,
+    the period states bootstrapped exactly (a short memory makes every slice bootstrap)."""
+    from tagstream.io import open_tags
+    from tagstream.io.propose import propose_setup
+    from tagstream.setup import resolve_setup
+
+    path = REAL / "eta_qutag_80MHz_hbt_syncfiltered.qutag"
+    rs = resolve_setup(path, propose_setup(open_tags(path))[0])
+    cfg = AnalysisConfig(**dict(EVERY_STAGE, trace_bin_ms=1), laser_period_ps=12_500.0, period_memory_pulses=memory)
+    warn: list = []
+    for n in (2, 5):
+        compare(analyze_file(path, rs.setup, cfg),
+                analyze_file_sliced(path, rs.setup, cfg, workers=1, n_slices=n, min_slice_records=1, warnings=warn))
+    assert not any("re-analysed" in w or "one core" in w for w in warn), warn

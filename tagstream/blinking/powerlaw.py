@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from scipy import optimize, special, stats
+from scipy import special
 
 P_SIGNIFICANT = 0.05  # likelihood-ratio p-value below which the cut-off is reported
 N_BOOT = 200          # bootstrap resamples for alpha's error
@@ -198,6 +198,8 @@ def _f(x):
 
 def fit_cutoff(x, t_min: float, alpha_pl: float, loglik_pl: float) -> CutoffFit | None:
     """ML power law with exponential cut-off on x >= t_min (parameters alpha and mu = t_min / t_c)."""
+    from scipy import optimize   # lazy: ~0.5 s to import, only when there are dwells to fit
+
     u = np.asarray(x, np.float64)
     if u.size < 3:
         return None
@@ -218,7 +220,7 @@ def fit_cutoff(x, t_min: float, alpha_pl: float, loglik_pl: float) -> CutoffFit 
     a, lmu = best.x
     ll = -float(best.fun)
     llr = max(ll - loglik_pl, 0.0)
-    return CutoffFit(float(a), float(t_min / math.exp(lmu)), ll, llr, float(0.5 * stats.chi2.sf(2 * llr, 1)))
+    return CutoffFit(float(a), float(t_min / math.exp(lmu)), ll, llr, float(0.5 * special.chdtrc(1, 2 * llr)))
 
 
 def fit_power_law(t, t_min_s: float | None = None, min_tail: int = 10, cutoff: bool = True,

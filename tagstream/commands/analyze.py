@@ -80,7 +80,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from tagstream.export.parquet import ExportError
+    from tagstream.errors import ExportError
     from tagstream.product import REPORT_NAME, analyze_recording
 
     if args.spectra and args.no_spectra:

@@ -14,11 +14,7 @@ import numpy as np
 import polars as pl
 
 from tagstream.atomic import atomic_path
-from tagstream.errors import TagstreamError
-
-
-class ExportError(TagstreamError):
-    """An export would overwrite files, or cannot be written."""
+from tagstream.errors import ExportError  # noqa: F401 - re-exported (callers import it from here)
 
 
 def results_frames(res) -> dict[str, pl.DataFrame]:

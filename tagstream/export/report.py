@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tagstream.atomic import atomic_path
-from tagstream.export.parquet import ExportError
+from tagstream.errors import ExportError
 
 PAGE_PX = (1500, 2000)
 DPI = 100

@@ -308,18 +308,23 @@ class QutagBinaryReader(_FixedRecordReader):
     slice_records = True
 
     def read_records(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Records [first, first + n) decoded (times ps, channels), in file order (not reordered)."""
+        """Records [first, first + n) decoded (times ps, channels), in file order (not reordered). The
+        arrays are reused buffers: valid until the next call (copy to keep them)."""
         first, n = max(int(first), 0), max(min(int(n), self.n_records - int(first)), 0)
-        win = WindowReader(self.path, read_ahead=False)   # one window: nothing to read ahead
-        try:
-            raw = win.read(self.data_offset + first * 10, n * 10)
-            locate = fixed_locator(self.path, self.data_offset, 10, first)
-            if raw.size < n * 10:
-                raise TruncatedFileError("file ended while reading (shrunk?)", *locate(raw.size // 10))
-            t, c = self._decode(raw, n, locate, {})
-            return t.copy(), c.copy()
-        finally:
-            win.close()
+        if getattr(self, "_range", None) is None:
+            self._range = (WindowReader(self.path), {})
+        win, state = self._range
+        raw = win.read(self.data_offset + first * 10, n * 10)
+        locate = fixed_locator(self.path, self.data_offset, 10, first)
+        if raw.size < n * 10:
+            raise TruncatedFileError("file ended while reading (shrunk?)", *locate(raw.size // 10))
+        return self._decode(raw, n, locate, state)
+
+    def close(self) -> None:
+        """Close the file read_records keeps open."""
+        if getattr(self, "_range", None) is not None:
+            self._range[0].close()
+            self._range = None
 
     def channel_times(self, channel: int, block_records: int = 1 << 22):
         """Yield, block by block over the whole file, (times of `channel`'s records in file order, whether

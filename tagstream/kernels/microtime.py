@@ -4,22 +4,32 @@ The kernel walks the time-ordered records once, carrying the sync reference and 
 estimate in explicit state arrays, so that a chunk boundary changes nothing (the same sequence of
 floating-point operations happens whatever the chunking).
 
-Period estimate without a division per sync: the trusted sync intervals are summed in integers,
-S_I (ps) and S_n (pulses), and the estimate is refreshed once per block of pulses,
-    P = (w0 * P0 + S_I) / (w0 + S_n)
-(with P0, w0 the estimate and its weight at the last rebase; w0 = 0 at the start, so that until the
-memory is full P is the exact ratio total trusted time / total pulses). When w0 + S_n exceeds
-`memory_pulses` the estimate is rebased (P0 <- P, w0 <- memory_pulses, sums reset): a pulse-weighted
-running mean that forgets on that time scale (tracks slow drift). A block ends when the pulses since
-the last refresh reach max(divider, min(4096, W/256, memory/256)) with W = w0 + S_n: early on the
-estimate is refreshed often (it lags at most 1/256 of its pulses), later one division per ~4000 pulses.
-The refresh also precomputes 1/P, the window of a usual interval and the gap limit, so the per-record
-work is multiplications and compares. Blocks are counted in the state, so chunking changes nothing.
+Period estimate without a division per sync, local in time: the trusted sync intervals are summed in
+integers, I (ps) and n (pulses), per time bucket of B = round(memory_pulses x the first period) ps on
+the absolute clock (bucket j = [j B, (j+1) B), by the interval's end), and the estimate is refreshed
+once per block of pulses from the previous and the current bucket,
+    P = (I_prev + I_cur) / (n_prev + n_cur)        (W = n_prev + n_cur pulses)
+(no trusted pulses in either bucket, e.g. a sync-filtered stream without photons: the first measured
+or the nominal period, not the last estimate, which would depend on everything before)
+so it averages over the last 1-2 memories of pulses (tracks slow drift) and, above all, depends only on
+the syncs of a bounded look-back: a time slice that starts with a fresh state two buckets before its
+start reaches the same state exactly, unless a trust decision below differs during that bootstrap
+(tagstream.slices checks the states agree, and re-runs a slice from the exact state otherwise). Until
+the first memory is full P is the exact ratio total trusted time / total pulses. A block ends when the
+pulses since the last refresh reach max(divider, min(4096, W/256, memory/256)), counted from the bucket
+start (a bucket change refreshes): early on the estimate is refreshed often (it lags at most 1/256 of
+its pulses), later one division per ~4000 pulses. The refresh also precomputes 1/P, the window of a
+usual interval and the gap limit, so the per-record work is multiplications and compares. All of it is
+in the state arrays, so chunking changes nothing.
 
 Algorithm (per record, O(1)):
   sync tag   -> interval I to the previous sync. Usual case |I - divider*P| < P/4: n = divider.
                 Otherwise n = floor(I/P + 1/2) (by multiplication with 1/P); the interval is trusted
-                if 1 <= n <= max(64*divider, W/8) and |I - n*P| < P/4. Trusted: S_I += I, S_n += n.
+                if 1 <= n <= max(64*divider, E/8) and |I - n*P| < P/4, with E the pulses the estimate's
+                buckets span (from the previous bucket's start, or the current's, and not before the
+                first sync or the period being known; a function of time, not of earlier trust
+                decisions). Trusted: I_cur += I, n_cur += n. A sync past the current bucket first
+                rotates the buckets (and refreshes).
                 Without a period yet (no nominal period) the first interval gives P = I / divider.
   photon     -> x = t - s_last + shift (shift = per-channel delay difference - microtime offset);
                 k = floor(x / P) (by multiplication, corrected by +-1 exactly); microtime
@@ -47,21 +57,26 @@ SI_UNREF_NOPERIOD = 5
 SI_UNREF_GAP = 6
 SI_N_SYNC = 7
 SI_PERIOD_KNOWN = 8
-SI_SUM_I = 9       # trusted interval time since the last rebase (ps)
-SI_SUM_N = 10      # trusted pulses since the last rebase
+SI_SUM_I = 9       # trusted interval time in the current bucket (ps)
+SI_SUM_N = 10      # trusted pulses in the current bucket
 SI_BLOCK_N = 11    # pulses since the last refresh
 SI_LO = 12         # the float limits below as exact integer bounds (integer compares per record):
 SI_HI = 13         # I > lo <=> I > floor(lo); I < hi <=> I < ceil(hi); d > gap <=> d > floor(gap);
 SI_GAP = 14        # n >= block <=> n >= ceil(block)
 SI_BLOCK = 15
-SI_SIZE = 16
+SI_PREV_I = 16     # the previous bucket's sums
+SI_PREV_N = 17
+SI_BUCKET_END = 18  # end of the current bucket (ps); a sync at or after it starts a new bucket
+SI_BUCKET_PS = 19   # bucket width B (ps); 0 until the period is first known
+SI_SPAN_START = 20  # start of the time the estimate spans (the previous bucket's start, or the current's)
+SI_SIZE = 21
 # state_f layout
 SF_PERIOD = 0      # the estimate at the last refresh (used for referencing)
 SF_WEIGHT = 1      # its weight W = w0 + S_n (pulses)
 SF_FIRST_PERIOD = 2  # the period when it first became known (fixes decay binning)
 SF_FIRST_TIME = 3  # the time it first became known (g2 starts there unless the period was given)
-SF_P0 = 4          # estimate and weight at the last rebase
-SF_W0 = 5
+SF_P0 = 4          # the period to start from (nominal, or the first interval / divider)
+SF_EST_START = 5   # the first sync's time (the estimate spans nothing before it)
 SF_INV = 6         # 1 / P
 SF_LO = 7          # usual interval: (divider - 1/4) P < I < (divider + 1/4) P
 SF_HI = 8
@@ -73,11 +88,19 @@ SF_SIZE = 12
 BLOCK_MAX_PULSES = 4096.0
 
 
-def new_state(nominal_period_ps: float | None) -> tuple[np.ndarray, np.ndarray]:
+def bucket_ps(memory_pulses: float, period_ps: float) -> int:
+    """The period estimate's time bucket (see the module doc)."""
+    return max(1, int(np.floor(float(memory_pulses) * float(period_ps) + 0.5)))
+
+
+def new_state(nominal_period_ps: float | None, memory_pulses: float = 1e6) -> tuple[np.ndarray, np.ndarray]:
     """Fresh kernel state; a nominal period (weight 0) is only used to count pulses in an interval."""
     si = np.zeros(SI_SIZE, np.int64)
     sf = np.zeros(SF_SIZE, np.float64)
+    si[SI_BUCKET_END] = np.iinfo(np.int64).min   # the first sync starts a bucket
+    sf[SF_EST_START] = np.nan
     if nominal_period_ps is not None:
+        si[SI_BUCKET_PS] = bucket_ps(memory_pulses, nominal_period_ps)
         si[SI_PERIOD_KNOWN] = 1
         sf[SF_PERIOD] = float(nominal_period_ps)
         sf[SF_P0] = float(nominal_period_ps)
@@ -91,40 +114,60 @@ def current_period(si: np.ndarray, sf: np.ndarray) -> float | None:
     """The period estimate including the pulses since the last refresh (what a refresh now would give)."""
     if not si[SI_PERIOD_KNOWN]:
         return None
-    w = sf[SF_W0] + float(si[SI_SUM_N])
+    w = si[SI_PREV_N] + si[SI_SUM_N]
     if w <= 0:
         return float(sf[SF_PERIOD])
-    return float((sf[SF_W0] * sf[SF_P0] + float(si[SI_SUM_I])) / w)
+    return float(float(si[SI_PREV_I] + si[SI_SUM_I]) / float(w))
 
 
 @njit(nogil=True, cache=True)
-def _refresh(si, sf, fdiv, max_periods, memory_pulses):
-    """Recompute P from the sums (one division), rebase when the memory is full, and the derived limits."""
-    w0 = sf[SF_W0]
-    w = w0 + float(si[SI_SUM_N])
-    if w > 0:
-        P = (w0 * sf[SF_P0] + float(si[SI_SUM_I])) / w
+def _refresh(si, sf, fdiv, max_periods, memory_pulses, t):
+    """Recompute P from the two buckets' sums (one division) and the derived limits, at sync time t."""
+    wi = si[SI_PREV_N] + si[SI_SUM_N]
+    w = float(wi)
+    if wi > 0:
+        P = float(si[SI_PREV_I] + si[SI_SUM_I]) / w
+    elif sf[SF_FIRST_PERIOD] > 0:   # no trusted pulses in the two buckets: the first (or nominal) period
+        P = sf[SF_FIRST_PERIOD]
     else:
         P = sf[SF_P0]
-    if w > memory_pulses:
-        sf[SF_P0] = P
-        sf[SF_W0] = memory_pulses
-        si[SI_SUM_I] = 0
-        si[SI_SUM_N] = 0
-        w = memory_pulses
     sf[SF_PERIOD] = P
     sf[SF_WEIGHT] = w
     sf[SF_INV] = 1.0 / P
     sf[SF_LO] = (fdiv - 0.25) * P
     sf[SF_HI] = (fdiv + 0.25) * P
     sf[SF_GAP] = min(max_periods, max(fdiv + 0.5, w / 8.0)) * P
-    sf[SF_NMAX] = max(64.0 * fdiv, w / 8.0)
+    # pulses the estimate's buckets span up to t (from its start, or since the period is known): how far an
+    # interval may be counted by round(I / P); a function of time only, not of which intervals were trusted
+    span = 0.0
+    if sf[SF_EST_START] == sf[SF_EST_START]:   # a sync was seen (t is a sync time)
+        span = max(0.0, (float(t) - max(float(si[SI_SPAN_START]), sf[SF_FIRST_TIME], sf[SF_EST_START])) / P)
+    sf[SF_NMAX] = max(64.0 * fdiv, span / 8.0)
     sf[SF_BLOCK] = max(fdiv, min(BLOCK_MAX_PULSES, w / 256.0, memory_pulses / 256.0))
     si[SI_BLOCK_N] = 0
     si[SI_LO] = np.int64(np.floor(sf[SF_LO]))
     si[SI_HI] = np.int64(np.ceil(sf[SF_HI]))
     si[SI_GAP] = np.int64(np.floor(sf[SF_GAP])) if sf[SF_GAP] < 9.0e18 else np.int64(9_000_000_000_000_000_000)
     si[SI_BLOCK] = np.int64(np.ceil(sf[SF_BLOCK]))
+
+
+@njit(nogil=True, cache=True)
+def _new_bucket(si, t):
+    """A sync at t >= the current bucket's end: the bucket holding t becomes current; the one before it
+    is the previous (empty if buckets were skipped). One division, once per bucket."""
+    B = si[SI_BUCKET_PS]
+    j = t // B
+    if si[SI_BUCKET_END] == j * B:   # the next bucket
+        si[SI_PREV_I] = si[SI_SUM_I]
+        si[SI_PREV_N] = si[SI_SUM_N]
+        si[SI_SPAN_START] = (j - 1) * B
+    else:
+        si[SI_PREV_I] = 0
+        si[SI_PREV_N] = 0
+        si[SI_SPAN_START] = j * B
+    si[SI_SUM_I] = 0
+    si[SI_SUM_N] = 0
+    si[SI_BUCKET_END] = (j + 1) * B
 
 
 @njit(nogil=True, cache=True)
@@ -149,7 +192,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
     fdiv = float(divider)
     idiv = np.int64(divider)
     if period_known == 1 and not (sf[SF_INV] == sf[SF_INV]):   # nominal period, not refreshed yet
-        _refresh(si, sf, fdiv, max_periods, memory_pulses)
+        _refresh(si, sf, fdiv, max_periods, memory_pulses, np.iinfo(np.int64).min)
     sum_i = si[SI_SUM_I]
     sum_n = si[SI_SUM_N]
     blk = si[SI_BLOCK_N]
@@ -160,6 +203,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
     gap = si[SI_GAP]
     nmax = sf[SF_NMAX]
     block = si[SI_BLOCK]
+    bucket_end = si[SI_BUCKET_END]
     n_sync = np.int64(0)   # per-channel counts of sync/A/B in registers (no store-to-load chain per record)
     n_a = np.int64(0)
     n_b = np.int64(0)
@@ -174,16 +218,45 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
         has_t = 1
         if c == sync_ch:
             n_sync += 1
+            if has_sync == 0 and not (sf[SF_EST_START] == sf[SF_EST_START]):   # (preset for a bootstrap)
+                sf[SF_EST_START] = t
+            if t >= bucket_end and si[SI_BUCKET_PS] > 0:   # a new bucket: rotate the sums, refresh
+                si[SI_SUM_I] = sum_i
+                si[SI_SUM_N] = sum_n
+                _new_bucket(si, t)
+                bucket_end = si[SI_BUCKET_END]
+                if period_known == 1:
+                    _refresh(si, sf, fdiv, max_periods, memory_pulses, t)
+                    P = sf[SF_PERIOD]
+                    inv = sf[SF_INV]
+                    lo_i = si[SI_LO]
+                    hi_i = si[SI_HI]
+                    gap = si[SI_GAP]
+                    nmax = sf[SF_NMAX]
+                    block = si[SI_BLOCK]
+                sum_i = np.int64(0)
+                sum_n = np.int64(0)
+                blk = np.int64(0)
             if has_sync == 1:
                 interval = t - last_sync
                 npulse = np.int64(0)
                 if period_known == 0:
                     if interval > 0:
                         period_known = 1
-                        sf[SF_FIRST_PERIOD] = interval / fdiv
-                        sf[SF_FIRST_TIME] = t
+                        if sf[SF_FIRST_PERIOD] == 0.0:   # (preset for a time slice's bootstrap)
+                            sf[SF_FIRST_PERIOD] = interval / fdiv
+                            sf[SF_FIRST_TIME] = t
                         sf[SF_P0] = interval / fdiv
                         npulse = idiv
+                        if si[SI_BUCKET_PS] == 0:   # the bucket width follows the first period
+                            si[SI_BUCKET_PS] = max(np.int64(1), np.int64(np.floor(memory_pulses * (interval / fdiv)
+                                                                                   + 0.5)))
+                            si[SI_SUM_I] = sum_i
+                            si[SI_SUM_N] = sum_n
+                            _new_bucket(si, t)
+                            bucket_end = si[SI_BUCKET_END]
+                            sum_i = np.int64(0)
+                            sum_n = np.int64(0)
                 elif interval > lo_i and interval < hi_i:
                     npulse = idiv            # the usual case: round(I/P) = divider
                 elif interval > 0:
@@ -197,7 +270,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
                     if blk >= block:
                         si[SI_SUM_I] = sum_i
                         si[SI_SUM_N] = sum_n
-                        _refresh(si, sf, fdiv, max_periods, memory_pulses)
+                        _refresh(si, sf, fdiv, max_periods, memory_pulses, t)
                         sum_i = si[SI_SUM_I]
                         sum_n = si[SI_SUM_N]
                         blk = 0

@@ -4,8 +4,9 @@ How the pulse reference works (see tagstream.kernels.microtime for the exact alg
 
 * Plain sync (divider 1) and divided sync (the seed lab records the sync divided by 1000): a photon
   is referenced from the *previous* sync tag plus a whole number of laser periods, with the period
-  P measured from the sync intervals (interval / number of pulses, a pulse-weighted running mean
-  that forgets after ``memory_pulses`` pulses so it follows slow drift). We chose this over holding
+  P measured from the sync intervals (interval / number of pulses over the last one to two time
+  buckets of ``memory_pulses`` pulses, so it follows slow drift and depends on a bounded look-back
+  only: tagstream.slices starts a time slice from it). We chose this over holding
   photons until the next sync: no pending state, nothing depends on where a chunk ends. Photons
   before the first sync, or (without a given period) before the second one, are unreferenced.
 * Sync-filtered stream (quTAG sync filter, only syncs next to photons are kept): the same, but the
@@ -51,7 +52,7 @@ class MicrotimeStage:
             max_extrapolation_periods = 1e5 if setup.sync_filtered else setup.sync_divider + 0.5
         self.max_periods = float(max_extrapolation_periods)
         self.memory_pulses = float(memory_pulses)
-        self.si, self.sf = K.new_state(self.nominal_period_ps)
+        self.si, self.sf = K.new_state(self.nominal_period_ps, self.memory_pulses)
         self.ch_counts = np.zeros(1 << 16, np.int64)
         d = {int(k): int(v) for k, v in dict(setup.delays_ps).items()}
         d_sync = d.get(setup.sync, 0) if setup.sync is not None else 0
@@ -87,7 +88,7 @@ class MicrotimeStage:
     def advance_syncs(self, sync_times_ps: np.ndarray) -> None:
         """Carry the pulse reference over a stretch of the recording given by its sync times alone
         (time-ordered): photons do not change the period estimate, so this is the kernel's state at
-        the stretch's end, as a time slice that starts there needs it. The same kernel, no photon channel."""
+        the stretch's end (a time slice's bootstrap). The same kernel, no photon channel."""
         s = self.setup
         n = sync_times_ps.shape[0]
         if n == 0 or s.sync is None:
@@ -98,11 +99,28 @@ class MicrotimeStage:
                             self.memory_pulses, self.si, self.sf, self.ch_counts, none_i, np.empty(0, np.uint8),
                             none_i, none_i)
 
+    @property
+    def bucket_ps(self) -> int:
+        return int(self.si[K.SI_BUCKET_PS])
+
     def slice_state(self) -> tuple[np.ndarray, np.ndarray]:
         """The kernel state a time slice starting now begins with (counters zero)."""
         si, sf = self.si.copy(), self.sf.copy()
-        si[[K.SI_UNREF_NOSYNC, K.SI_UNREF_NOPERIOD, K.SI_UNREF_GAP, K.SI_N_SYNC, K.SI_HAS_T]] = 0
+        si[[K.SI_UNREF_NOSYNC, K.SI_UNREF_NOPERIOD, K.SI_UNREF_GAP, K.SI_N_SYNC, K.SI_HAS_T, K.SI_LAST_T]] = 0
         return si, sf
+
+    def start_bootstrap(self, first: tuple) -> None:
+        """A fresh state for a time slice that bootstraps the period estimate from the syncs of the
+        buckets before its start (advance_syncs), with the recording's bucket width, first period, the
+        time it became known and the first sync's time (`first`: estimate_origin() of the whole run)."""
+        self.si, self.sf = K.new_state(self.nominal_period_ps, self.memory_pulses)
+        self.si[K.SI_BUCKET_PS] = int(first[0])
+        self.sf[K.SF_FIRST_PERIOD], self.sf[K.SF_FIRST_TIME], self.sf[K.SF_EST_START] = first[1:]
+
+    def estimate_origin(self) -> tuple:
+        """(bucket width, first period, the time it became known, first sync time): what a bootstrap needs."""
+        return (int(self.si[K.SI_BUCKET_PS]), float(self.sf[K.SF_FIRST_PERIOD]), float(self.sf[K.SF_FIRST_TIME]),
+                float(self.sf[K.SF_EST_START]))
 
     def start_slice(self, state: tuple[np.ndarray, np.ndarray]) -> None:
         """Continue from `state` (slice_state() of a stage that advanced to this slice's start)."""
