@@ -262,6 +262,9 @@ class _Problem:
         lam, success, message, it, stalled = 1e-3, False, "maximum number of iterations reached", 0, 0
         for it in range(1, max_iter + 1):
             g, H = self.gradient_and_information(x, free)
+            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):   # LAPACK may never return on NaN/inf
+                success, message = False, "numerical overflow (the model's derivatives are not finite here)"
+                break
             xf = x[free]
             act = ~(((xf <= lo) & (g > 0)) | ((xf >= hi) & (g < 0)))
             ga, Ha = g[act], H[np.ix_(act, act)]
@@ -317,6 +320,8 @@ class _Problem:
 
 def _decrement(g, H, xf, lo, hi):
     """Newton decrement (expected decrease of objective/2) over the parameters not held at a bound."""
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        return float("inf")
     act = ~(((xf <= lo) & (g > 0)) | ((xf >= hi) & (g < 0)))
     ga, Ha = g[act], H[np.ix_(act, act)]
     try:
