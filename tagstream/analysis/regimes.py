@@ -69,10 +69,11 @@ def _pm(v, e, scale=1.0, fmt=".2f"):
     return f"{scale * v:{fmt}}" + (f" +- {scale * e:{fmt}}" if math.isfinite(e) else " (no error bar)")
 
 
-def _iv(g, name) -> str:
-    """' (68 % profile LO-HI)' when the fit has a profile-likelihood interval of name."""
-    iv = g.intervals.get(name)
-    return "" if iv is None else f" (68 % profile {iv[0]:.2f}-{iv[1]:.2f})"
+def _iv(g) -> str:
+    """' (68 % profile intervals: tau_BE LO-HI, tau_trap LO-HI ns)' for the intervals the fit has."""
+    parts = [f"{lab} {g.intervals[n][0]:.2f}-{g.intervals[n][1]:.2f}" for lab, n in
+             (("tau_BE", "tau_be_ns"), ("tau_trap", "tau_trap_ns")) if n in g.intervals]
+    return f" (68 % profile intervals: {', '.join(parts)} ns)" if parts else ""
 
 
 def _shortest_regime(res, labels) -> str:
@@ -164,8 +165,8 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
                 g = g.with_profile_intervals(("tau_be_ns", "tau_trap_ns"))
             fits = dict(g.fits)
             ok = "adequate" if g.fit_ok else ("REJECTED BY THE DATA" if g.success else "FAILED")
-            lines.append(f"global fit: tau_BE {_pm(g.params['tau_be_ns'], g.errors['tau_be_ns'])} ns{_iv(g, 'tau_be_ns')}, "
-                         f"tau_trap {_pm(g.params['tau_trap_ns'], g.errors['tau_trap_ns'])} ns{_iv(g, 'tau_trap_ns')}, "
+            lines.append(f"global fit: tau_BE {_pm(g.params['tau_be_ns'], g.errors['tau_be_ns'])} ns, "
+                         f"tau_trap {_pm(g.params['tau_trap_ns'], g.errors['tau_trap_ns'])} ns{_iv(g)}, "
                          f"deviance {g.deviance:.1f} (expected {g.expected_deviance:.1f}, adequacy z "
                          f"{g.adequacy_z:+.1f}): {ok}" + ("" if not g.warnings else " [" + "; ".join(g.warnings) + "]"))
     elif mode != "global":
