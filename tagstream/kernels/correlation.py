@@ -12,7 +12,7 @@ chain, so the compiler vectorises it (gathers). That is exact wherever a cell ho
 the few fuller cells (found while indexing) are corrected afterwards: per such cell and edge, the starts
 landing in it (two bisections) add their targets beyond the M_FAST-th. Two cells per target keep the table
 small enough for the cache (eight made the look-ups memory-bound: 1.4x slower on 20 s at 40 kcounts/s). Cost O(K N_start + N_target); at 6 kcounts/s
-2.6 - 3.2x libtimetag's and pycorrelate's pointer per bin edge, ~1.8x at 30 kcounts/s (bench/bench_correlation.py).
+3.3x libtimetag's pointer per bin edge, 2.4x at 30 kcounts/s (bench/bench_correlation.py, CPU time).
 Short lags (edges below e_q, q = n_enum, where a start has ~1 target within e_q) are counted by enumerating those
 few pairs from rank(t_s + e_0) and binning each by a table over the lag (no bisection, no division; the first
 P_SHORT pairs without a branch): O(N_start (1 + rate e_q)) instead of q look-ups.
