@@ -82,6 +82,60 @@ def test_gaussian_and_emg_irf_match_direct_convolution(tail_ps, w, sigma):
     np.testing.assert_allclose(mu, ref, atol=3e-3 * ref.max())
 
 
+GAUSS_CASES = [  # period, bin, tau, start, sigma, tail (ps): rise mid-period, at the end (wrapping), before
+    (1e6, 1000, 35_000.0, 12_000.0, 300.0, 0.0), (1e6, 1000, 35_000.0, 999_800.0, 50.0, 0.0),
+    (1e5, 16, 57_000.0, -3_000.0, 200.0, 0.0), (2e5, 250, 20_000.0, 3_000.0, 600.0, 800.0),
+    (12_500.0, 8, 3_000.0, 100.0, 60.0, 0.0), (1e6, 1000, 200.0, 500_000.0, 50.0, 0.0),
+    (1e6, 4000, 57_000.0, 20_000.0, 5.0, 0.0)]   # an IRF far narrower than a bin
+
+
+@pytest.mark.parametrize("period,w,tau,start,sigma,tail", GAUSS_CASES)
+def test_numba_gauss_shape_and_derivatives_match_numpy_formula(period, w, tau, start, sigma, tail):
+    """The numba kernel (value + analytic derivatives) vs the same formula in numpy/scipy.special
+    (exp_gauss_shape_numpy) and central differences of it."""
+    edges = np.append(np.arange(0, period, w), period).astype(np.float64)
+    got = dm.exp_gauss_shape_grad(edges, tau, start, sigma, period, tail)
+    ref = dm.exp_gauss_shape_numpy(edges, tau, start, sigma, period, tail)
+    np.testing.assert_allclose(got[0], ref, rtol=1e-12, atol=1e-15)
+    assert got[0].sum() == pytest.approx(1.0, rel=1e-12)
+    args = {"tau_ps": tau, "start_ps": start, "sigma_ps": sigma, "tail_ps": tail}
+    for row, (name, h) in enumerate([("tau_ps", 1e-3 * tau), ("start_ps", 1e-2 * sigma),
+                                     ("sigma_ps", 1e-3 * sigma), ("tail_ps", 1e-3 * tail)], 1):
+        if name == "tail_ps" and not tail:
+            assert np.all(got[row] == 0)
+            continue
+        ap, am = dict(args), dict(args)
+        ap[name] += h
+        am[name] -= h
+        fd = (dm.exp_gauss_shape_numpy(edges, period_ps=period, **ap)
+              - dm.exp_gauss_shape_numpy(edges, period_ps=period, **am)) / (2 * h)
+        np.testing.assert_allclose(got[row], fd, atol=1e-4 * np.abs(fd).max(), err_msg=name)
+
+
+def test_kernel_log_ndtr_and_deviance_moments_match_scipy():
+    """The kernels' log Phi (both tails) and sparse-bin deviance moments vs scipy.special / explicit pmf sums."""
+    from scipy import special
+
+    from tagstream.analysis.decay_fit import deviance_expectation
+    from tagstream.kernels.decay import log_ndtr
+
+    z = np.concatenate([np.linspace(-60, 12, 1441), [-29.999, -30.001, -100.0, -1e3]])
+    got = np.array([log_ndtr(v) for v in z])
+    np.testing.assert_allclose(got, special.log_ndtr(z), rtol=1e-13)
+    mu = np.array([1e-6, 0.01, 0.3, 1.0, 4.2, 17.0, 49.9, 50.1, 300.0])
+    E, V = deviance_expectation(mu)
+    n = np.arange(400.0)[None, :]
+    m = mu[:, None]
+    pmf = np.exp(special.xlogy(n, m) - m - special.gammaln(n + 1.0))
+    d = 2.0 * (m - n + special.xlogy(n, n) - special.xlogy(n, m))
+    e_ref = np.sum(pmf * d, axis=1)
+    v_ref = np.sum(pmf * d * d, axis=1) - e_ref ** 2
+    small = mu <= 50
+    np.testing.assert_allclose(E[small], e_ref[small], rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(V[small], v_ref[small], rtol=1e-8, atol=1e-15)
+    np.testing.assert_allclose(E[~small], e_ref[~small], rtol=2e-3)   # the asymptotic form above mu = 50
+
+
 def test_measured_irf_shift_equals_moving_the_decay():
     """A measured IRF that is a single bin acts as a delta at that bin's centre."""
     irf_counts = np.zeros(T_BINS.size)

@@ -6,17 +6,13 @@ The fitting stack (scipy) is imported on first use of these names, so that impor
 of this package (e.g. tagstream.analysis.fit_options for the CLI's --help) stays cheap.
 """
 
-import importlib
+from tagstream.lazy import lazy_getattr
 
 _LAZY = {"DecayFit": "decay_fit", "GlobalDecayFit": "decay_fit", "decay_model_counts": "decay_fit",
          "deviance_residuals": "decay_fit", "emission_fractions": "decay_fit", "fit_decay": "decay_fit",
          "fit_decay_global": "decay_fit", "IRF": "irf"}
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"tagstream.analysis.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'tagstream.analysis' has no attribute {name!r}")
+__getattr__ = lazy_getattr("tagstream.analysis", _LAZY)
 
 
 __all__ = sorted(_LAZY)

@@ -67,13 +67,41 @@ def exp_gauss_shape(edges_ps: np.ndarray, tau_ps: float, start_ps: float, sigma_
     latest pulse and its neighbour, plus the closed-form geometric sum of all earlier pulses. Smooth
     in start_ps and sigma_ps even for an IRF narrower than a bin (no discretised kernel).
     tail_ps > 0: exponentially modified Gaussian IRF, via exp(tau) * exp(tail) = (tau S_tau -
-    tail S_tail) / (tau - tail).
+    tail S_tail) / (tau - tail). A numba kernel (tagstream.kernels.decay).
     """
+    return exp_gauss_shape_grad(edges_ps, tau_ps, start_ps, sigma_ps, period_ps, tail_ps)[0]
+
+
+def exp_gauss_shape_grad(edges_ps: np.ndarray, tau_ps: float, start_ps: float, sigma_ps: float,
+                         period_ps: float, tail_ps: float = 0.0) -> np.ndarray:
+    """exp_gauss_shape and its analytic derivatives: rows (shape, d/d tau_ps, d/d start_ps,
+    d/d sigma_ps, d/d tail_ps), shape (5, n bins). The decay fits' Jacobian (no finite differences)."""
+    from tagstream.kernels.decay import exp_gauss_shape_grad as kernel
+
+    edges = np.ascontiguousarray(edges_ps, dtype=np.float64)
+    out = np.zeros((5, edges.size - 1))
+    kernel(edges, float(tau_ps), float(start_ps), float(sigma_ps), float(period_ps), out)
     if tail_ps > 0:
         if abs(tau_ps - tail_ps) < 1e-6 * tau_ps:
             tail_ps = tau_ps * (1 - 1e-6)
-        a = exp_gauss_shape(edges_ps, tau_ps, start_ps, sigma_ps, period_ps)
-        b = exp_gauss_shape(edges_ps, tail_ps, start_ps, sigma_ps, period_ps)
+        b = np.zeros_like(out)
+        kernel(edges, float(tail_ps), float(start_ps), float(sigma_ps), float(period_ps), b)
+        a, t, d = out, float(tail_ps), float(tau_ps) - float(tail_ps)
+        shape = (tau_ps * a[0] - t * b[0]) / d
+        out = np.stack([shape, (a[0] + tau_ps * a[1] - shape) / d, (tau_ps * a[2] - t * b[2]) / d,
+                        (tau_ps * a[3] - t * b[3]) / d, (shape - b[0] - t * b[1]) / d])
+    return out
+
+
+def exp_gauss_shape_numpy(edges_ps: np.ndarray, tau_ps: float, start_ps: float, sigma_ps: float,
+                          period_ps: float, tail_ps: float = 0.0) -> np.ndarray:
+    """The same model as exp_gauss_shape in plain numpy/scipy.special (slow reference of the numba
+    kernel, for the tests and bench/bench_fit_speed.py)."""
+    if tail_ps > 0:
+        if abs(tau_ps - tail_ps) < 1e-6 * tau_ps:
+            tail_ps = tau_ps * (1 - 1e-6)
+        a = exp_gauss_shape_numpy(edges_ps, tau_ps, start_ps, sigma_ps, period_ps)
+        b = exp_gauss_shape_numpy(edges_ps, tail_ps, start_ps, sigma_ps, period_ps)
         return (tau_ps * a - tail_ps * b) / (tau_ps - tail_ps)
     T = float(period_ps)
     a = edges_ps[:-1]

@@ -7,7 +7,7 @@ See base.py (reader contract, truncation rule), formats.py (registry), qutag.py,
 ptu.py, photon_hdf5.py, spc.py (Becker & Hickl), propose.py (the setup a recording proposes).
 """
 
-import importlib
+from tagstream.lazy import lazy_getattr
 
 from tagstream.io.formats import detect_format, formats, open_tags, register_format
 
@@ -19,11 +19,7 @@ _LAZY = {"TagReader": "base", "QutagAsciiReader": "ascii", "QUTAG_MAGIC": "qutag
          "write_sstt_v2": "sstt", "PtuReader": "ptu", "sniff_ptu": "ptu", "PhotonHdf5Reader": "photon_hdf5",
          "sniff_hdf5": "photon_hdf5", "write_photon_hdf5": "photon_hdf5", "SpcReader": "spc"}
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"tagstream.io.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'tagstream.io' has no attribute {name!r}")
+__getattr__ = lazy_getattr("tagstream.io", _LAZY)
 
 
 def _lazy(name: str):

@@ -55,7 +55,7 @@ the stream is identical for any chunking. Entry points:
     truth_per_bin(truth, bin_ps)                                   -> per-bin ground truth
 """
 
-import importlib
+from tagstream.lazy import lazy_getattr
 
 from tagstream.simulate.params import SimulationParams, SimulationParamsError, STATE_NAMES
 
@@ -69,11 +69,7 @@ _LAZY = {"Frames": "simulation", "Simulation": "simulation", "emccd_readout": "s
          "write_spectra_npz": "spectra_file", "OutputExistsError": "files", "SimulationFiles": "files",
          "setup_for": "files", "simulate_to_files": "files"}
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"tagstream.simulate.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'tagstream.simulate' has no attribute {name!r}")
+__getattr__ = lazy_getattr("tagstream.simulate", _LAZY)
 
 
 __all__ = [
