@@ -6,9 +6,12 @@ A quTAG binary file with a sync tag on every pulse (1 MHz) and two SPADs at 20 k
 issue-14 case: 120 s of it are 125 M tags, 1.25 GB). Timed in the same run, best of --repeat:
   read    the file's bytes through one reused buffer (page cache warm): the I/O floor
   decode  every TagChunk of tagstream.io (decode + time-order check / reorder)
-  analyze tagstream.pipeline.analyze_file (decode + microtime + trace + g2 + finalize, default config)
-and prints analyze/read (target <= 3) and decode + pipeline in M tags/s (target >= 300).
-Uses only the public API, so the same script times an older checkout.
+  analyze tagstream.pipeline.analyze_file (one pass per record + trace + g2 + correlation + finalize,
+          default config), also without the intensity correlation (its cost grows with photons, not records)
+  general the same through the general path (reader.chunks(): decode + reorder, then the pipeline)
+  memory  decode + pipeline of the file's bytes already in memory (Pipeline.feed_ordered), CPU time
+and prints analyze/read (target <= 3) and decode + pipeline in memory in M tags/s (target >= 300).
+The timings of one line are taken in turn with the others (best of --repeat), so all see the same load.
 """
 
 from __future__ import annotations
@@ -21,8 +24,12 @@ import numpy as np
 
 from bench_pipeline import best_of  # one timing helper for the benches
 from tagstream.chunk import TagChunk
+import dataclasses
+import time
+
 from tagstream.io import open_tags, write_qutag_binary
-from tagstream.pipeline import AnalysisConfig, analyze_file
+from tagstream.io.qutag import record_views
+from tagstream.pipeline import AnalysisConfig, Pipeline, analyze_file
 from tagstream.setup import Setup
 
 
@@ -67,17 +74,43 @@ def main() -> None:
         write_qutag_binary(path, dense_chunks(a.seconds))
     setup = Setup(sync=5, spad_a=1, spad_b=2, sync_divider=1)
     cfg = AnalysisConfig(trace_bin_ms=100, on_threshold=400)
+    no_corr = dataclasses.replace(cfg, intensity_correlation=False)
     n = sum(len(c) for c in open_tags(path).chunks())          # warm page cache and numba caches
     analyze_file(path, setup, cfg)
-    t_read = best_of(a.repeat, lambda: read_bytes(path))
-    t_dec = best_of(a.repeat, lambda: sum(len(c) for c in open_tags(path).chunks()))
-    t_an = best_of(a.repeat, lambda: analyze_file(path, setup, cfg))
+    raw = np.fromfile(path, np.uint8)[40:]
+
+    def general(c):
+        pipe = Pipeline(setup, c)
+        for chunk in open_tags(path).chunks():
+            pipe.feed(chunk)
+        return pipe.finalize()
+
+    def in_memory(c):   # CPU time of decode + pipeline over bytes in memory
+        t0 = time.process_time()
+        pipe = Pipeline(setup, c)
+        w = 1 << 20
+        wins = ((f, *record_views(raw[10 * f:], min(w, n - f))) for f in range(0, n, w))
+        assert pipe.feed_ordered(wins, n, open_tags(path).valid_channels, 1_000_000) is None
+        pipe.finalize()
+        cpu[c.intensity_correlation] = min(cpu.get(c.intensity_correlation, 1e9), time.process_time() - t0)
+
+    cpu: dict = {}
+    t_read, t_dec, t_an, t_an0, t_gen, t_gen0, _, _ = best_of(
+        a.repeat, lambda: read_bytes(path), lambda: sum(len(c) for c in open_tags(path).chunks()),
+        lambda: analyze_file(path, setup, cfg), lambda: analyze_file(path, setup, no_corr),
+        lambda: general(cfg), lambda: general(no_corr), lambda: in_memory(cfg), lambda: in_memory(no_corr))
     mb = path.stat().st_size / 1e6
     print(f"dense file: {a.seconds:g} s, {n / 1e6:.1f} M tags, {mb:.0f} MB")
-    print(f"read (page cache, one buffer)  {t_read:7.3f} s  {n / t_read / 1e6:7.1f} M tags/s   (reference)")
-    print(f"decode (tagstream.io chunks)   {t_dec:7.3f} s  {n / t_dec / 1e6:7.1f} M tags/s   = {t_dec / t_read:5.2f} x read")
-    print(f"analyze_file end to end        {t_an:7.3f} s  {n / t_an / 1e6:7.1f} M tags/s   = {t_an / t_read:5.2f} x read "
-          f"(target <= 3; >= 300 M tags/s)")
+    line = "{:38s} {:7.3f} s  {:7.1f} M tags/s   = {:5.2f} x read{}"
+    print(line.format("read (page cache, one buffer)", t_read, n / t_read / 1e6, 1.0, "  (reference)"))
+    print(line.format("decode (tagstream.io chunks)", t_dec, n / t_dec / 1e6, t_dec / t_read, ""))
+    print(line.format("analyze_file end to end", t_an, n / t_an / 1e6, t_an / t_read, "  (target <= 3)"))
+    print(line.format("  without intensity correlation", t_an0, n / t_an0 / 1e6, t_an0 / t_read, ""))
+    print(line.format("general path (decode+reorder+pipeline)", t_gen, n / t_gen / 1e6, t_gen / t_read, ""))
+    print(line.format("  without intensity correlation", t_gen0, n / t_gen0 / 1e6, t_gen0 / t_read, ""))
+    for corr in (True, False):
+        print(f"decode + pipeline in memory, CPU {'with' if corr else 'without'} correlation: {cpu[corr]:7.3f} s "
+              f"{n / cpu[corr] / 1e6:7.1f} M tags/s (target >= 300)")
     if tmp:
         tmp.cleanup()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tagstream.chunk import PhotonBatch, TagChunk
-from tagstream.errors import SetupError
+from tagstream.errors import SetupError, TimeOrderError
 from tagstream.config import AnalysisConfig  # noqa: F401 - re-exported (tagstream.pipeline.AnalysisConfig)
 from tagstream.regime import parse_regimes
 from tagstream.results import RawStats, Results, derive
@@ -104,16 +104,72 @@ class Pipeline:
         if len(chunk) == 0:
             return
         with self._lock:
-            batch = self._micro.update(chunk)
-            if self._first_time is None:
-                self._first_time = batch.first_time_ps
-            self._n_records += len(chunk)
-            self._last_time = batch.last_time_ps
-            for st in self._stages.values():
-                st.update(batch)
-            if self._replay is not None:
-                for parts in self._replay.values():
-                    parts.append((batch.t_ps, batch.which, batch.micro_ps))
+            self._feed_batch(self._micro.update(chunk), len(chunk))
+
+    def _feed_batch(self, batch: PhotonBatch, n_records: int) -> None:
+        """The stages after the microtime stage (under the lock)."""
+        if self._first_time is None:
+            self._first_time = batch.first_time_ps
+        self._n_records += n_records
+        self._last_time = batch.last_time_ps
+        for st in self._stages.values():
+            st.update(batch)
+        if self._replay is not None:
+            for parts in self._replay.values():
+                parts.append((batch.t_ps, batch.which, batch.micro_ps))
+
+    def feed_ordered(self, windows, n_records: int, valid_channels: np.ndarray, window_ps: int,
+                     progress=None) -> tuple | None:
+        """One pass per record over a file read in windows of records straight from its bytes
+        (TagReader.ordered_windows: (first record, times, channels) views, nothing decoded or
+        checked): the microtime kernel itself checks the time order, and the channel counts it keeps
+        show any impossible channel. The common case (a time-ordered file) is so touched once per
+        record. A window's photons reach the stages only once the next window proves its records
+        final: in order and ending more than the reorder window `window_ps` after it (no later record
+        can be reordered before them). Where a window is not (disorder, an impossible channel or a
+        negative time, a window shorter than the reorder window, a file that shrank), the kernel goes
+        back to its state before the unproved window and this returns where the reader's general path
+        (chunks(start=...): decode, reorder, errors) resumes: (file record, time of the record before
+        it); None: all n_records were fed (the caller ends the file with finish_ordered)."""
+        m = self._micro
+        v = valid_channels
+        saved = [m.save_state(v), m.save_state(v)]   # [before the pending window, before the current one]
+        pending = None        # (batch, n, first record, time of the record before it, its last time)
+        total = 0
+        with self._lock:
+            for first, ts, ch in windows:
+                n = ts.shape[0]
+                before = m.save_state(v, saved[1])
+                n_valid = int(before[2].sum())
+                try:
+                    batch = m.update(TagChunk(ts, ch, first))
+                    ok = (int(ts[0]) >= 0 and int(m.ch_counts[v].sum()) - n_valid == n
+                          and (pending is None or int(ts[-1]) - pending[4] > window_ps))
+                except TimeOrderError:
+                    ok = False
+                if not ok:
+                    if pending is None:   # the first window
+                        m.restore_state(before, v)
+                        return first, None
+                    m.restore_state(saved[0], v)
+                    return pending[2], pending[3]
+                if pending is not None:
+                    self._feed_batch(pending[0], pending[1])
+                    if progress is not None:
+                        progress(pending[1])
+                pending = (batch, n, first, pending[4] if pending is not None else None, int(ts[-1]))
+                saved.reverse()           # the state before this window is now the one before the pending
+                total = first + n
+            if total < n_records:   # the file shrank: the general path reports it
+                if pending is None:
+                    return 0, None
+                m.restore_state(saved[0], v)
+                return pending[2], pending[3]
+            if pending is not None:
+                self._feed_batch(pending[0], pending[1])
+                if progress is not None:
+                    progress(pending[1])
+        return None
 
     # --- one time slice of a longer recording (tagstream.slices) -----------------------------------
     def start_slice(self, origin_ps: int | None = None, count_from_ps: int | None = None,
@@ -253,10 +309,18 @@ def analyze_file(path, setup, config: AnalysisConfig | None = None, progress: bo
 
         bar = tqdm(total=reader.n_records, unit="tags", unit_scale=True, desc=Path(path).name, leave=False)
     try:
-        for chunk in reader.chunks(chunk_records=chunk_records):
-            pipe.feed(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
+        start = None
+        if getattr(reader, "ordered_windows", None) is not None:   # one pass per record (Pipeline.feed_ordered)
+            start = pipe.feed_ordered(reader.ordered_windows(chunk_records), reader.n_records, reader.valid_channels,
+                                      reader.reorder_window_ps, None if bar is None else bar.update)
+            if start is None:
+                reader.finish_ordered()
+        if start is not None or getattr(reader, "ordered_windows", None) is None:
+            resume = {} if start is None else {"start": start}
+            for chunk in reader.chunks(chunk_records=chunk_records, **resume):
+                pipe.feed(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
     finally:
         if bar is not None:
             bar.close()

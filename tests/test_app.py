@@ -228,7 +228,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
 
 
 def test_export_snapshot_and_screenshot(qtbot, win, tmp_path):
-    src, acc = finite_source(30.0, seed=4)
+    src, acc = finite_source(10.0, seed=4)
     win.start(source=src, spectra=acc)
     wait_done(qtbot, win)
     c = win.controller

@@ -132,6 +132,8 @@ def test_elapsed_time_stops_on_stop(qtbot, win):
 
 
 def test_button_says_start_and_state_finished_right_after_a_replay(qtbot, win):
+    win.fit_box.setCurrentIndex(win.fit_box.count() - 1)     # "no fits": the state is what is tested here
+    assert win.fit_box.currentData() is None
     win.replay(str(FIX / "qd_demo.qutag"), speed=1e6)
     c = win.controller
     qtbot.waitUntil(lambda: c.finished, timeout=WAIT_MS)

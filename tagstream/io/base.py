@@ -69,15 +69,22 @@ class TagReader:
         """Hook called after the last block (e.g. to compare counts with the header)."""
 
     # --- public ---------------------------------------------------------------------------
-    def chunks(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> Iterator[TagChunk]:
-        """Yield the recording as TagChunks of at most chunk_records tags, in time order (ps)."""
+    def chunks(self, chunk_records: int = DEFAULT_CHUNK_RECORDS, start: tuple | None = None) -> Iterator[TagChunk]:
+        """Yield the recording as TagChunks of at most chunk_records tags, in time order (ps).
+        start: (file record, time of the record before it) resumes after records [0, record) that the
+        caller took in time order itself (ordered_windows of a fixed-record reader); they are final."""
         chunk_records = int(chunk_records)
         if chunk_records < 1:
             raise ValueError("chunk_records must be >= 1")
         reorder = Reorderer(self.reorder_window_ps)
         self._reorder = reorder          # readers may decode into its buffers (RawBlock.opened)
         emitted = 0
-        for block in self._blocks(chunk_records):
+        blocks = self._blocks(chunk_records)
+        if start is not None and start[0] > 0:
+            emitted = int(start[0])
+            reorder.resume_after(int(start[1]))
+            blocks = self._blocks(chunk_records, emitted)
+        for block in blocks:
             if block.opened is not None:
                 t, c = reorder.close_block(*block.opened, block.locate, max_out=chunk_records)
             else:
@@ -89,7 +96,11 @@ class TagReader:
         for a in range(0, t.size, chunk_records):
             yield TagChunk(t[a:a + chunk_records], c[a:a + chunk_records], emitted)
             emitted += min(chunk_records, t.size - a)
-        self.disorder = reorder.stats()
+        self._end_of_stream(reorder.stats())
+
+    def _end_of_stream(self, disorder: dict) -> None:
+        """After the last record: the disorder found, the format's end checks, a cut-off end raised (or a warning)."""
+        self.disorder = disorder
         self.metadata["disorder"] = dict(self.disorder)
         self._finished()
         if self._end_error is not None:
@@ -97,6 +108,10 @@ class TagReader:
                 self._warn(str(self._end_error))
             else:
                 raise self._end_error
+
+    def finish_ordered(self) -> None:
+        """End of a stream the caller took in time order through ordered_windows (no disorder found)."""
+        self._end_of_stream(Reorderer(self.reorder_window_ps).stats())
 
     has_microtimes = False   # readers of formats that record microtimes (PicoQuant T3, ...) set it
 

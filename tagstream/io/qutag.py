@@ -100,6 +100,11 @@ def decode_binary_range(rec, a, b, valid, out_t, out_c):
     return neg, badc
 
 
+def record_views(raw: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(times <i8, channels <u2) of n 10-byte records in raw bytes, as strided views (no copy)."""
+    return (np.ndarray((n,), "<i8", raw, 0, (10,)), np.ndarray((n,), "<u2", raw, 8, (10,)))
+
+
 _SCAN_BLOCK = 1 << 13   # records decoded, then order-scanned while still in L1/L2
 
 
@@ -255,12 +260,12 @@ class _FixedRecordReader(TagReader):
         t, c = self._decode(raw, n, locate, state)
         return RawBlock(t, c, locate)
 
-    def _blocks(self, chunk_records):
+    def _blocks(self, chunk_records, start_record=0):
         state: dict = {}
         rb = self.record_bytes
         win = WindowReader(self.path)
         try:
-            for first in range(0, self.n_records, chunk_records):
+            for first in range(start_record, self.n_records, chunk_records):
                 n = min(chunk_records, self.n_records - first)
                 raw = win.read(self.data_offset + first * rb, n * rb)
                 locate = fixed_locator(self.path, self.data_offset, rb, first)
@@ -306,6 +311,24 @@ class QutagBinaryReader(_FixedRecordReader):
 
     # fixed-size records without decoding state: any record range can be read (tagstream.slices)
     slice_records = True
+    valid_channels = np.flatnonzero(VALID_CHANNEL)   # the channel numbers a record may hold
+
+    def ordered_windows(self, chunk_records: int = 1 << 20):
+        """Yield (first file record, times, channels) of consecutive windows of chunk_records records,
+        straight from the file's bytes: strided views of the records (no decoding, no copy; valid
+        until the next window). Nothing is checked: for a caller that checks time order, channels and
+        signs itself (tagstream.pipeline's one pass) and resumes with chunks(start=...) where they
+        fail, then ends with finish_ordered(). Stops early if the file shrank."""
+        win = WindowReader(self.path)
+        try:
+            for first in range(0, self.n_records, chunk_records):
+                n = min(chunk_records, self.n_records - first)
+                raw = win.read(self.data_offset + first * 10, n * 10)
+                if raw.size < n * 10:
+                    return
+                yield (first, *record_views(raw, n))
+        finally:
+            win.close()
 
     def read_records(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Records [first, first + n) decoded (times ps, channels), in file order (not reordered). The

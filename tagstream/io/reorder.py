@@ -100,6 +100,10 @@ class Reorderer:
         self.n_decreases = 0          # records earlier than the record just before them (file order)
         self.max_decrease_ps = 0      # largest step back below the running maximum
 
+    def resume_after(self, t_ps: int) -> None:
+        """Continue a stream whose records so far were in time order, the last at t_ps (all emitted)."""
+        self._prev = self._running_max = int(t_ps)
+
     def push(self, t: np.ndarray, c: np.ndarray, locate: Locator,
              max_out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Add a block in file order; return the records that are now final, in time order (at

@@ -55,6 +55,14 @@ class CorrelationStage:
         self.first_ps: int | None = None
         self.n_enum: int | None = None        # short-lag edges counted by enumeration (from the first photons' rate)
         self.last_ps: int | None = None       # last photon time: later photons have times >= it
+        self._pool = None                     # one background thread: the streamed counts (nogil kernel) ...
+        self._inflight = None                 # ... overlap the rest of the pipeline; at most one in flight
+
+    def _wait(self) -> None:
+        """Let the count in flight finish (its sums are complete after this)."""
+        if self._inflight is not None:
+            f, self._inflight = self._inflight, None
+            f.result()
 
     def update(self, batch: PhotonBatch) -> None:
         t = batch.t_ps
@@ -77,7 +85,13 @@ class CorrelationStage:
         # count in blocks of >= lag_max of starts: each call indexes its targets over ~2 lag_max (not 1 + lag_max/chunk)
         up_to = self.last_ps - self.lag_max_ps
         if up_to - self._first_pending_ps() >= self.lag_max_ps:
-            self._count(up_to, self._orders)
+            self._wait()
+            jobs = self._count(up_to, self._orders, run=False)
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="tagstream-correlation")
+            self._inflight = self._pool.submit(lambda: [count_below(*j) for j in jobs])
             self._trim()
 
     def _first_pending_ps(self) -> int:
@@ -88,16 +102,23 @@ class CorrelationStage:
                 t.append(int(self._buf[d][i]))
         return min(t) if t else self.last_ps
 
-    def _count(self, up_to_ps: int | None, orders) -> None:
-        """Count the pending starts with time <= up_to_ps (None: all) of both orders into `orders`."""
+    def _count(self, up_to_ps: int | None, orders, run: bool = True) -> list:
+        """Count the pending starts with time <= up_to_ps (None: all) of both orders into `orders` (run=False:
+        mark them counted and return the count_below calls to make; the buffers they read are never changed
+        in place, only replaced)."""
+        jobs = []
         for s, o in ((0, 1), (1, 0)):
             od = orders[s]
             b = self._buf[s]
             i0 = od.done - self._base[s]
             i1 = b.shape[0] if up_to_ps is None else int(np.searchsorted(b, up_to_ps, side="right"))
             if i1 > i0:
-                count_below(b[i0:i1], self._buf[o], self._base[o], self.edges_ps, self.n_enum or 0, od.S)
+                jobs.append((b[i0:i1], self._buf[o], self._base[o], self.edges_ps, self.n_enum or 0, od.S))
                 od.done = self._base[s] + i1
+        if run:
+            for j in jobs:
+                count_below(*j)
+        return jobs
 
     def _trim(self) -> None:
         """Drop photons that are neither pending starts nor targets of one (t >= first pending start + e_0)."""
@@ -113,13 +134,18 @@ class CorrelationStage:
                 self._base[d] = keep_from
 
     def finalize(self) -> None:
+        self._wait()
         self._count(None, self._orders)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def stats(self) -> dict | None:
         """Pair counts per lag bin and order (pending starts counted on copies), and the normalisation's
         photon numbers; None before photons of both detectors."""
         if self.first_ps is None or min(self._n) == 0:
             return None
+        self._wait()
         orders = []
         for od in self._orders:
             c = _Order(0)

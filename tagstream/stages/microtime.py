@@ -84,6 +84,22 @@ class MicrotimeStage:
     def state_copy(self):
         return self.si.copy(), self.sf.copy(), self.ch_counts.copy()
 
+    def save_state(self, channels: np.ndarray, into: tuple | None = None) -> tuple:
+        """The kernel state with the counts of `channels` only (into the arrays of an earlier save: no
+        allocation), for restore_state(): a one-pass reader that finds its window cannot be used goes back."""
+        if into is None:
+            return self.si.copy(), self.sf.copy(), self.ch_counts[channels]
+        np.copyto(into[0], self.si)
+        np.copyto(into[1], self.sf)
+        np.take(self.ch_counts, channels, out=into[2])
+        return into
+
+    def restore_state(self, state: tuple, channels: np.ndarray) -> None:
+        """Back to save_state(channels); other channels' counts stay (the reader raises on them anyway)."""
+        np.copyto(self.si, state[0])
+        np.copyto(self.sf, state[1])
+        self.ch_counts[channels] = state[2]
+
     # --- time slices (tagstream.slices) ----------------------------------------------------------
     def advance_syncs(self, sync_times_ps: np.ndarray) -> None:
         """Carry the pulse reference over a stretch of the recording given by its sync times alone
