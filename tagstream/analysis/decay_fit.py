@@ -723,24 +723,51 @@ def _profile(problem: _Problem, x, free, gi, sigma, dev_min, level=1.0):
     out = []
     for sgn in (-1.0, 1.0):
         step = sigma if np.isfinite(sigma) and sigma > 0 else 0.1 * abs(x[gi]) + 1e-3
-        a = x[gi]
+        a, fa = x[gi], -level
         b = a + sgn * step
         val = np.nan
         for _ in range(12):
             b = min(max(b, lo_b), hi_b)
             fb = ddev(b)
             if fb > 0:
-                from scipy import optimize   # lazy: ~0.5 s to import, only for profile intervals
-
-                val = optimize.brentq(ddev, min(a, b), max(a, b), xtol=1e-4 * step)
+                val = _profile_root(ddev, a, fa, b, fb, level)
                 break
             if b in (lo_b, hi_b):
                 val = b
                 break
-            a, b = b, b + sgn * step
+            a, fa, b = b, fb, b + sgn * step
             step *= 2.0
         out.append(float(val))
     return tuple(out)
+
+
+def _profile_root(f, a, fa, b, fb, level, tol=1e-3):
+    """Root of f (= Delta deviance - level) between a (fa <= 0) and b (fb > 0): Illinois regula falsi on
+    sqrt(Delta deviance), which is ~linear in the parameter near the optimum (2-4 re-fits, not brentq's ~7);
+    stops when Delta deviance is within tol of level."""
+    def g(fv):
+        return math.sqrt(max(fv + level, 0.0)) - math.sqrt(level)
+
+    ga, gb = g(fa), g(fb)
+    v, side = b, 0
+    for _ in range(40):
+        v = b - gb * (b - a) / (gb - ga) if gb != ga else 0.5 * (a + b)
+        if not min(a, b) < v < max(a, b):
+            v = 0.5 * (a + b)
+        fv = f(v)
+        if abs(fv) < tol:
+            break
+        if fv > 0:
+            b, gb = v, g(fv)
+            if side == 1:
+                ga *= 0.5
+            side = 1
+        else:
+            a, ga = v, g(fv)
+            if side == -1:
+                gb *= 0.5
+            side = -1
+    return v
 
 
 _IRF_NAMES = ("irf_shift_ps", "irf_sigma_ps", "irf_tail_ps")
