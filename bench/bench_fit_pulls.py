@@ -12,7 +12,7 @@ photons in the fitted photon halves (RegimeResult.fit_half_bins: each half weigh
 expected ON-state counts). Why ON-state excitons: the fit's 35 / 57 ns components are those photons;
 grey / OFF-state photons (10-11 ns, ~1 ns) belong to the fast component and biexciton photons (0.6 ns)
 to neither. Prints per quantity the mean and width (sd) of the pulls (calibrated: |mean| < 0.3, width
-0.8-1.2) and how many fits were adequate (fit_ok). tau rows "(profile)" use the profile-likelihood
+0.8-1.2) and how many fits were adequate (fit_ok). rows "(profile)" use the profile-likelihood
 interval's half on the truth's side instead of the 1-sigma error. --sim NAME=VALUE changes the simulator.
 
 Measured (40 seeds, 2026-12-02): blinking, defaults: tau_BE -0.73/1.04, tau_trap -0.66/1.26, fractions
@@ -89,7 +89,12 @@ def one_seed(seed: int, duration_s: float, blinking: bool, t0_ps, options, sim_c
         b = r.fit_half_bins[r.fit_half_bins < tf.size]
         ok = np.isfinite(tf[b]) & (ec[b] > 0)
         true = np.sum(tf[b][ok] * ec[b][ok]) / np.sum(ec[b][ok])
-        out[f"trap_fraction[{r.range_ns[0]:g}-{r.range_ns[1]:g}]"] = (f.fractions["trap"] - true) / f.fraction_errors["trap"]
+        key = f"trap_fraction[{r.range_ns[0]:g}-{r.range_ns[1]:g}]"
+        v = f.fractions["trap"]
+        out[key] = (v - true) / f.fraction_errors["trap"]
+        iv = g.intervals.get(f"trap_fraction[{r.regime.label}]")
+        if iv is not None:
+            out[key + " (profile)"] = (v - true) / ((iv[1] - v) if true > v else (v - iv[0]))
     return out
 
 
@@ -125,14 +130,14 @@ def main() -> None:
           f"{options}"
           f" ({time.perf_counter() - t:.0f} s)")
     keys = sorted({k for r in rows for k in r if k not in ("fit_ok", "success", "z")})
-    print(f"{'quantity':28s} {'n':>3s} {'pull mean':>10s} {'pull width':>11s}  calibrated?")
+    print(f"{'quantity':34s} {'n':>3s} {'pull mean':>10s} {'pull width':>11s}  calibrated?")
     for k in keys:
         v = np.array([r[k] for r in rows if k in r and np.isfinite(r[k])])
         if v.size < 2:
             continue
         m, w = v.mean(), v.std(ddof=1)
         ok = abs(m) < 0.3 and 0.8 <= w <= 1.2
-        print(f"{k:28s} {v.size:3d} {m:+10.2f} {w:11.2f}  {'yes' if ok else 'NO'}")
+        print(f"{k:34s} {v.size:3d} {m:+10.2f} {w:11.2f}  {'yes' if ok else 'NO'}")
     z = np.array([r["z"] for r in rows if "z" in r])
     print(f"adequate (fit_ok): {sum(r['fit_ok'] for r in rows)}/{len(rows)}; adequacy z mean {z.mean():+.2f}, "
           f"sd {z.std(ddof=1):.2f}")
