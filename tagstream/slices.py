@@ -24,8 +24,13 @@ boundaries, every stage on). How:
 * Stages with start_slice (trace, frames, g2; tagstream.stages): bins are absolute from the
   recording's first record, photons before a slice's start only serve as g2 partners (look-back),
   and the statistics of consecutive slices merge by type (TraceStats.merge, G2Stats.merge,
-  FrameStats.merge). Stages without it (levels: change points over all photons; correlation: lags
-  up to 10 s) run once in the master over the photons of all slices, in order.
+  FrameStats.merge). Stages without it (levels: change points over all photons) run once in the master
+  over the photons of all slices, in order.
+* Correlation (lags up to 10 s): each slice counts the pairs of its own start photons, its worker reading
+  the photons of the 10 s after the slice's end as targets (Pipeline.feed_ahead); the counts add
+  (CorrelationStats.merge). The normalisation's head and end counts come from the first and last slice,
+  so that needs the first slice to hold every photon within 10 s of the first one and the last slice every
+  one within 10 s of the last; otherwise the correlation runs in the master too.
 * Counts (records, channels, unreferenced photons) add; the final period is the last slice's.
 * Bounded-memory trace (AnalysisConfig.bounded_memory): slices end on trace-bin edges, so each slice
   folds whole bins only.
@@ -87,6 +92,7 @@ class SliceJob:
     chunk_records: int = 1 << 20
     skip_missing_channels: bool = False
     first_period: tuple | None = None
+    replay: tuple = ()                 # stages the master runs over all slices (Pipeline.start_slice)
 
 
 def _open(path, skip_missing_channels=False):
@@ -151,7 +157,7 @@ def analyze_slice(job: SliceJob) -> SlicePart:
     pipe = Pipeline(s, job.config)
     first = job.t_start_ps is None
     boot = not first and job.micro_state is None and s.sync is not None
-    pipe.start_slice(None if first else job.origin_ps, job.t_start_ps, job.micro_state)
+    pipe.start_slice(None if first else job.origin_ps, job.t_start_ps, job.micro_state, job.replay)
     micro = pipe.microtime
     window = reader.reorder_window_ps
     lo = boot_from = None
@@ -169,6 +175,13 @@ def analyze_slice(job: SliceJob) -> SlicePart:
     reorder = Reorderer(window)
     emitted = [0]
     start_state = [None]
+    ahead = pipe.lookahead_ps() if job.t_stop_ps is not None else 0
+    ahead_ph: list = []   # (times, is B) of the photons in [t_stop, t_stop + ahead): targets for the stages
+
+    def keep_ahead(t: np.ndarray, c: np.ndarray) -> None:
+        m = ((c == s.spad_a) | (c == b_ch)) & (t >= job.t_stop_ps) & (t < job.t_stop_ps + ahead)
+        if m.any():
+            ahead_ph.append((t[m].copy(), c[m] == b_ch))
 
     def route(t: np.ndarray, c: np.ndarray) -> None:
         i0 = 0 if first else int(np.searchsorted(t, job.t_start_ps, side="left"))
@@ -186,11 +199,24 @@ def analyze_slice(job: SliceJob) -> SlicePart:
                 micro.start_slice(start_state[0])
             pipe.feed(TagChunk(t[i0:i1], c[i0:i1], emitted[0]))
             emitted[0] += i1 - i0
+        if ahead and i1 < t.shape[0]:
+            keep_ahead(t[i1:], c[i1:])
 
     for x in range(a, b, job.chunk_records):
         t, c = reader.read_records(x, min(job.chunk_records, b - x))
         route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
     route(*reorder.finish())
+    if ahead:   # the records after the slice, up to one a window past t_stop + ahead (the reorder guarantee)
+        x = b
+        while x < reader.n_records:
+            t, c = reader.read_records(x, min(job.chunk_records, reader.n_records - x))
+            keep_ahead(t, c)
+            x += t.shape[0]
+            if t.shape[0] == 0 or int(t.max()) >= job.t_stop_ps + ahead + window:
+                break
+        tt = np.concatenate([p[0] for p in ahead_ph]) if ahead_ph else np.zeros(0, np.int64)
+        isb = np.concatenate([p[1] for p in ahead_ph]) if ahead_ph else np.zeros(0, bool)
+        pipe.feed_ahead(np.sort(tt[~isb]), np.sort(tt[isb]), job.t_stop_ps)
     reader.close()
     if boot and start_state[0] is None:   # a slice without records
         start_state[0] = micro.slice_state()
@@ -281,6 +307,36 @@ def first_period(reader, micro) -> tuple | None:
     return None
 
 
+def _photon_near(reader, setup, from_end: bool, limit_records: int = 1 << 22) -> int | None:
+    """A photon's time among the first (from_end: last) records of the file, None if none within limit_records:
+    an upper bound of the first photon's time (a lower bound of the last one's)."""
+    b_ch = -1 if setup.spad_b is None else setup.spad_b
+    step = SEARCH_RECORDS
+    for k in range(0, min(limit_records, reader.n_records), step):
+        a = max(0, reader.n_records - k - step) if from_end else k
+        t, c = reader.read_records(a, min(step, reader.n_records - a))
+        ph = (c == setup.spad_a) | (c == b_ch)
+        if ph.any():
+            return int(t[ph][-1] if from_end else t[ph][0])
+    return None
+
+
+def _replayed(reader, setup, config, bounds) -> tuple:
+    """The stages the master runs over all slices' photons: levels (no start_slice) aside, the correlation
+    unless the first slice holds every photon within its largest lag of the first photon and the last slice
+    every one within it of the last (then each slice counts its own starts, CorrelationStats.merge)."""
+    from tagstream.pipeline import STAGES
+
+    corr = STAGES["correlation"](setup, config)
+    if corr is None:
+        return ()
+    lag = corr.lag_max_ps
+    first, last = _photon_near(reader, setup, False), _photon_near(reader, setup, True)
+    if first is None or last is None or bounds[0][1] < first + lag or bounds[-1][1] > last - lag:
+        return ("correlation",)
+    return ()
+
+
 def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=None, chunk_records: int = 1 << 20,
                         skip_missing_channels: bool = False, warnings: list | None = None,
                         n_slices: int | None = None, min_slice_records: int = MIN_SLICE_RECORDS,
@@ -325,10 +381,11 @@ def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=No
     bounds = [(k, t) for k, t in bounds if t > t_known]   # the g2 window waits for the period: no slice before it
     if not bounds:
         return analyze_file(path, setup, config, **one_core)
+    replay = _replayed(reader, setup, config, bounds)
     fresh = microtime_stage(setup, config).slice_state() if setup.sync is None else None   # no sync: never changes
     starts, stops = [(0, None)] + bounds, bounds + [(reader.n_records, None)]
     jobs = [SliceJob(rec_start=ka, t_start_ps=ta, rec_stop=kb, t_stop_ps=tb, first_period=fp,
-                     micro_state=None if ta is None else fresh, **base) for (ka, ta), (kb, tb) in zip(starts, stops)]
+                     micro_state=None if ta is None else fresh, replay=replay, **base) for (ka, ta), (kb, tb) in zip(starts, stops)]
     reader.close()
     with slice_executor(workers, scheduler) if submit is None else nullcontext(submit) as run:
         parts = [f.result() for f in [run(analyze_slice, j) for j in jobs]]
