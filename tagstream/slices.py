@@ -143,16 +143,51 @@ def _last_sync_before(reader, k: int, t: int, sync: int) -> int | None:
     return None
 
 
+class _NotOrdered(Exception):
+    """The one-pass slice found records out of time order: the slice is analysed again by the general path."""
+
+
+def _first_at(reader, t_ps: int) -> int:
+    """The first file record at or after t_ps, by bisection as if the file were time-ordered (checked after)."""
+    lo, hi = 0, reader.n_records
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if int(reader.read_records(mid, 1)[0][0]) < t_ps:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def analyze_slice(job: SliceJob) -> SlicePart:
-    """Analyse one slice (runs in a worker process or a Dask worker)."""
-    import dataclasses
+    """Analyse one slice (runs in a worker process or a Dask worker): a time-ordered range of a file
+    that can be read in record views (ordered_windows) in one pass per record, else (or where it
+    turns out not ordered) by decoding and reordering every record."""
     import time
 
     cpu0 = time.process_time()
+    reader = _open(job.path, job.skip_missing_channels)
+    try:
+        if getattr(reader, "ordered_windows", None) is not None:
+            try:
+                return _analyze_slice(job, reader, cpu0, ordered=True)
+            except _NotOrdered:
+                pass
+        return _analyze_slice(job, reader, cpu0, ordered=False)
+    finally:
+        reader.close()
+
+
+def _analyze_slice(job: SliceJob, reader, cpu0: float, ordered: bool) -> SlicePart:
+    """analyze_slice; ordered: the records of the slice's range [k0, k1) in one pass (Pipeline.feed_ordered),
+    those before and after it (look-back, look-ahead) through route(), each checked to continue in time
+    order (else _NotOrdered)."""
+    import dataclasses
+    import time
+
     from tagstream.io.base import fixed_locator
     from tagstream.pipeline import Pipeline
 
-    reader = _open(job.path, job.skip_missing_channels)
     s = job.setup
     pipe = Pipeline(s, job.config)
     first = job.t_start_ps is None
@@ -170,7 +205,6 @@ def analyze_slice(job: SliceJob) -> SlicePart:
         boot_from = ((job.t_start_ps if last is None else last) // B - 3) * B
         lo = min(lo, boot_from)
     a = 0 if first else _start_record(reader, job.rec_start, lo - window)
-    b = reader.n_records if job.t_stop_ps is None else _stop_record(reader, job.rec_stop, job.t_stop_ps + window)
     b_ch = -1 if s.spad_b is None else s.spad_b
     reorder = Reorderer(window)
     emitted = [0]
@@ -183,6 +217,11 @@ def analyze_slice(job: SliceJob) -> SlicePart:
         if m.any():
             ahead_ph.append((t[m].copy(), c[m] == b_ch))
 
+    def start_main() -> None:   # the slice's own records begin: the bootstrapped state is its start state
+        if boot and start_state[0] is None:
+            start_state[0] = micro.slice_state()
+            micro.start_slice(start_state[0])
+
     def route(t: np.ndarray, c: np.ndarray) -> None:
         i0 = 0 if first else int(np.searchsorted(t, job.t_start_ps, side="left"))
         i1 = t.shape[0] if job.t_stop_ps is None else int(np.searchsorted(t, job.t_stop_ps, side="left"))
@@ -194,35 +233,76 @@ def analyze_slice(job: SliceJob) -> SlicePart:
             ph = (c[j0:i0] == s.spad_a) | (c[j0:i0] == b_ch)
             pipe.feed_history(t[j0:i0][ph], (c[j0:i0][ph] == b_ch).astype(np.uint8))
         if i1 > i0:
-            if boot and start_state[0] is None:
-                start_state[0] = micro.slice_state()
-                micro.start_slice(start_state[0])
+            start_main()
             pipe.feed(TagChunk(t[i0:i1], c[i0:i1], emitted[0]))
             emitted[0] += i1 - i0
         if ahead and i1 < t.shape[0]:
             keep_ahead(t[i1:], c[i1:])
 
-    for x in range(a, b, job.chunk_records):
-        t, c = reader.read_records(x, min(job.chunk_records, b - x))
-        route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
-    route(*reorder.finish())
-    if ahead:   # the records after the slice, up to one a window past t_stop + ahead (the reorder guarantee)
-        x = b
-        while x < reader.n_records:
-            t, c = reader.read_records(x, min(job.chunk_records, reader.n_records - x))
-            keep_ahead(t, c)
-            x += t.shape[0]
-            if t.shape[0] == 0 or int(t.max()) >= job.t_stop_ps + ahead + window:
-                break
+    if ordered:
+        _ordered_ranges(job, reader, pipe, route, a, ahead, window, start_main)
+    else:
+        b = reader.n_records if job.t_stop_ps is None else _stop_record(reader, job.rec_stop, job.t_stop_ps + window)
+        for x in range(a, b, job.chunk_records):
+            t, c = reader.read_records(x, min(job.chunk_records, b - x))
+            route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
+        route(*reorder.finish())
+        if ahead:   # the records after the slice, up to one a window past t_stop + ahead (the reorder guarantee)
+            x = b
+            while x < reader.n_records:
+                t, c = reader.read_records(x, min(job.chunk_records, reader.n_records - x))
+                keep_ahead(t, c)
+                x += t.shape[0]
+                if t.shape[0] == 0 or int(t.max()) >= job.t_stop_ps + ahead + window:
+                    break
+    if ahead:
         tt = np.concatenate([p[0] for p in ahead_ph]) if ahead_ph else np.zeros(0, np.int64)
         isb = np.concatenate([p[1] for p in ahead_ph]) if ahead_ph else np.zeros(0, bool)
         pipe.feed_ahead(np.sort(tt[~isb]), np.sort(tt[isb]), job.t_stop_ps)
-    reader.close()
     if boot and start_state[0] is None:   # a slice without records
         start_state[0] = micro.slice_state()
         micro.start_slice(start_state[0])
     return dataclasses.replace(pipe.slice_part(job.t_stop_ps), start_state=start_state[0],
                                cpu_s=time.process_time() - cpu0)
+
+
+def _ordered_ranges(job: SliceJob, reader, pipe, route, a: int, ahead: int, window: int, start_main) -> None:
+    """The records of a slice as one time-ordered run: [a, k0) (before t_start) and from k1 (t_stop on, up to a
+    record a window past t_stop + ahead) through route(), [k0, k1) in one pass; raises _NotOrdered unless each
+    part is in order and continues the one before (then every record of the range is in [k0, k1), as the
+    reorder guarantee puts every later record at least a window below one already seen)."""
+    k0 = 0 if job.t_start_ps is None else _first_at(reader, job.t_start_ps)
+    k1 = reader.n_records if job.t_stop_ps is None else _first_at(reader, job.t_stop_ps)
+    prev = [None]
+
+    def checked(x: int, n: int):
+        t, c = reader.read_records(x, n)
+        if t.shape[0] and ((prev[0] is not None and int(t[0]) < prev[0]) or bool(np.any(t[1:] < t[:-1]))):
+            raise _NotOrdered
+        if t.shape[0]:
+            prev[0] = int(t[-1])
+        return t, c
+
+    for x in range(min(a, k0), k0, job.chunk_records):
+        route(*checked(x, min(job.chunk_records, k0 - x)))
+    if k1 > k0:
+        first_t = int(reader.read_records(k0, 1)[0][0])
+        if prev[0] is not None and first_t < prev[0]:
+            raise _NotOrdered
+        start_main()
+        if pipe.feed_ordered(reader.ordered_windows(job.chunk_records, k0, k1), k1 - k0, reader.valid_channels,
+                             reader.reorder_window_ps) is not None:
+            raise _NotOrdered
+        prev[0] = int(reader.read_records(k1 - 1, 1)[0][0])
+    if job.t_stop_ps is not None:
+        x, step = k1, SEARCH_RECORDS
+        while x < reader.n_records:
+            t, c = checked(x, min(step, reader.n_records - x))
+            route(t, c)
+            x += t.shape[0]
+            step = job.chunk_records
+            if t.shape[0] == 0 or int(t[-1]) >= job.t_stop_ps + ahead + window:
+                break
 
 
 def same_state(a: tuple, b: tuple) -> bool:

@@ -233,3 +233,27 @@ def test_correlation_counted_in_the_slices_equals_one_core(long_recording, monke
     reader.close()
     compare(analyze_file(f, s, cfg), analyze_file_sliced(f, s, cfg, workers=1, at_records=at, min_slice_records=1))
     assert decided == [()]     # the correlation was not replayed in the master
+
+
+@pytest.mark.parametrize("name", ["plain", "disordered"])
+def test_ordered_slices_take_one_pass_disordered_ones_the_general_path(recordings, one_core, monkeypatch, name):
+    import tagstream.slices as S
+
+    f, s, p = recordings[name]
+    done = []
+    real = S._analyze_slice
+
+    def spy(job, reader, cpu0, ordered):
+        try:
+            out = real(job, reader, cpu0, ordered)
+        except S._NotOrdered:
+            done.append((ordered, "not ordered"))
+            raise
+        done.append((ordered, "done"))
+        return out
+    monkeypatch.setattr(S, "_analyze_slice", spy)
+    compare(one_core[name], analyze_file_sliced(f, s, _config(name, p), workers=1, n_slices=3, min_slice_records=1))
+    if name == "plain":
+        assert done == [(True, "done")] * 3
+    else:
+        assert done == [(True, "not ordered"), (False, "done")] * 3
