@@ -5,7 +5,8 @@ arithmetic (numpy/scipy.special shape, central-difference derivatives, nothing c
     python bench/bench_fit_speed.py REC --repeat 3
 
 Prints the time of reading + analysing the recording without fits (the reference the fits are
-compared with), of fit_results with the kernel and with the numpy reference, their ratios, and the
+compared with), of fit_results (without and with the profile-likelihood intervals) with the kernel and
+with the numpy reference, their ratios, and the
 largest relative difference of the fitted numbers (lifetimes, errors, fractions, deviance) between the two.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tagstream.analysis import decay_fit, decay_models as dm
+from tagstream.analysis.fit_options import FitOptions
 from tagstream.analysis.regimes import fit_results
 from tagstream.product import AnalysisOptions, analyze_recording
 
@@ -60,12 +62,12 @@ def _numbers(rf):
     return out
 
 
-def _time_fits(res, repeat):
+def _time_fits(res, repeat, options=None):
     best = np.inf
     for _ in range(repeat):
         decay_fit._exp_gauss_cached.cache_clear()
         t = time.perf_counter()
-        rf = fit_results(res, "global")
+        rf = fit_results(res, "global", options=options)
         best = min(best, time.perf_counter() - t)
     return best, rf
 
@@ -81,12 +83,15 @@ def main() -> None:
     t_read = time.perf_counter() - t
     res = an.results
     fit_results(res, "global")   # warm (first call loads the kernel)
-    t_new, rf_new = _time_fits(res, a.repeat)
+    plain = FitOptions(profile_intervals=False)
+    t_new, rf_new = _time_fits(res, a.repeat, plain)
+    t_new_p, _ = _time_fits(res, a.repeat)
     kernel = decay_fit._exp_gauss_cached
     try:
         decay_fit._exp_gauss_cached = _NumpyShapeGrad
         _NumpyShapeGrad.cache_clear = staticmethod(lambda: None)
-        t_old, rf_old = _time_fits(res, a.repeat)
+        t_old, rf_old = _time_fits(res, a.repeat, plain)
+        t_old_p, _ = _time_fits(res, 1)
     finally:
         decay_fit._exp_gauss_cached = kernel
     new, old = _numbers(rf_new), _numbers(rf_old)
@@ -94,10 +99,10 @@ def main() -> None:
     print(f"{a.recording}: {len(res.regimes)} regimes, {sum(int(r.fitted_counts.sum()) for r in res.regimes)} "
           f"fit photons")
     print(f"read + analyse without fits      {t_read:7.2f} s")
-    print(f"fits, numba kernel (analytic d)  {t_new:7.2f} s   {t_new / t_read:5.2f} x the read")
-    print(f"fits, numpy reference (finite d) {t_old:7.2f} s   {t_old / t_read:5.2f} x the read")
-    print(f"speed-up of the fits: {t_old / t_new:.1f} x; largest relative difference of the fitted numbers "
-          f"{worst[0]:.1e} ({worst[1]})")
+    for what, tn, to in (("fits", t_new, t_old), ("fits + profile intervals", t_new_p, t_old_p)):
+        print(f"{what:25s} numba kernel {tn:6.2f} s ({tn / t_read:5.1f} x the read), numpy reference "
+              f"{to:6.2f} s ({to / t_read:5.1f} x): {to / tn:.1f} x faster")
+    print(f"largest relative difference of the fitted numbers {worst[0]:.1e} ({worst[1]})")
 
 
 if __name__ == "__main__":
