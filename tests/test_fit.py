@@ -354,6 +354,27 @@ def test_global_fraction_profile_interval_edges_are_delta_deviance_one():
         assert c2 > 0 and c0 - c1**2 / (4 * c2) == pytest.approx(1.0, abs=0.03)
 
 
+def test_global_fit_started_with_swapped_labels_reports_them_in_order():
+    """All trap fractions free: the model is symmetric in band edge / trap, so a fit that lands on
+    tau_trap < tau_BE is the same solution with the labels (and fractions f <-> 1 - f) swapped."""
+    rng = np.random.default_rng(21)
+    base = {"tau_be_ns": 35.0, "tau_trap_ns": 57.0, "bg_per_bin": 0.2}
+    hists = {lab: (T_BINS, rng.poisson(decay_model_counts(T_BINS, T_PS, {**base, "n_be": nb, "n_trap": nt},
+                                                           "be_trap", irf=IRF_G)))
+             for lab, (nb, nt) in {"mid": (6e3, 3e3), "long": (3e3, 6e3)}.items()}
+    ref = fit_decay_global(hists, T_PS, irf=IRF_G)
+    sw = fit_decay_global(hists, T_PS, irf=IRF_G, initial={"tau_be_ns": 57.0, "tau_trap_ns": 35.0,
+                                                           "n_be[mid]": 3e3, "n_trap[mid]": 6e3,
+                                                           "n_be[long]": 6e3, "n_trap[long]": 3e3})
+    assert ref.success and sw.success and sw.params["tau_trap_ns"] > sw.params["tau_be_ns"]
+    assert sw.deviance == pytest.approx(ref.deviance, abs=1e-4)
+    for name in ("tau_be_ns", "tau_trap_ns"):
+        assert sw.params[name] == pytest.approx(ref.params[name], rel=1e-4)
+        assert sw.errors[name] == pytest.approx(ref.errors[name], rel=1e-3)
+    for lab in hists:
+        assert sw.fits[lab].fractions["trap"] == pytest.approx(ref.fits[lab].fractions["trap"], abs=1e-4)
+
+
 def test_global_fit_per_regime_trap_lifetime():
     rng = np.random.default_rng(13)
     hists = {}

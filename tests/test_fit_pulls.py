@@ -32,7 +32,8 @@ def test_pulls_are_calibrated_over_20_seeds():
     rows = [b.one_seed(s, 25.0, True, 0.0, FitOptions()) for s in range(100, 120)]
     assert sum(r["fit_ok"] for r in rows) >= 18
     keys = {k for r in rows for k in r if k not in ("fit_ok", "success", "z")}
-    assert {"tau_be", "tau_trap"} <= keys and sum(k.startswith("trap_fraction") for k in keys) == 3
+    assert {"tau_be", "tau_trap"} <= keys and sum(k.startswith("trap_fraction") and "profile" not in k
+                                                 for k in keys) == 3
     for k in sorted(keys):
         v = np.array([r[k] for r in rows if k in r and np.isfinite(r[k])])
         assert v.size >= 15, k

@@ -1046,6 +1046,7 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         if best is None or dev < best[1]:
             best = (prob, dev, x, free, fixed_idx, sol)
     prob, dev, x, free, fixed_idx, sol = best
+    _order_global_labels(prob, x, fixed_idx, model)
     fits, cov, err, failures, notes, inner = _finish(prob, x, free, fixed_idx, model)
     if model == "be_trap" and "tau_be_ns" in prob.names and "tau_trap_ns" in prob.names \
             and x[prob.names.index("tau_trap_ns")] <= x[prob.names.index("tau_be_ns")]:
@@ -1075,6 +1076,26 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         intervals=intervals, covariance=cov, free=tuple(prob.names[i] for i in free), message=message,
         expected_deviance=expect, adequacy_z=z, fit_ok=ok, warnings=warnings,
         _solved=(prob, x, free, inner, err, dev))
+
+
+def _order_global_labels(prob: _Problem, x, fixed_idx, model) -> None:
+    """Swap the band-edge and trap labels in place when the fit put tau_trap below tau_BE and the model
+    is symmetric in them (shared free lifetimes, every regime with both free amplitudes): the same
+    solution, labelled so that tau_trap > tau_BE (fractions become 1 - f)."""
+    if model != "be_trap" or not {"tau_be_ns", "tau_trap_ns"} <= set(prob.names):
+        return
+    ib, it = prob.names.index("tau_be_ns"), prob.names.index("tau_trap_ns")
+    if x[it] >= x[ib]:
+        return
+    pairs = [(ib, it)]
+    for m in prob.maps:
+        if "n_be" not in m or "n_trap" not in m:
+            return  # a band-edge-only regime: not symmetric
+        pairs.append((m["n_be"], m["n_trap"]))
+    if any(i in fixed_idx for pair in pairs for i in pair):
+        return
+    for a, b in pairs:
+        x[a], x[b] = x[b], x[a]
 
 
 def decay_model_counts(t_ps, period_ps, params: Mapping[str, float], model: str = "single", *,
