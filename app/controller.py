@@ -18,7 +18,7 @@ import time
 
 from PyQt6 import QtCore
 
-from tagstream.app.engine import POLL_S, PRODUCT_DUTY, Bundle, LiveEngine, Recipe  # noqa: F401 (re-exported)
+from tagstream.app.engine import Bundle, LiveEngine, Recipe
 from tagstream.app.redraw import FAST, RedrawScheduler
 from tagstream.pipeline import AnalysisConfig
 
