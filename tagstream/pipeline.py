@@ -173,13 +173,14 @@ class Pipeline:
 
     # --- one time slice of a longer recording (tagstream.slices) -----------------------------------
     def start_slice(self, origin_ps: int | None = None, count_from_ps: int | None = None,
-                    micro_state=None) -> None:
+                    micro_state=None, replay=()) -> None:
         """Analyse one time slice: bins from the recording's first record at origin_ps, counting from
         count_from_ps, the microtime kernel continuing from micro_state (MicrotimeStage.slice_state);
-        all None for the first slice. Stages without start_slice keep their photons for slice_part()."""
+        all None for the first slice. Stages without start_slice, or named in `replay`, keep their
+        photons for slice_part() (the master runs them over all slices)."""
         self._replay = {}
         for name, st in list(self._stages.items()):
-            if not hasattr(st, "start_slice"):
+            if not hasattr(st, "start_slice") or name in replay:
                 self._replay[name] = []
                 del self._stages[name]
             elif origin_ps is not None:
@@ -203,6 +204,18 @@ class Pipeline:
         for st in self._stages.values():
             if hasattr(st, "lookback_ps"):
                 st.update(batch)
+
+    def lookahead_ps(self) -> int:
+        """How far after the slice's end the stages need target photons (feed_ahead); 0: none."""
+        return max([int(st.lookahead_ps()) for st in self._stages.values() if hasattr(st, "lookahead_ps")],
+                   default=0)
+
+    def feed_ahead(self, t_a_ps: np.ndarray, t_b_ps: np.ndarray, from_ps: int) -> None:
+        """The photons of A and B (each sorted) from the slice's end from_ps to lookahead_ps() after it,
+        after the slice's last chunk: partners for the stages that look ahead (they count nothing else)."""
+        for st in self._stages.values():
+            if hasattr(st, "lookahead_ps"):
+                st.add_targets(t_a_ps, t_b_ps, from_ps)
 
     @property
     def microtime(self) -> MicrotimeStage:

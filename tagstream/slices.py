@@ -24,8 +24,13 @@ boundaries, every stage on). How:
 * Stages with start_slice (trace, frames, g2; tagstream.stages): bins are absolute from the
   recording's first record, photons before a slice's start only serve as g2 partners (look-back),
   and the statistics of consecutive slices merge by type (TraceStats.merge, G2Stats.merge,
-  FrameStats.merge). Stages without it (levels: change points over all photons; correlation: lags
-  up to 10 s) run once in the master over the photons of all slices, in order.
+  FrameStats.merge). Stages without it (levels: change points over all photons) run once in the master
+  over the photons of all slices, in order.
+* Correlation (lags up to 10 s): each slice counts the pairs of its own start photons, its worker reading
+  the photons of the 10 s after the slice's end as targets (Pipeline.feed_ahead); the counts add
+  (CorrelationStats.merge). The normalisation's head and end counts come from the first and last slice,
+  so that needs the first slice to hold every photon within 10 s of the first one and the last slice every
+  one within 10 s of the last; otherwise the correlation runs in the master too.
 * Counts (records, channels, unreferenced photons) add; the final period is the last slice's.
 * Bounded-memory trace (AnalysisConfig.bounded_memory): slices end on trace-bin edges, so each slice
   folds whole bins only.
@@ -87,6 +92,7 @@ class SliceJob:
     chunk_records: int = 1 << 20
     skip_missing_channels: bool = False
     first_period: tuple | None = None
+    replay: tuple = ()                 # stages the master runs over all slices (Pipeline.start_slice)
 
 
 def _open(path, skip_missing_channels=False):
@@ -137,21 +143,56 @@ def _last_sync_before(reader, k: int, t: int, sync: int) -> int | None:
     return None
 
 
+class _NotOrdered(Exception):
+    """The one-pass slice found records out of time order: the slice is analysed again by the general path."""
+
+
+def _first_at(reader, t_ps: int) -> int:
+    """The first file record at or after t_ps, by bisection as if the file were time-ordered (checked after)."""
+    lo, hi = 0, reader.n_records
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if int(reader.read_records(mid, 1)[0][0]) < t_ps:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def analyze_slice(job: SliceJob) -> SlicePart:
-    """Analyse one slice (runs in a worker process or a Dask worker)."""
-    import dataclasses
+    """Analyse one slice (runs in a worker process or a Dask worker): a time-ordered range of a file
+    that can be read in record views (ordered_windows) in one pass per record, else (or where it
+    turns out not ordered) by decoding and reordering every record."""
     import time
 
     cpu0 = time.process_time()
+    reader = _open(job.path, job.skip_missing_channels)
+    try:
+        if getattr(reader, "ordered_windows", None) is not None:
+            try:
+                return _analyze_slice(job, reader, cpu0, ordered=True)
+            except _NotOrdered:
+                pass
+        return _analyze_slice(job, reader, cpu0, ordered=False)
+    finally:
+        reader.close()
+
+
+def _analyze_slice(job: SliceJob, reader, cpu0: float, ordered: bool) -> SlicePart:
+    """analyze_slice; ordered: the records of the slice's range [k0, k1) in one pass (Pipeline.feed_ordered),
+    those before and after it (look-back, look-ahead) through route(), each checked to continue in time
+    order (else _NotOrdered)."""
+    import dataclasses
+    import time
+
     from tagstream.io.base import fixed_locator
     from tagstream.pipeline import Pipeline
 
-    reader = _open(job.path, job.skip_missing_channels)
     s = job.setup
     pipe = Pipeline(s, job.config)
     first = job.t_start_ps is None
     boot = not first and job.micro_state is None and s.sync is not None
-    pipe.start_slice(None if first else job.origin_ps, job.t_start_ps, job.micro_state)
+    pipe.start_slice(None if first else job.origin_ps, job.t_start_ps, job.micro_state, job.replay)
     micro = pipe.microtime
     window = reader.reorder_window_ps
     lo = boot_from = None
@@ -164,11 +205,22 @@ def analyze_slice(job: SliceJob) -> SlicePart:
         boot_from = ((job.t_start_ps if last is None else last) // B - 3) * B
         lo = min(lo, boot_from)
     a = 0 if first else _start_record(reader, job.rec_start, lo - window)
-    b = reader.n_records if job.t_stop_ps is None else _stop_record(reader, job.rec_stop, job.t_stop_ps + window)
     b_ch = -1 if s.spad_b is None else s.spad_b
     reorder = Reorderer(window)
     emitted = [0]
     start_state = [None]
+    ahead = pipe.lookahead_ps() if job.t_stop_ps is not None else 0
+    ahead_ph: list = []   # (times, is B) of the photons in [t_stop, t_stop + ahead): targets for the stages
+
+    def keep_ahead(t: np.ndarray, c: np.ndarray) -> None:
+        m = ((c == s.spad_a) | (c == b_ch)) & (t >= job.t_stop_ps) & (t < job.t_stop_ps + ahead)
+        if m.any():
+            ahead_ph.append((t[m].copy(), c[m] == b_ch))
+
+    def start_main() -> None:   # the slice's own records begin: the bootstrapped state is its start state
+        if boot and start_state[0] is None:
+            start_state[0] = micro.slice_state()
+            micro.start_slice(start_state[0])
 
     def route(t: np.ndarray, c: np.ndarray) -> None:
         i0 = 0 if first else int(np.searchsorted(t, job.t_start_ps, side="left"))
@@ -181,22 +233,76 @@ def analyze_slice(job: SliceJob) -> SlicePart:
             ph = (c[j0:i0] == s.spad_a) | (c[j0:i0] == b_ch)
             pipe.feed_history(t[j0:i0][ph], (c[j0:i0][ph] == b_ch).astype(np.uint8))
         if i1 > i0:
-            if boot and start_state[0] is None:
-                start_state[0] = micro.slice_state()
-                micro.start_slice(start_state[0])
+            start_main()
             pipe.feed(TagChunk(t[i0:i1], c[i0:i1], emitted[0]))
             emitted[0] += i1 - i0
+        if ahead and i1 < t.shape[0]:
+            keep_ahead(t[i1:], c[i1:])
 
-    for x in range(a, b, job.chunk_records):
-        t, c = reader.read_records(x, min(job.chunk_records, b - x))
-        route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
-    route(*reorder.finish())
-    reader.close()
+    if ordered:
+        _ordered_ranges(job, reader, pipe, route, a, ahead, window, start_main)
+    else:
+        b = reader.n_records if job.t_stop_ps is None else _stop_record(reader, job.rec_stop, job.t_stop_ps + window)
+        for x in range(a, b, job.chunk_records):
+            t, c = reader.read_records(x, min(job.chunk_records, b - x))
+            route(*reorder.push(t, c, fixed_locator(reader.path, reader.data_offset, reader.record_bytes, x)))
+        route(*reorder.finish())
+        if ahead:   # the records after the slice, up to one a window past t_stop + ahead (the reorder guarantee)
+            x = b
+            while x < reader.n_records:
+                t, c = reader.read_records(x, min(job.chunk_records, reader.n_records - x))
+                keep_ahead(t, c)
+                x += t.shape[0]
+                if t.shape[0] == 0 or int(t.max()) >= job.t_stop_ps + ahead + window:
+                    break
+    if ahead:
+        tt = np.concatenate([p[0] for p in ahead_ph]) if ahead_ph else np.zeros(0, np.int64)
+        isb = np.concatenate([p[1] for p in ahead_ph]) if ahead_ph else np.zeros(0, bool)
+        pipe.feed_ahead(np.sort(tt[~isb]), np.sort(tt[isb]), job.t_stop_ps)
     if boot and start_state[0] is None:   # a slice without records
         start_state[0] = micro.slice_state()
         micro.start_slice(start_state[0])
     return dataclasses.replace(pipe.slice_part(job.t_stop_ps), start_state=start_state[0],
                                cpu_s=time.process_time() - cpu0)
+
+
+def _ordered_ranges(job: SliceJob, reader, pipe, route, a: int, ahead: int, window: int, start_main) -> None:
+    """The records of a slice as one time-ordered run: [a, k0) (before t_start) and from k1 (t_stop on, up to a
+    record a window past t_stop + ahead) through route(), [k0, k1) in one pass; raises _NotOrdered unless each
+    part is in order and continues the one before (then every record of the range is in [k0, k1), as the
+    reorder guarantee puts every later record at least a window below one already seen)."""
+    k0 = 0 if job.t_start_ps is None else _first_at(reader, job.t_start_ps)
+    k1 = reader.n_records if job.t_stop_ps is None else _first_at(reader, job.t_stop_ps)
+    prev = [None]
+
+    def checked(x: int, n: int):
+        t, c = reader.read_records(x, n)
+        if t.shape[0] and ((prev[0] is not None and int(t[0]) < prev[0]) or bool(np.any(t[1:] < t[:-1]))):
+            raise _NotOrdered
+        if t.shape[0]:
+            prev[0] = int(t[-1])
+        return t, c
+
+    for x in range(min(a, k0), k0, job.chunk_records):
+        route(*checked(x, min(job.chunk_records, k0 - x)))
+    if k1 > k0:
+        first_t = int(reader.read_records(k0, 1)[0][0])
+        if prev[0] is not None and first_t < prev[0]:
+            raise _NotOrdered
+        start_main()
+        if pipe.feed_ordered(reader.ordered_windows(job.chunk_records, k0, k1), k1 - k0, reader.valid_channels,
+                             reader.reorder_window_ps) is not None:
+            raise _NotOrdered
+        prev[0] = int(reader.read_records(k1 - 1, 1)[0][0])
+    if job.t_stop_ps is not None:
+        x, step = k1, SEARCH_RECORDS
+        while x < reader.n_records:
+            t, c = checked(x, min(step, reader.n_records - x))
+            route(t, c)
+            x += t.shape[0]
+            step = job.chunk_records
+            if t.shape[0] == 0 or int(t[-1]) >= job.t_stop_ps + ahead + window:
+                break
 
 
 def same_state(a: tuple, b: tuple) -> bool:
@@ -281,6 +387,36 @@ def first_period(reader, micro) -> tuple | None:
     return None
 
 
+def _photon_near(reader, setup, from_end: bool, limit_records: int = 1 << 22) -> int | None:
+    """A photon's time among the first (from_end: last) records of the file, None if none within limit_records:
+    an upper bound of the first photon's time (a lower bound of the last one's)."""
+    b_ch = -1 if setup.spad_b is None else setup.spad_b
+    step = SEARCH_RECORDS
+    for k in range(0, min(limit_records, reader.n_records), step):
+        a = max(0, reader.n_records - k - step) if from_end else k
+        t, c = reader.read_records(a, min(step, reader.n_records - a))
+        ph = (c == setup.spad_a) | (c == b_ch)
+        if ph.any():
+            return int(t[ph][-1] if from_end else t[ph][0])
+    return None
+
+
+def _replayed(reader, setup, config, bounds) -> tuple:
+    """The stages the master runs over all slices' photons: levels (no start_slice) aside, the correlation
+    unless the first slice holds every photon within its largest lag of the first photon and the last slice
+    every one within it of the last (then each slice counts its own starts, CorrelationStats.merge)."""
+    from tagstream.pipeline import STAGES
+
+    corr = STAGES["correlation"](setup, config)
+    if corr is None:
+        return ()
+    lag = corr.lag_max_ps
+    first, last = _photon_near(reader, setup, False), _photon_near(reader, setup, True)
+    if first is None or last is None or bounds[0][1] < first + lag or bounds[-1][1] > last - lag:
+        return ("correlation",)
+    return ()
+
+
 def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=None, chunk_records: int = 1 << 20,
                         skip_missing_channels: bool = False, warnings: list | None = None,
                         n_slices: int | None = None, min_slice_records: int = MIN_SLICE_RECORDS,
@@ -325,10 +461,11 @@ def analyze_file_sliced(path, setup, config=None, workers: int = 2, scheduler=No
     bounds = [(k, t) for k, t in bounds if t > t_known]   # the g2 window waits for the period: no slice before it
     if not bounds:
         return analyze_file(path, setup, config, **one_core)
+    replay = _replayed(reader, setup, config, bounds)
     fresh = microtime_stage(setup, config).slice_state() if setup.sync is None else None   # no sync: never changes
     starts, stops = [(0, None)] + bounds, bounds + [(reader.n_records, None)]
     jobs = [SliceJob(rec_start=ka, t_start_ps=ta, rec_stop=kb, t_stop_ps=tb, first_period=fp,
-                     micro_state=None if ta is None else fresh, **base) for (ka, ta), (kb, tb) in zip(starts, stops)]
+                     micro_state=None if ta is None else fresh, replay=replay, **base) for (ka, ta), (kb, tb) in zip(starts, stops)]
     reader.close()
     with slice_executor(workers, scheduler) if submit is None else nullcontext(submit) as run:
         parts = [f.result() for f in [run(analyze_slice, j) for j in jobs]]

@@ -55,7 +55,8 @@ def direct():
     P, d = res.laser_period_ps, res.decay.bin_ps
     k = int(np.ceil(P / d))
     hists = {f"{r.range_ns[0]:g}-{r.range_ns[1]:g}": (r.t_ps[:k], r.fit_counts[:k]) for r in res.regimes}
-    g = fit_decay_global(hists, P, single_regimes=["40-50"], irf=FitOptions().build_irf(res))
+    g = fit_decay_global(hists, P, single_regimes=["40-50"], irf=FitOptions().build_irf(res),
+                         profile=["tau_be_ns", "tau_trap_ns"])
     s = read_spectra(FIX / "qd_demo.spectra.npz")
     timing = align_frames(s.n_frames, s.exposure_s, s.cycle_time_s, res.frames.frame_start_ps)
     e, dens = to_energy(s.wavelength_nm, subtract_baseline(s.counts, s.baseline_adu))
@@ -82,6 +83,8 @@ def test_json_equals_direct_computation(cli_run, direct):
     assert d["fit"]["mode"] == "global"
     assert d["fit"]["global"]["tau_be_ns"] == pytest.approx(g.params["tau_be_ns"], rel=1e-9)
     assert d["fit"]["global"]["tau_trap_err_ns"] == pytest.approx(g.errors["tau_trap_ns"], rel=1e-9)
+    for name in ("tau_be_ns", "tau_trap_ns"):  # profile-likelihood 68 % intervals
+        assert d["fit"]["global"][f"{name}_interval"] == pytest.approx(list(g.intervals[name]), rel=1e-6)
     for r, lab, rs in zip(d["regimes"], ("40-50", "50-60", "60-70"), direct["spec"]):
         f = g.fits[lab]
         assert r["tau_be_ns"] == pytest.approx(g.params["tau_be_ns"], rel=1e-9)

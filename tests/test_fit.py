@@ -307,6 +307,30 @@ def test_global_fit_recovers_shared_lifetimes_and_fractions():
     assert g.to_json_dict()["params"]["tau_trap_ns"] == g.params["tau_trap_ns"]
 
 
+def test_global_profile_intervals_match_a_scan_of_fits_with_the_lifetime_fixed():
+    """with_profile_intervals vs an independent scan: global fits with tau_BE / tau_trap held fixed on a
+    grid, the deviance interpolated to where it rises by 1 above the free fit's minimum."""
+    rng = np.random.default_rng(5)
+    base = {"tau_be_ns": 35.0, "tau_trap_ns": 57.0, "bg_per_bin": 0.2}
+    hists = {lab: (T_BINS, rng.poisson(decay_model_counts(T_BINS, T_PS, {**base, "n_be": nb, "n_trap": nt},
+                                                           "be_trap", irf=IRF_G)))
+             for lab, (nb, nt) in {"mid": (6e3, 3e3), "long": (3e3, 6e3)}.items()}
+    g = fit_decay_global(hists, T_PS, irf=IRF_G)
+    assert g.success and g.intervals == {}
+    gp = g.with_profile_intervals(("tau_be_ns", "tau_trap_ns"))
+    assert gp.params == g.params and gp.errors == g.errors
+    for name in ("tau_be_ns", "tau_trap_ns"):
+        lo, hi = gp.intervals[name]
+        v, e = g.params[name], g.errors[name]
+        assert lo < v < hi and 0.5 * e < v - lo < 2 * e and 0.5 * e < hi - v < 2 * e
+        for edge, side in ((lo, -1), (hi, 1)):
+            grid = edge + np.array([-0.1, 0.0, 0.1]) * e
+            dev = [fit_decay_global(hists, T_PS, irf=IRF_G, fixed={name: t}, initial=g.params).deviance - g.deviance
+                   for t in grid]
+            crossing = np.interp(1.0, dev if side > 0 else dev[::-1], grid if side > 0 else grid[::-1])
+            assert crossing == pytest.approx(edge, abs=0.02 * e)
+
+
 def test_global_fit_per_regime_trap_lifetime():
     rng = np.random.default_rng(13)
     hists = {}

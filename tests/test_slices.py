@@ -207,3 +207,53 @@ def test_real_quTAG_recording_in_slices(memory):
         compare(analyze_file(path, rs.setup, cfg),
                 analyze_file_sliced(path, rs.setup, cfg, workers=1, n_slices=n, min_slice_records=1, warnings=warn))
     assert not any("re-analysed" in w or "one core" in w for w in warn), warn
+
+
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory):
+    """24 s: longer than twice the correlation's largest lag (10 s), so each slice counts its own starts."""
+    p = SimulationParams(sync_divider=1000)
+    files = simulate_to_files(p, 24.0, tmp_path_factory.mktemp("slices_long") / "long.qutag", seed=11)
+    return files.tags, setup_for(p)
+
+
+@pytest.mark.parametrize("cut_s", [(12.0,), (10.5, 11.0, 12.5, 13.0)])
+def test_correlation_counted_in_the_slices_equals_one_core(long_recording, monkeypatch, cut_s):
+    import tagstream.slices as S
+    from tagstream.io import open_tags
+
+    f, s = long_recording
+    cfg = AnalysisConfig(trace_bin_ms=10)
+    decided = []
+    real = S._replayed
+    monkeypatch.setattr(S, "_replayed", lambda *a: decided.append(real(*a)) or decided[-1])
+    reader = open_tags(f)
+    t, _ = reader.read_records(0, reader.n_records)
+    at = [int(np.searchsorted(np.sort(t), t.min() + c * 1e12)) for c in cut_s]
+    reader.close()
+    compare(analyze_file(f, s, cfg), analyze_file_sliced(f, s, cfg, workers=1, at_records=at, min_slice_records=1))
+    assert decided == [()]     # the correlation was not replayed in the master
+
+
+@pytest.mark.parametrize("name", ["plain", "disordered"])
+def test_ordered_slices_take_one_pass_disordered_ones_the_general_path(recordings, one_core, monkeypatch, name):
+    import tagstream.slices as S
+
+    f, s, p = recordings[name]
+    done = []
+    real = S._analyze_slice
+
+    def spy(job, reader, cpu0, ordered):
+        try:
+            out = real(job, reader, cpu0, ordered)
+        except S._NotOrdered:
+            done.append((ordered, "not ordered"))
+            raise
+        done.append((ordered, "done"))
+        return out
+    monkeypatch.setattr(S, "_analyze_slice", spy)
+    compare(one_core[name], analyze_file_sliced(f, s, _config(name, p), workers=1, n_slices=3, min_slice_records=1))
+    if name == "plain":
+        assert done == [(True, "done")] * 3
+    else:
+        assert done == [(True, "not ordered"), (False, "done")] * 3

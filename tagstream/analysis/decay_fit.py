@@ -20,6 +20,7 @@ Parameter names (units in names; lifetimes in ns):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -472,6 +473,24 @@ class GlobalDecayFit:
     adequacy_z: float = float("nan")
     fit_ok: bool = False
     warnings: tuple[str, ...] = ()
+    _solved: tuple | None = field(default=None, repr=False, compare=False)  # (problem, x, free, inner, err, dev)
+
+    def with_profile_intervals(self, names: Sequence[str] = ("tau_be_ns", "tau_trap_ns")) -> "GlobalDecayFit":
+        """A copy with profile-likelihood 68 % intervals (Delta deviance = 1, every other parameter
+        re-fitted) of the free, determined parameters among `names` (global names). Without an error
+        bar (fit failed, singular information) a parameter gets no interval; `intervals` says so by its
+        absence. Costs two root searches of re-fits per parameter."""
+        if self._solved is None or self.covariance is None:
+            return self
+        prob, x, free, inner, err, dev = self._solved
+        out = dict(self.intervals)
+        for name in names:
+            if name in prob.names and prob.names.index(name) in inner and name not in out:
+                gi = prob.names.index(name)
+                lo, hi = _profile(prob, x, free, gi, err[gi], dev)
+                if math.isfinite(lo) and math.isfinite(hi):
+                    out[name] = (lo, hi)
+        return dataclasses.replace(self, intervals=out)
 
     def to_json_dict(self) -> dict:
         return {"shared": list(self.shared), "params": self.params, "message": self.message,
@@ -699,7 +718,7 @@ def _profile(problem: _Problem, x, free, gi, sigma, dev_min, level=1.0):
         xx = x.copy()
         xx[gi] = v
         _, dv, _ = problem.solve(xx, others)
-        return dv - dev_min - level
+        return min(dv - dev_min - level, 1e6) if np.isfinite(dv) else 1e6   # a failed re-fit: outside
 
     out = []
     for sgn in (-1.0, 1.0):
@@ -955,7 +974,8 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         errors={n: float(e) for n, e in zip(prob.names, err)},
         deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), success=success,
         intervals=intervals, covariance=cov, free=tuple(prob.names[i] for i in free), message=message,
-        expected_deviance=expect, adequacy_z=z, fit_ok=ok, warnings=warnings)
+        expected_deviance=expect, adequacy_z=z, fit_ok=ok, warnings=warnings,
+        _solved=(prob, x, free, inner, err, dev))
 
 
 def decay_model_counts(t_ps, period_ps, params: Mapping[str, float], model: str = "single", *,

@@ -69,6 +69,13 @@ def _pm(v, e, scale=1.0, fmt=".2f"):
     return f"{scale * v:{fmt}}" + (f" +- {scale * e:{fmt}}" if math.isfinite(e) else " (no error bar)")
 
 
+def _iv(g) -> str:
+    """' (68 % profile intervals: tau_BE LO-HI, tau_trap LO-HI ns)' for the intervals the fit has."""
+    parts = [f"{lab} {g.intervals[n][0]:.2f}-{g.intervals[n][1]:.2f}" for lab, n in
+             (("tau_BE", "tau_be_ns"), ("tau_trap", "tau_trap_ns")) if n in g.intervals]
+    return f" (68 % profile intervals: {', '.join(parts)} ns)" if parts else ""
+
+
 def _shortest_regime(res, labels) -> str:
     """The label of the fitted regime with the shortest average lifetimes (lowest range)."""
     by = {r.regime.label: r.range_ns for r in res.regimes}
@@ -154,10 +161,12 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         except AnalysisError as exc:
             why.update({lab: f"global fit failed: {exc}" for lab in hists})
         else:
+            if options.profile_intervals and g.success:
+                g = g.with_profile_intervals(("tau_be_ns", "tau_trap_ns"))
             fits = dict(g.fits)
             ok = "adequate" if g.fit_ok else ("REJECTED BY THE DATA" if g.success else "FAILED")
             lines.append(f"global fit: tau_BE {_pm(g.params['tau_be_ns'], g.errors['tau_be_ns'])} ns, "
-                         f"tau_trap {_pm(g.params['tau_trap_ns'], g.errors['tau_trap_ns'])} ns, "
+                         f"tau_trap {_pm(g.params['tau_trap_ns'], g.errors['tau_trap_ns'])} ns{_iv(g)}, "
                          f"deviance {g.deviance:.1f} (expected {g.expected_deviance:.1f}, adequacy z "
                          f"{g.adequacy_z:+.1f}): {ok}" + ("" if not g.warnings else " [" + "; ".join(g.warnings) + "]"))
     elif mode != "global":
@@ -397,9 +406,16 @@ def global_fit_fields(fits: RegimeFits | None) -> dict | None:
     return {"mode": fits.mode, "global": None if g is None else {
         "tau_be_ns": _num(g.params["tau_be_ns"]), "tau_be_err_ns": _num(g.errors["tau_be_ns"]),
         "tau_trap_ns": _num(g.params["tau_trap_ns"]), "tau_trap_err_ns": _num(g.errors["tau_trap_ns"]),
+        "tau_be_ns_interval": _interval(g, "tau_be_ns"), "tau_trap_ns_interval": _interval(g, "tau_trap_ns"),
         "reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success),
         "fit_ok": bool(g.fit_ok), "adequacy_z": _num(g.adequacy_z), "expected_deviance": _num(g.expected_deviance),
         "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings)}}
+
+
+def _interval(g, name) -> list | None:
+    """[lo, hi] profile-likelihood 68 % interval (JSON), None when not computed or undetermined."""
+    iv = g.intervals.get(name)
+    return None if iv is None else [_num(iv[0]), _num(iv[1])]
 
 
 def fit_warnings(fits: RegimeFits | None) -> list[str]:

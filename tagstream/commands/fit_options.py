@@ -10,6 +10,7 @@ Setup TOML (the --setup file or the recording's <stem>.setup.toml), all keys opt
     fit_range_ns = [3.0, 500.0]        # ns after the rise
     band_edge_only = "free"            # or "test" / "always" (test_band_edge = false is "always")
     fast_component = true              # a shared fast exponential for grey/OFF/biexciton photons
+    profile_intervals = true           # profile-likelihood 68 % intervals of the global lifetimes
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def add_fit_arguments(p) -> None:
                         "(default; its amplitude may fit to 0)")
     g.add_argument("--no-fast-component", dest="fast_component", action="store_false",
                    help="global fit without the fast component")
+    g.add_argument("--no-profile-intervals", dest="profile_intervals", action="store_false", default=None,
+                   help="global fit: skip the profile-likelihood 68 %% intervals of tau_BE and tau_trap "
+                        "(default: computed, ~1 s per recording)")
     g.add_argument("--band-edge-only", choices=BAND_EDGE_ONLY, default=None,
                    help="the shortest-lifetime regime as pure band edge: free (default: its trap fraction is "
                         "fitted; the likelihood-ratio test of the constraint is a note), test (imposed unless "
@@ -77,7 +81,7 @@ def fit_options(args) -> FitOptions:
     """FitOptions from the CLI, falling back to the setup TOML's [fit] table, then to the defaults."""
     table, src = _setup_table(args)
     unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "band_edge_only",
-                            "test_band_edge", "fast_component"}
+                            "test_band_edge", "fast_component", "profile_intervals"}
     if unknown:
         raise TagstreamError(f"{src}: unknown [fit] key(s) {sorted(unknown)}")
     be = table.get("band_edge_only", "free" if table.get("test_band_edge", True) else "always")
@@ -94,4 +98,6 @@ def fit_options(args) -> FitOptions:
         fit_range_ns=None if fr is None else _range(fr, "--fit-range-ns" if args.fit_range_ns else src),
         band_edge_only=args.band_edge_only if args.band_edge_only is not None else be,
         fast_component=args.fast_component if args.fast_component is not None
-        else bool(table.get("fast_component", True)))
+        else bool(table.get("fast_component", True)),
+        profile_intervals=bool(table.get("profile_intervals", True)) if getattr(args, "profile_intervals", None)
+        is None else args.profile_intervals)

@@ -313,16 +313,18 @@ class QutagBinaryReader(_FixedRecordReader):
     slice_records = True
     valid_channels = np.flatnonzero(VALID_CHANNEL)   # the channel numbers a record may hold
 
-    def ordered_windows(self, chunk_records: int = 1 << 20):
-        """Yield (first file record, times, channels) of consecutive windows of chunk_records records,
+    def ordered_windows(self, chunk_records: int = 1 << 20, start: int = 0, stop: int | None = None):
+        """Yield (first file record, times, channels) of consecutive windows of chunk_records records
+        (of records [start, stop): default the whole file),
         straight from the file's bytes: strided views of the records (no decoding, no copy; valid
         until the next window). Nothing is checked: for a caller that checks time order, channels and
         signs itself (tagstream.pipeline's one pass) and resumes with chunks(start=...) where they
         fail, then ends with finish_ordered(). Stops early if the file shrank."""
         win = WindowReader(self.path)
         try:
-            for first in range(0, self.n_records, chunk_records):
-                n = min(chunk_records, self.n_records - first)
+            stop = self.n_records if stop is None else min(int(stop), self.n_records)
+            for first in range(int(start), stop, chunk_records):
+                n = min(chunk_records, stop - first)
                 raw = win.read(self.data_offset + first * 10, n * 10)
                 if raw.size < n * 10:
                     return

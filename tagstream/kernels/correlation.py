@@ -5,13 +5,14 @@ For lag edges e_0 < ... < e_K (ps) the kernel accumulates, over the "start" phot
 so the pairs with lag t_target - t_s in [e_k, e_k+1) are exactly S[k+1] - S[k] (integers, no binning of time).
 
 Starts are taken in blocks spanning the largest lag; each block copies its targets (padded with sentinels) and
-indexes them in cells of 2^shift ps (about 1/8 .. 1/16 of the mean target interval): first[c] = targets before
+indexes them in cells of 2^shift ps (about 1/2 .. 1/4 of the mean target interval): first[c] = targets before
 cell c (a histogram and a prefix sum). Then per lag edge, over the block's starts (edge outer: sequential
-memory), rank(x) = f + (T[f] < x) + (T[f+1] < x) with f = first[cell(x)]: integer-only, no branch, no pointer
-chain, so the compiler vectorises it (gathers). That is exact wherever a cell holds at most M_FAST = 2 targets;
+memory), rank(x) = f + (T[f] < x) + ... + (T[f+3] < x) with f = first[cell(x)]: integer-only, no branch, no pointer
+chain, so the compiler vectorises it (gathers). That is exact wherever a cell holds at most M_FAST = 4 targets;
 the few fuller cells (found while indexing) are corrected afterwards: per such cell and edge, the starts
-landing in it (two bisections) add their targets beyond the second. Cost O(K N_start + N_target); at 6 kcounts/s
-2.6 - 3.2x libtimetag's and pycorrelate's pointer per bin edge, ~1.8x at 30 kcounts/s (bench/bench_correlation.py).
+landing in it (two bisections) add their targets beyond the M_FAST-th. Two cells per target keep the table
+small enough for the cache (eight made the look-ups memory-bound: 1.4x slower on 20 s at 40 kcounts/s). Cost O(K N_start + N_target); at 6 kcounts/s
+3.3x libtimetag's pointer per bin edge, 2.4x at 30 kcounts/s (bench/bench_correlation.py, CPU time).
 Short lags (edges below e_q, q = n_enum, where a start has ~1 target within e_q) are counted by enumerating those
 few pairs from rank(t_s + e_0) and binning each by a table over the lag (no bisection, no division; the first
 P_SHORT pairs without a branch): O(N_start (1 + rate e_q)) instead of q look-ups.
@@ -26,9 +27,9 @@ import math
 import numpy as np
 from numba import njit
 
-M_FAST = 2             # targets of a cell compared without a branch
+M_FAST = 4             # targets of a cell compared without a branch
 P_SHORT = 2            # short-lag pairs of a start binned without a branch
-CELLS_PER_TARGET = 8   # index cells per mean target interval (8 - 16)
+CELLS_PER_TARGET = 2   # index cells per mean target interval (2 - 4)
 _BIG = np.int64(1) << 62  # sentinel targets after a block's last (T - t stays positive)
 PAD = M_FAST + P_SHORT
 MAX_TABLE = 1 << 20    # entries of the short-lag binning table
@@ -59,7 +60,7 @@ def _index(T, m, t0, shift, n_cells, first, over):
 def _rank(T, first, t0, shift, x):
     """Exact local rank of x (t0 <= x within the index)."""
     j = first[(x - t0) >> shift]
-    n = (T[j] < x) + (T[j + 1] < x)
+    n = (T[j] < x) + (T[j + 1] < x) + (T[j + 2] < x) + (T[j + 3] < x)
     j += n
     if n == M_FAST:
         while T[j] < x:
@@ -74,7 +75,7 @@ def _lookups(starts, i0, i1, T, first, t0, shift, e):
     for i in range(i0, i1):
         x = starts[i] + e
         j = first[(x - t0) >> shift]
-        s += j + (T[j] < x) + (T[j + 1] < x)
+        s += j + (T[j] < x) + (T[j + 1] < x) + (T[j + 2] < x) + (T[j + 3] < x)
     return s
 
 

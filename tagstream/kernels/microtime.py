@@ -170,6 +170,59 @@ def _new_bucket(si, t):
     si[SI_BUCKET_END] = (j + 1) * B
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _wrap(x, P, inv):
+    """x (ps after the reference sync, shifted) modulo the period P: floor(x / P) by multiplication with
+    inv = 1 / P, corrected by +-1 exactly; the microtime x - round(k P) in [0, P)."""
+    k = np.floor(x * inv)
+    micro = x - np.int64(np.floor(k * P + 0.5))
+    if micro < 0:
+        micro = x - np.int64(np.floor((k - 1.0) * P + 0.5))
+    else:
+        nxt = x - np.int64(np.floor((k + 1.0) * P + 0.5))
+        if nxt >= 0:
+            micro = nxt
+    return micro
+
+
+@njit(nogil=True, cache=True)
+def _usual_run(ts, ch, i, n, last_t, last_sync, bucket_end, lo_i, hi_i, max_syncs, sync_ch, a_ch, b_ch,
+               P, inv, gap, shift_a, shift_b, out_t, out_which, out_micro, n_ph):
+    """The common case, few live values: records from i on while each is a sync with the usual interval
+    (before the bucket's end, at most max_syncs of them: no refresh due) or a photon within the gap
+    limit, in time order. Returns (the first record it did not take, last_t, last_sync, syncs taken,
+    n_ph, photons of B taken); the caller adds the syncs' intervals, which telescope to the change of
+    last_sync, and takes the record it stopped at through the full logic."""
+    n_s = np.int64(0)
+    n_b = np.int64(0)
+    while i < n:
+        t = ts[i]
+        if t < last_t:
+            break
+        c = ch[i]
+        if c == sync_ch:
+            interval = t - last_sync
+            if t >= bucket_end or n_s >= max_syncs or not (interval > lo_i and interval < hi_i):
+                break
+            n_s += 1
+            last_sync = t
+        elif c == a_ch or c == b_ch:
+            d = t - last_sync
+            if d > gap:
+                break
+            which = 0 if c == a_ch else 1
+            out_t[n_ph] = t
+            out_which[n_ph] = which
+            out_micro[n_ph] = _wrap(d + (shift_a if which == 0 else shift_b), P, inv)
+            n_ph += 1
+            n_b += which
+        else:
+            break
+        last_t = t
+        i += 1
+    return i, last_t, last_sync, n_s, n_ph, n_b
+
+
 @njit(nogil=True, cache=True)
 def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, shift_b,
                       max_periods, memory_pulses, si, sf, ch_counts,
@@ -208,7 +261,26 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
     n_a = np.int64(0)
     n_b = np.int64(0)
     bad = -1
-    for i in range(n):
+    i = -1
+    while i + 1 < n:
+        i += 1
+        if has_sync == 1 and period_known == 1 and has_t == 1 and blk < block:
+            max_syncs = (block - 1 - blk) // idiv
+            i0 = i
+            i, last_t, ls, n_s, n_ph0, nb = _usual_run(ts, ch, i, n, last_t, last_sync, bucket_end, lo_i, hi_i,
+                                                      max_syncs, sync_ch, a_ch, b_ch, P, inv, gap, shift_a, shift_b,
+                                                      out_t, out_which, out_micro, n_ph)
+            if i > i0:
+                sum_i += ls - last_sync
+                last_sync = ls
+                sum_n += n_s * idiv
+                blk += n_s * idiv
+                n_sync += n_s
+                n_b += nb
+                n_a += n_ph0 - n_ph - nb
+                n_ph = n_ph0
+            if i >= n:
+                break
         t = ts[i]
         c = ch[i]
         if has_t == 1 and t < last_t:
@@ -299,15 +371,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
                 if d > gap:
                     si[SI_UNREF_GAP] += 1
                 else:
-                    x = d + (shift_a if which == 0 else shift_b)
-                    k = np.floor(x * inv)
-                    micro = x - np.int64(np.floor(k * P + 0.5))
-                    if micro < 0:
-                        micro = x - np.int64(np.floor((k - 1.0) * P + 0.5))
-                    else:
-                        nxt = x - np.int64(np.floor((k + 1.0) * P + 0.5))
-                        if nxt >= 0:
-                            micro = nxt
+                    micro = _wrap(d + (shift_a if which == 0 else shift_b), P, inv)
             out_t[n_ph] = t
             out_which[n_ph] = which
             out_micro[n_ph] = micro

@@ -11,8 +11,9 @@ a recording also has ``start_slice(origin_ps, count_from_ps)`` (bins are absolut
 recording's first record at origin_ps; photons before count_from_ps only serve as partners and
 count nothing), optionally ``lookback_ps(period_ps)`` (how far before count_from_ps it needs those
 partners), and its statistics type a ``merge(later)`` that adds the statistics of the next slice
-exactly. A stage without start_slice (levels, correlation) is run once over the photons of all
-slices in order.
+exactly. A stage that needs photons after the slice's end has ``lookahead_ps()`` and
+``add_targets(t_a, t_b, from_ps)`` (correlation). A stage without start_slice (levels) is run once over
+the photons of all slices in order.
 """
 
 from __future__ import annotations

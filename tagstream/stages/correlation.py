@@ -55,6 +55,32 @@ class CorrelationStage:
         self.first_ps: int | None = None
         self.n_enum: int | None = None        # short-lag edges counted by enumeration (from the first photons' rate)
         self.last_ps: int | None = None       # last photon time: later photons have times >= it
+        self._starts_before: int | None = None  # a time slice's end: later photons are targets only (add_targets)
+        self._pool = None                     # one background thread: the streamed counts (nogil kernel) ...
+        self._inflight = None                 # ... overlap the rest of the pipeline; at most one in flight
+
+    def _wait(self) -> None:
+        """Let the count in flight finish (its sums are complete after this)."""
+        if self._inflight is not None:
+            f, self._inflight = self._inflight, None
+            f.result()
+
+    # --- time slices (tagstream.slices): each slice counts the pairs of its own starts -------------------
+    def start_slice(self, origin_ps: int, count_from_ps: int) -> None:
+        """Photons come from count_from_ps on (lags are relative: nothing else to set)."""
+
+    def lookahead_ps(self) -> int:
+        """How far after the slice's end its starts need targets (add_targets)."""
+        return self.lag_max_ps
+
+    def add_targets(self, t_a: np.ndarray, t_b: np.ndarray, from_ps: int) -> None:
+        """The photons of A and B (sorted) from the slice's end from_ps to lookahead_ps() after it: targets of
+        the slice's starts only (not starts, not counted as photons). After the slice's last update."""
+        self._wait()
+        self._starts_before = int(from_ps)
+        for d, td in ((0, t_a), (1, t_b)):
+            if td.shape[0]:
+                self._buf[d] = np.concatenate((self._buf[d], np.asarray(td, np.int64)))
 
     def update(self, batch: PhotonBatch) -> None:
         t = batch.t_ps
@@ -77,7 +103,13 @@ class CorrelationStage:
         # count in blocks of >= lag_max of starts: each call indexes its targets over ~2 lag_max (not 1 + lag_max/chunk)
         up_to = self.last_ps - self.lag_max_ps
         if up_to - self._first_pending_ps() >= self.lag_max_ps:
-            self._count(up_to, self._orders)
+            self._wait()
+            jobs = self._count(up_to, self._orders, run=False)
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="tagstream-correlation")
+            self._inflight = self._pool.submit(lambda: [count_below(*j) for j in jobs])
             self._trim()
 
     def _first_pending_ps(self) -> int:
@@ -88,16 +120,28 @@ class CorrelationStage:
                 t.append(int(self._buf[d][i]))
         return min(t) if t else self.last_ps
 
-    def _count(self, up_to_ps: int | None, orders) -> None:
-        """Count the pending starts with time <= up_to_ps (None: all) of both orders into `orders`."""
+    def _count(self, up_to_ps: int | None, orders, run: bool = True) -> list:
+        """Count the pending starts with time <= up_to_ps (None: all) of both orders into `orders` (run=False:
+        mark them counted and return the count_below calls to make; the buffers they read are never changed
+        in place, only replaced)."""
+        jobs = []
         for s, o in ((0, 1), (1, 0)):
             od = orders[s]
             b = self._buf[s]
             i0 = od.done - self._base[s]
-            i1 = b.shape[0] if up_to_ps is None else int(np.searchsorted(b, up_to_ps, side="right"))
+            if up_to_ps is not None:
+                i1 = int(np.searchsorted(b, up_to_ps, side="right"))
+            elif self._starts_before is not None:
+                i1 = int(np.searchsorted(b, self._starts_before, side="left"))
+            else:
+                i1 = b.shape[0]
             if i1 > i0:
-                count_below(b[i0:i1], self._buf[o], self._base[o], self.edges_ps, self.n_enum or 0, od.S)
+                jobs.append((b[i0:i1], self._buf[o], self._base[o], self.edges_ps, self.n_enum or 0, od.S))
                 od.done = self._base[s] + i1
+        if run:
+            for j in jobs:
+                count_below(*j)
+        return jobs
 
     def _trim(self) -> None:
         """Drop photons that are neither pending starts nor targets of one (t >= first pending start + e_0)."""
@@ -113,13 +157,18 @@ class CorrelationStage:
                 self._base[d] = keep_from
 
     def finalize(self) -> None:
+        self._wait()
         self._count(None, self._orders)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def stats(self) -> dict | None:
         """Pair counts per lag bin and order (pending starts counted on copies), and the normalisation's
         photon numbers; None before photons of both detectors."""
         if self.first_ps is None or min(self._n) == 0:
             return None
+        self._wait()
         orders = []
         for od in self._orders:
             c = _Order(0)
@@ -131,12 +180,30 @@ class CorrelationStage:
         n_before = []
         for d in (0, 1):
             b = self._buf[d]
+            if self._starts_before is not None:   # a slice's own photons only
+                b = b[: np.searchsorted(b, self._starts_before, side="left")]
             n_before.append(self._n[d] - (b.shape[0] - np.searchsorted(b, t1 - self.sub_ps, side="left")))
-        return dict(edges_ps=self.edges_ps.copy(), per_decade=self.per_decade, sub_ps=self.sub_ps,
+        return CorrelationStats(edges_ps=self.edges_ps.copy(), per_decade=self.per_decade, sub_ps=self.sub_ps,
                     pairs_ab=np.diff(orders[0].S), pairs_ba=np.diff(orders[1].S),
                     n_a=self._n[0], n_b=self._n[1], first_ps=self.first_ps, last_ps=t1,
                     a_before_end=np.asarray(n_before[0], np.int64), b_before_end=np.asarray(n_before[1], np.int64),
                     a_head=self._head[0].copy(), b_head=self._head[1].copy())
+
+
+class CorrelationStats(dict):
+    """CorrelationStage.stats(): a dict (derive_correlation's input) whose merge adds the next time slice's."""
+
+    def merge(self, later: "CorrelationStats") -> "CorrelationStats":
+        """Pairs and photons add; the head counts are this (the earlier) part's and the counts before the end the
+        later one's plus all of this part's photons: exact when this part holds every photon within the largest
+        lag of the first one, and the later one every photon within it of the last one (tagstream.slices)."""
+        out = CorrelationStats(self)
+        for k in ("pairs_ab", "pairs_ba", "n_a", "n_b"):
+            out[k] = self[k] + later[k]
+        out["last_ps"] = later["last_ps"]
+        out["a_before_end"] = self["n_a"] + later["a_before_end"]
+        out["b_before_end"] = self["n_b"] + later["b_before_end"]
+        return out
 
 
 @dataclass(frozen=True)
