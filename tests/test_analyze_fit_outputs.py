@@ -56,7 +56,8 @@ def direct():
     k = int(np.ceil(P / d))
     hists = {f"{r.range_ns[0]:g}-{r.range_ns[1]:g}": (r.t_ps[:k], r.fit_counts[:k]) for r in res.regimes}
     g = fit_decay_global(hists, P, single_regimes=["40-50"], irf=FitOptions().build_irf(res),
-                         profile=["tau_be_ns", "tau_trap_ns"])
+                         profile=["tau_be_ns", "tau_trap_ns"]).with_profile_intervals(["trap_fraction[50-60]",
+                                                                                       "trap_fraction[60-70]"])
     s = read_spectra(FIX / "qd_demo.spectra.npz")
     timing = align_frames(s.n_frames, s.exposure_s, s.cycle_time_s, res.frames.frame_start_ps)
     e, dens = to_energy(s.wavelength_nm, subtract_baseline(s.counts, s.baseline_adu))
@@ -97,6 +98,9 @@ def test_json_equals_direct_computation(cli_run, direct):
         assert r["peak_ev"] == pytest.approx(rs.peak.peak_ev, rel=1e-12)
         assert r["fwhm_mev"] == pytest.approx(1e3 * rs.peak.fwhm_ev, rel=1e-12)
         assert r["fit_message"] is None and r["fit_success"] is True
+        iv = g.intervals.get(f"trap_fraction[{lab}]")   # profile interval (none: band edge only)
+        assert [r["trap_fraction_lo"], r["trap_fraction_hi"]] == (pytest.approx(list(iv), rel=1e-6) if iv else
+                                                                   [None, None])
     t = d["trap_spectrum"]
     assert t["peak_ev"] == pytest.approx(direct["trap_peak"].peak_ev, rel=1e-12)
     assert t["fwhm_mev"] == pytest.approx(1e3 * direct["trap_peak"].fwhm_ev, rel=1e-12)

@@ -331,6 +331,29 @@ def test_global_profile_intervals_match_a_scan_of_fits_with_the_lifetime_fixed()
             assert crossing == pytest.approx(edge, abs=0.02 * e)
 
 
+def test_global_fraction_profile_interval_edges_are_delta_deviance_one():
+    """A regime's trap-fraction profile interval vs the public API: at each edge f, global fits with
+    n_be = (1 - f) X and n_trap = f X held fixed, minimised over X by a parabola through a small scan,
+    lie 1 above the free fit's deviance."""
+    rng = np.random.default_rng(8)
+    base = {"tau_be_ns": 35.0, "tau_trap_ns": 57.0, "bg_per_bin": 0.2}
+    hists = {lab: (T_BINS, rng.poisson(decay_model_counts(T_BINS, T_PS, {**base, "n_be": nb, "n_trap": nt},
+                                                           "be_trap", irf=IRF_G)))
+             for lab, (nb, nt) in {"mid": (6e3, 3e3), "long": (3e3, 6e3)}.items()}
+    g = fit_decay_global(hists, T_PS, irf=IRF_G).with_profile_intervals(["trap_fraction[mid]"])
+    lo, hi = g.intervals["trap_fraction[mid]"]
+    f, e = g.fits["mid"].fractions["trap"], g.fits["mid"].fraction_errors["trap"]
+    assert lo < f < hi and 0.7 * e < f - lo < 1.4 * e and 0.7 * e < hi - f < 1.4 * e
+    total = g.params["n_be[mid]"] + g.params["n_trap[mid]"]
+    for edge in (lo, hi):
+        xs = total * (1 + np.array([-0.015, 0.0, 0.015]))
+        dev = [fit_decay_global(hists, T_PS, irf=IRF_G, initial=g.params,
+                                fixed={"n_be[mid]": (1 - edge) * X, "n_trap[mid]": edge * X}).deviance - g.deviance
+               for X in xs]
+        c2, c1, c0 = np.polyfit(xs - total, dev, 2)
+        assert c2 > 0 and c0 - c1**2 / (4 * c2) == pytest.approx(1.0, abs=0.03)
+
+
 def test_global_fit_per_regime_trap_lifetime():
     rng = np.random.default_rng(13)
     hists = {}

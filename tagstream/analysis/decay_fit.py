@@ -252,9 +252,13 @@ class _Problem:
             for j, gi in enumerate(free):
                 for ln, i in self.maps[d].items():
                     if i == gi:
-                        J[:, j] += ds.dmu(ln, p, shapes)[ds.mask]
+                        J[:, j] += self._chain(d, ln) * ds.dmu(ln, p, shapes)[ds.mask]
             res.append((mu[ds.mask], J))
         return res
+
+    def _chain(self, d, lname):
+        """d (local lname) / d (its global parameter): 1 here; _FractionTied overrides it."""
+        return 1.0
 
     def objective(self, x):
         """Deviance (mle) or Neyman chi-square (lsq) over all fit ranges (inf where the model overflows)."""
@@ -345,6 +349,64 @@ class _Problem:
         if np.linalg.cond(corr) > 1e12:
             return None
         return np.linalg.inv(corr) / np.outer(d, d)
+
+
+class _FractionTied(_Problem):
+    """A solved problem with dataset d's trap fraction held at f: its n_be global parameter becomes the
+    band-edge + trap total X (n_be = (1 - f) X, n_trap = f X); n_trap's own parameter is unused (the
+    profile likelihood of a fraction)."""
+
+    def __init__(self, base: _Problem, d: int, f: float):
+        super().__init__(base.ds, base.labels, base.method)
+        self.names, self.lo, self.hi, self.x0 = base.names, base.lo, base.hi, base.x0
+        self.maps = [dict(m) for m in base.maps]
+        self.d, self.f = d, f
+        self.maps[d]["n_trap"] = base.maps[d]["n_be"]
+
+    def local(self, x, d):
+        p = super().local(x, d)
+        if d == self.d:
+            total = p["n_be"]
+            p["n_be"], p["n_trap"] = (1.0 - self.f) * total, self.f * total
+        return p
+
+    def _chain(self, d, lname):
+        if d != self.d:
+            return 1.0
+        return {"n_be": 1.0 - self.f, "n_trap": self.f}.get(lname, 1.0)
+
+
+def _profile_fraction(problem: _Problem, x, free, d, sigma, dev_min, level=1.0):
+    """Profile-likelihood interval of dataset d's trap fraction n_trap / (n_be + n_trap)."""
+    i_be, i_tr = problem.maps[d]["n_be"], problem.maps[d]["n_trap"]
+    total = x[i_be] + x[i_tr]
+    f_hat = x[i_tr] / total
+    others = [i for i in free if i != i_tr]
+
+    def ddev(f):
+        xx = x.copy()
+        xx[i_be] = total
+        _, dv, _ = _FractionTied(problem, d, f).solve(xx, others)
+        return min(dv - dev_min - level, 1e6) if np.isfinite(dv) else 1e6
+
+    out = []
+    for sgn in (-1.0, 1.0):
+        step = sigma if np.isfinite(sigma) and sigma > 0 else 0.05
+        a, fa = f_hat, -level
+        val = np.nan
+        for _ in range(12):
+            b = min(max(a + sgn * step, 0.0), 1.0)
+            fb = ddev(b)
+            if fb > 0:
+                val = _profile_root(ddev, a, fa, b, fb, level)
+                break
+            if b in (0.0, 1.0):
+                val = b
+                break
+            a, fa = b, fb
+            step *= 2.0
+        out.append(float(val))
+    return tuple(out)
 
 
 def _decrement(g, H, xf, lo, hi):
@@ -477,7 +539,8 @@ class GlobalDecayFit:
 
     def with_profile_intervals(self, names: Sequence[str] = ("tau_be_ns", "tau_trap_ns")) -> "GlobalDecayFit":
         """A copy with profile-likelihood 68 % intervals (Delta deviance = 1, every other parameter
-        re-fitted) of the free, determined parameters among `names` (global names). Without an error
+        re-fitted) of the free, determined parameters among `names` (global names, or
+        'trap_fraction[label]' for a regime's trap photon fraction, profiled with n_be + n_trap free). Without an error
         bar (fit failed, singular information) a parameter gets no interval; `intervals` says so by its
         absence. Costs two root searches of re-fits per parameter."""
         if self._solved is None or self.covariance is None:
@@ -485,11 +548,20 @@ class GlobalDecayFit:
         prob, x, free, inner, err, dev = self._solved
         out = dict(self.intervals)
         for name in names:
-            if name in prob.names and prob.names.index(name) in inner and name not in out:
+            lo = hi = math.nan
+            if name in out:
+                continue
+            if name.startswith("trap_fraction[") and name[14:-1] in self.fits:
+                lab = name[14:-1]
+                d = list(self.fits).index(lab)
+                m = prob.maps[d]
+                if {"n_be", "n_trap"} <= set(m) and m["n_be"] in inner and m["n_trap"] in inner:
+                    lo, hi = _profile_fraction(prob, x, free, d, self.fits[lab].fraction_errors["trap"], dev)
+            elif name in prob.names and prob.names.index(name) in inner:
                 gi = prob.names.index(name)
                 lo, hi = _profile(prob, x, free, gi, err[gi], dev)
-                if math.isfinite(lo) and math.isfinite(hi):
-                    out[name] = (lo, hi)
+            if math.isfinite(lo) and math.isfinite(hi):
+                out[name] = (lo, hi)
         return dataclasses.replace(self, intervals=out)
 
     def to_json_dict(self) -> dict:
@@ -723,24 +795,51 @@ def _profile(problem: _Problem, x, free, gi, sigma, dev_min, level=1.0):
     out = []
     for sgn in (-1.0, 1.0):
         step = sigma if np.isfinite(sigma) and sigma > 0 else 0.1 * abs(x[gi]) + 1e-3
-        a = x[gi]
+        a, fa = x[gi], -level
         b = a + sgn * step
         val = np.nan
         for _ in range(12):
             b = min(max(b, lo_b), hi_b)
             fb = ddev(b)
             if fb > 0:
-                from scipy import optimize   # lazy: ~0.5 s to import, only for profile intervals
-
-                val = optimize.brentq(ddev, min(a, b), max(a, b), xtol=1e-4 * step)
+                val = _profile_root(ddev, a, fa, b, fb, level)
                 break
             if b in (lo_b, hi_b):
                 val = b
                 break
-            a, b = b, b + sgn * step
+            a, fa, b = b, fb, b + sgn * step
             step *= 2.0
         out.append(float(val))
     return tuple(out)
+
+
+def _profile_root(f, a, fa, b, fb, level, tol=1e-3):
+    """Root of f (= Delta deviance - level) between a (fa <= 0) and b (fb > 0): Illinois regula falsi on
+    sqrt(Delta deviance), which is ~linear in the parameter near the optimum (2-4 re-fits, not brentq's ~7);
+    stops when Delta deviance is within tol of level."""
+    def g(fv):
+        return math.sqrt(max(fv + level, 0.0)) - math.sqrt(level)
+
+    ga, gb = g(fa), g(fb)
+    v, side = b, 0
+    for _ in range(40):
+        v = b - gb * (b - a) / (gb - ga) if gb != ga else 0.5 * (a + b)
+        if not min(a, b) < v < max(a, b):
+            v = 0.5 * (a + b)
+        fv = f(v)
+        if abs(fv) < tol:
+            break
+        if fv > 0:
+            b, gb = v, g(fv)
+            if side == 1:
+                ga *= 0.5
+            side = 1
+        else:
+            a, ga = v, g(fv)
+            if side == -1:
+                gb *= 0.5
+            side = -1
+    return v
 
 
 _IRF_NAMES = ("irf_shift_ps", "irf_sigma_ps", "irf_tail_ps")

@@ -33,8 +33,8 @@ class FitOptions:
     the constraint then biases tau_BE by several sigma), "always" (imposed). fast_component: the global
     fit gets a shared fast exponential (lifetime 0.05-20 ns, amplitude per regime, bounded at 0) for the
     grey-state (and OFF / biexciton) photons of ON bins that straddle a blink (default on: unmodelled,
-    they pull tau_BE down and the trap fractions up). profile_intervals: the global fit's tau_BE and
-    tau_trap also get profile-likelihood 68 % intervals (every other parameter re-fitted; ~1 s)."""
+    they pull tau_BE down and the trap fractions up). profile_intervals: the global fit's tau_BE,
+    tau_trap and trap fractions also get profile-likelihood 68 % intervals (the rest re-fitted; ~1-2 s)."""
 
     irf: str = "gaussian"
     irf_path: str | None = None

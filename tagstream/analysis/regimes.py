@@ -76,6 +76,11 @@ def _iv(g) -> str:
     return f" (68 % profile intervals: {', '.join(parts)} ns)" if parts else ""
 
 
+def _fraction_interval(g, label):
+    """(lo, hi) profile-likelihood interval of a regime's trap fraction in global fit g, or None."""
+    return None if g is None else g.intervals.get(f"trap_fraction[{label}]")
+
+
 def _shortest_regime(res, labels) -> str:
     """The label of the fitted regime with the shortest average lifetimes (lowest range)."""
     by = {r.regime.label: r.range_ns for r in res.regimes}
@@ -162,7 +167,8 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
             why.update({lab: f"global fit failed: {exc}" for lab in hists})
         else:
             if options.profile_intervals and g.success:
-                g = g.with_profile_intervals(("tau_be_ns", "tau_trap_ns"))
+                g = g.with_profile_intervals(("tau_be_ns", "tau_trap_ns")
+                                             + tuple(f"trap_fraction[{lab}]" for lab in g.fits))
             fits = dict(g.fits)
             ok = "adequate" if g.fit_ok else ("REJECTED BY THE DATA" if g.success else "FAILED")
             lines.append(f"global fit: tau_BE {_pm(g.params['tau_be_ns'], g.errors['tau_be_ns'])} ns, "
@@ -184,6 +190,9 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         taus = ", ".join(f"{c} {_pm(f.params[n], f.errors.get(n, math.nan))} ns" for c, n in
                          (("tau", "tau_ns"), ("BE", "tau_be_ns"), ("trap", "tau_trap_ns")) if n in f.params)
         fr = ", ".join(f"{c} {_pm(v, f.fraction_errors[c], 100, '.1f')} %" for c, v in f.fractions.items())
+        iv = _fraction_interval(g, lab)
+        if iv is not None:
+            fr += f" (trap 68 % profile {100 * iv[0]:.1f}-{100 * iv[1]:.1f} %)"
         lines.append(_fit_line(f"regime {lab} ns: ", f, taus, fr))
     return RegimeFits(mode, tuple(fits.get(lab) for lab in labels),
                       tuple(None if lab in fits else why.get(lab, "not fitted") for lab in labels), g, tuple(lines))
@@ -347,12 +356,13 @@ def _num(x) -> float | None:
 
 def regime_fields(fits: RegimeFits | None, spectra: RegimeSpectra | None, i: int) -> dict:
     """The flat numbers of regime i (JSON `regimes[i]` and regime_fits.parquet): lifetimes and trap
-    fraction with 1-sigma errors, reduced deviance; with spectra peak_ev, fwhm_mev. None = not available
+    fraction with 1-sigma errors (trap_fraction_lo/_hi: its profile-likelihood 68 % interval in the
+    global fit), reduced deviance; with spectra peak_ev, fwhm_mev. None = not available
     (fit_message says why). In the global fit the band-edge regime's trap_fraction is 0 by construction
     and tau_* are the shared lifetimes."""
     d = dict.fromkeys(("tau_be_ns", "tau_be_err_ns", "tau_trap_ns", "tau_trap_err_ns", "trap_fraction",
-                       "trap_fraction_err", "reduced_deviance", "fit_ok", "adequacy_z", "expected_deviance",
-                       "fit_warnings"))
+                       "trap_fraction_err", "trap_fraction_lo", "trap_fraction_hi", "reduced_deviance", "fit_ok",
+                       "adequacy_z", "expected_deviance", "fit_warnings"))
     f: DecayFit | None = None if fits is None else fits.fits[i]
     if fits is not None:
         d.update(fit_mode=fits.mode, fit_success=None if f is None else bool(f.success), fit_message=fits.messages[i])
@@ -369,6 +379,10 @@ def regime_fields(fits: RegimeFits | None, spectra: RegimeSpectra | None, i: int
         if "trap" in f.fractions:
             d["trap_fraction"] = _num(f.fractions["trap"])
             d["trap_fraction_err"] = _num(f.fraction_errors["trap"])
+            lab = next((k for k, v in g.fits.items() if v is f), None) if g is not None else None
+            iv = _fraction_interval(g, lab)
+            if iv is not None:   # profile-likelihood 68 % interval
+                d["trap_fraction_lo"], d["trap_fraction_hi"] = _num(iv[0]), _num(iv[1])
         elif "be" in f.fractions:  # band edge only
             d["trap_fraction"], d["trap_fraction_err"] = 0.0, 0.0
         d["reduced_deviance"] = _num(f.reduced_deviance)

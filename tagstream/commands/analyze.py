@@ -28,8 +28,8 @@ regimes at once with shared band-edge and trap lifetimes, the shortest regime ba
 --fit single / be_trap fit each regime alone. A regime with too few photons (< 200) or a failed fit
 gets null fields and a message. --json regimes[i] then has tau_be_ns, tau_be_err_ns, tau_trap_ns,
 tau_trap_err_ns, trap_fraction, trap_fraction_err, reduced_deviance (and fit_message); --json fit.global
-also has tau_be_ns_interval / tau_trap_ns_interval, profile-likelihood 68 % intervals [lo, hi]
-(--no-profile-intervals skips them).
+also has tau_be_ns_interval / tau_trap_ns_interval and regimes[i] trap_fraction_lo / _hi:
+profile-likelihood 68 % intervals (--no-profile-intervals skips them).
 
 Spectra: --spectra FILE (.sif or .spectra.npz); without it the recording's sidecar <stem>.spectra.npz
 is used if present (the output says so; --no-spectra to skip). Frames are placed on the photon clock

@@ -10,7 +10,7 @@ Setup TOML (the --setup file or the recording's <stem>.setup.toml), all keys opt
     fit_range_ns = [3.0, 500.0]        # ns after the rise
     band_edge_only = "free"            # or "test" / "always" (test_band_edge = false is "always")
     fast_component = true              # a shared fast exponential for grey/OFF/biexciton photons
-    profile_intervals = true           # profile-likelihood 68 % intervals of the global lifetimes
+    profile_intervals = true           # profile-likelihood 68 % intervals (global lifetimes, fractions)
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def add_fit_arguments(p) -> None:
     g.add_argument("--no-fast-component", dest="fast_component", action="store_false",
                    help="global fit without the fast component")
     g.add_argument("--no-profile-intervals", dest="profile_intervals", action="store_false", default=None,
-                   help="global fit: skip the profile-likelihood 68 %% intervals of tau_BE and tau_trap "
-                        "(default: computed, ~1 s per recording)")
+                   help="global fit: skip the profile-likelihood 68 %% intervals of tau_BE, tau_trap and the "
+                        "trap fractions (default: computed, ~1-2 s per recording)")
     g.add_argument("--band-edge-only", choices=BAND_EDGE_ONLY, default=None,
                    help="the shortest-lifetime regime as pure band edge: free (default: its trap fraction is "
                         "fitted; the likelihood-ratio test of the constraint is a note), test (imposed unless "
