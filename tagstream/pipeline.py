@@ -136,9 +136,9 @@ class Pipeline:
         saved = [m.save_state(v), m.save_state(v)]   # [before the pending window, before the current one]
         pending = None        # (batch, n, first record, time of the record before it, its last time)
         total = 0
-        with self._lock:
-            for first, ts, ch in windows:
-                n = ts.shape[0]
+        for first, ts, ch in windows:
+            n = ts.shape[0]
+            with self._lock:   # per window: snapshots from another thread get in between
                 before = m.save_state(v, saved[1])
                 n_valid = int(before[2].sum())
                 try:
@@ -155,11 +155,12 @@ class Pipeline:
                     return pending[2], pending[3]
                 if pending is not None:
                     self._feed_batch(pending[0], pending[1])
-                    if progress is not None:
-                        progress(pending[1])
-                pending = (batch, n, first, pending[4] if pending is not None else None, int(ts[-1]))
-                saved.reverse()           # the state before this window is now the one before the pending
-                total = first + n
+            if pending is not None and progress is not None:
+                progress(pending[1])
+            pending = (batch, n, first, pending[4] if pending is not None else None, int(ts[-1]))
+            saved.reverse()           # the state before this window is now the one before the pending
+            total += n
+        with self._lock:
             if total < n_records:   # the file shrank: the general path reports it
                 if pending is None:
                     return 0, None
@@ -167,8 +168,8 @@ class Pipeline:
                 return pending[2], pending[3]
             if pending is not None:
                 self._feed_batch(pending[0], pending[1])
-                if progress is not None:
-                    progress(pending[1])
+        if pending is not None and progress is not None:
+            progress(pending[1])
         return None
 
     # --- one time slice of a longer recording (tagstream.slices) -----------------------------------
