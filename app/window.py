@@ -568,39 +568,39 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ actions
     def make_source(self):
-        """(source, spectra accumulator or None) from the controls."""
+        """(Recipe of the controls' source, whether it brings spectra, its laser period in ps or None). The
+        live engine makes the source in its own process (tagstream.app.live_process), so the GUI thread
+        keeps its interpreter."""
+        from tagstream.app.recipes import recipe
+
         kind = self.source_box.currentData()
         speed = self.speed.value()
         if kind == "simulated":
-            from tagstream.app.camera import SimulatedCameraSource
-            from tagstream.app.spectra_model import SpectraAccumulator
-
-            src = SimulatedCameraSource(seed=int(time.time()) % 100000, speed=speed)
-            acc = None
-            if src.has_camera:
-                p = src.params
-                acc = SpectraAccumulator(src.wavelength_nm, p.exposure_s, baseline_adu=p.baseline_adu)
-                src.on_frames = acc.add
-            return src, acc
+            return recipe("simulated_camera", seed=int(time.time()) % 100000, speed=speed), True, None
         if kind == "qutag":
-            from tagstream.sources import QutagSource
-
             s = self.setup_from_controls()
             chans = sorted({c for c in (s.sync, s.spad_a, s.spad_b, s.frame) if c})
-            return QutagSource(channels=tuple(chans), sync_divider=s.sync_divider), None
-        from tagstream.sources import ReplaySource
-
+            return recipe("qutag", channels=tuple(chans), sync_divider=s.sync_divider), False, None
         path = self.replay_path.text().strip()
         if not path:
             raise ValueError("choose a recording to replay (File ▸ Open recording)")
-        return ReplaySource(path, speed=speed), None
+        from tagstream.sources import ReplaySource
+
+        probe = ReplaySource(path, speed=speed)      # a T3 / nanotime recording's laser period
+        period = getattr(probe, "laser_period_ps", None)
+        probe.close()
+        return recipe("replay", path=path, speed=speed), False, period
 
     def start(self, source=None, spectra=None) -> None:
         """Start with the controls' source, or with `source` (+ its SpectraAccumulator) if given
         (scripts, tests, the benchmark)."""
         watched = None
         try:
-            src, acc = (source, spectra) if source is not None else self.make_source()
+            if source is not None:
+                src, acc, has_spectra = source, spectra, spectra is not None
+                period = getattr(src, "laser_period_ps", None)
+            else:
+                (src, has_spectra, period), acc = self.make_source(), None
             spectra_file = None   # a replayed recording's <stem>.spectra.npz, as `tagstream analyze` uses it
             if source is None and self.source_box.currentData() == "replay":
                 from tagstream.product import sidecar_spectra
@@ -609,22 +609,22 @@ class MainWindow(QtWidgets.QMainWindow):
             rec = self.record_path.text().strip() if self.record.isChecked() else None
             if self.record.isChecked() and not rec:
                 raise ValueError("recording is on but no file name is given")
-            watched = self.watched_spectra()
+            watched = self.watched_spectra(remote=source is None)
             if watched is not None:
-                acc = watched
+                acc, has_spectra = watched, True
             cfg = self.config_from_controls()
-            if getattr(src, "laser_period_ps", None) and cfg.laser_period_ps is None:   # T3 / nanotime replay
-                cfg = dataclasses.replace(cfg, laser_period_ps=src.laser_period_ps)
+            if period and cfg.laser_period_ps is None:   # T3 / nanotime replay
+                cfg = dataclasses.replace(cfg, laser_period_ps=period)
             self.controller.start(src, self.setup_from_controls(), cfg, record_to=rec, spectra=acc,
                                   fit=self.fit_box.currentData(), fit_options=self.fit_options(),
                                   spectra_file=spectra_file)
         except Exception as exc:
-            if watched is not None:
+            if watched is not None and hasattr(watched, "close"):
                 watched.close()
             self.show_error(f"could not start: {exc}")
             return
         self.banner.hide()
-        self.docks["spectra"].setVisible(acc is not None or spectra_file is not None)
+        self.docks["spectra"].setVisible(has_spectra or spectra_file is not None)
         self.message(f"started: {self.source_box.currentText()}" + (f", recording to {rec}" if rec else ""))
         self.save_settings()
 
@@ -683,8 +683,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.sif_folder.setText(path)
             self.sif_watch.setChecked(True)
 
-    def watched_spectra(self):
-        """The watched SIF folder as the session's spectra (None when not asked for)."""
+    def watched_spectra(self, remote: bool = False):
+        """The watched SIF folder as the session's spectra (None when not asked for); remote: its Recipe
+        (for the engine's process)."""
         if not self.sif_watch.isChecked():
             return None
         folder = self.sif_folder.text().strip()
@@ -692,14 +693,11 @@ class MainWindow(QtWidgets.QMainWindow):
             raise ValueError("spectra from a SIF folder are on but no folder is given")
         if not self.setup_from_controls().frame:
             raise ValueError("SIF frames are placed by the camera's frame-trigger tags: set Setup ▸ camera frame")
-        from tagstream.app.sif_source import WatchedSifSpectra
+        from tagstream.app import recipes
 
-        def triggers():
-            b = self.controller.latest()
-            fr = None if b is None else b.results.frames
-            return None if fr is None else fr.frame_start_ps
-
-        return WatchedSifSpectra(folder, triggers, on_error=self.controller._report)
+        if remote:
+            return recipes.recipe("watched_sif", folder=folder)
+        return recipes.watched_sif(self.controller, folder=folder)
 
     def choose_record(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record to", self.record_path.text(),

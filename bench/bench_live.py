@@ -22,7 +22,11 @@ figures: the CPU each thread used (in cores at that rate: what the live window n
 the GUI thread's CPU ms per redraw, and a GIL probe (a thread sleeping 1 ms: p95 of its lateness = how
 long a thread waits for the GIL held by the others).
 
-    python bench/bench_live.py --gui [--gui-speeds 10] [--gui-rates 6e6] [--seconds 4]
+The live engine (source, pipeline, snapshots, fits) runs in its own process, as it does for the window's
+own sources (tagstream.app.live_process); its CPU is printed as "engine process"; --threads runs it in
+threads of the GUI process instead (tests and scripts that hand the window a source object).
+
+    python bench/bench_live.py --gui [--gui-speeds 10] [--gui-rates 6e6] [--seconds 4] [--threads]
 """
 
 from __future__ import annotations
@@ -84,6 +88,38 @@ class TimedSource(PacedSource):
         return c
 
 
+class LoggedSource(TimedSource):
+    """TimedSource in the live engine's child process: its (wall time, cumulative tags) log is saved to
+    log_path when it is closed (the engine's stop), for the GUI process to read."""
+
+    def __init__(self, *a, log_path: str, **k) -> None:
+        super().__init__(*a, **k)
+        self.log_path = log_path
+
+    def close(self) -> None:
+        super().close()
+        np.save(self.log_path, np.array(self.acquired, dtype=np.float64).reshape(-1, 2))
+
+
+def logged_looped_source(engine, *, stream_path: str, speed: float, seconds: float, log_path: str):
+    """Recipe target (tagstream.app.engine.Recipe "bench_live:logged_looped_source"): the looped stream,
+    paced, in the child process."""
+    with np.load(stream_path) as z:
+        stream = TagChunk.from_arrays(z["t"], z["c"])
+    want_ps = int(seconds * speed * 1e12)
+    return LoggedSource(looped_chunks(stream, want_ps, [0]), speed=speed, poll_interval_s=0.01,
+                        log_path=log_path), None
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of process pid, all its threads (Linux /proc; 0 once it is gone)."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _thread_cpu_s() -> dict:
     """CPU seconds (user + system) of each thread of this process, by thread name (Linux /proc)."""
     import threading
@@ -107,9 +143,13 @@ class _Probes:
     """A GIL probe (a thread sleeping 1 ms, noting how late it wakes) that also samples the threads' CPU
     (threads of a session end with it: the last sample counts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, child_pid=lambda: None) -> None:
         import threading
 
+        self.child_pid = child_pid      # () -> the live engine's process id, or None (engine in threads)
+        self.child_cpu = {}             # pid -> its CPU seconds, last sample
+        pid = child_pid()
+        self.child_cpu0 = {} if pid is None else {pid: _process_cpu_s(pid)}
         self.late: list[float] = []
         self.cpu0 = _thread_cpu_s()
         self.cpu: dict = {}
@@ -127,6 +167,11 @@ class _Probes:
             if k % 20 == 0:
                 for n, v in _thread_cpu_s().items():
                     self.cpu[n] = max(v, self.cpu.get(n, 0.0))
+                pid = self.child_pid()
+                if pid is not None:
+                    v = _process_cpu_s(pid)
+                    self.child_cpu0.setdefault(pid, v)      # its CPU before this run (warm-up, earlier runs)
+                    self.child_cpu[pid] = max(v, self.child_cpu.get(pid, 0.0))
 
     def stop(self) -> dict:
         """CPU seconds per thread since the start (the probe's own thread left out)."""
@@ -134,23 +179,40 @@ class _Probes:
         self._t.join()
         for n, v in _thread_cpu_s().items():
             self.cpu[n] = max(v, self.cpu.get(n, 0.0))
-        return {n: v - self.cpu0.get(n, 0.0) for n, v in self.cpu.items()
-                if n != "bench-gil-probe" and v - self.cpu0.get(n, 0.0) > 0}
+        out = {n: v - self.cpu0.get(n, 0.0) for n, v in self.cpu.items()
+               if n != "bench-gil-probe" and v - self.cpu0.get(n, 0.0) > 0}
+        if self.child_cpu:
+            out["engine process"] = sum(v - self.child_cpu0.get(p, 0.0) for p, v in self.child_cpu.items())
+        return out
 
 
 THREADS = {"MainThread": "GUI", "tagstream-acquisition": "acquisition", "tagstream-analysis": "analysis",
-           "tagstream-snapshots": "snapshots", "tagstream-analysis-product": "fits/product"}
+           "tagstream-snapshots": "snapshots", "tagstream-analysis-product": "fits/product",
+           "tagstream-live-receiver": "receiver"}
 
 
-def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_s: float) -> dict:
+def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_s: float,
+            tmp: Path | None = None) -> dict:
     """One rate through the real window, in Qt's own event loop (as the app runs); returns the four
     responsiveness figures: a 20 ms probe timer's lateness, status updates/s and redraws/s while
-    acquiring, and tag-to-screen latency."""
+    acquiring, and tag-to-screen latency. tmp: a folder — the live engine runs in its own process, as
+    for the window's own sources (else in threads of this process)."""
     from PyQt6 import QtCore
 
     want_ps = int(seconds * speed * 1e12)
     n_tags = [0]
-    src = TimedSource(looped_chunks(stream, want_ps, n_tags), speed=speed, poll_interval_s=0.01)
+    log_path = None
+    if tmp is not None:
+        from tagstream.app.engine import Recipe
+
+        stream_path, log_path = tmp / "stream.npz", tmp / f"log-{speed:g}.npy"
+        if not stream_path.exists():
+            np.savez(stream_path, t=stream.timestamps_ps, c=stream.channels)
+        src = Recipe("bench_live:logged_looped_source", {"stream_path": str(stream_path), "speed": speed,
+                                                         "seconds": seconds, "log_path": str(log_path)})
+        list(looped_chunks(stream, want_ps, n_tags))    # the tags offered (counted here; made in the child)
+    else:
+        src = TimedSource(looped_chunks(stream, want_ps, n_tags), speed=speed, poll_interval_s=0.01)
     c = win.controller
     redraws: list[tuple[float, int]] = []
     statuses: list[float] = []
@@ -179,14 +241,14 @@ def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_
         now = time.monotonic()
         if st.source_finished and t["src"] is None:
             t["src"] = now
-        if (st.source_finished and redraws and redraws[-1][1] >= src.counters().n_tags) or now - t0 > seconds + 60:
+        if (st.source_finished and redraws and redraws[-1][1] >= st.tags_acquired) or now - t0 > seconds + 60:
             loop.quit()
 
     checker = QtCore.QTimer()
     checker.setInterval(50)
     checker.timeout.connect(check)
     load0 = os.getloadavg()[0]
-    probes = _Probes()
+    probes = _Probes(lambda: getattr(c.engine, "child_pid", None))
     t0 = time.monotonic()
     cpu0 = time.thread_time()
     win.start(source=src)
@@ -208,8 +270,9 @@ def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_
     acq_s = max(t_src - t0, 1e-9)
     rt = np.array([r[0] for r in redraws])
     rn = np.array([r[1] for r in redraws])
+    acquired = src.acquired if log_path is None else [tuple(r) for r in np.load(log_path)]
     lat = []
-    for ta, cum in src.acquired:
+    for ta, cum in acquired:
         j = int(np.searchsorted(rn, cum))  # redraw counts are non-decreasing
         if j < len(rn):
             lat.append(rt[j] - ta)
@@ -217,7 +280,7 @@ def run_gui(win, app, stream: TagChunk, speed: float, seconds: float, max_delay_
     late = np.array(probe_late) * 1e3
     tail = t_end - t_src
     kept = (not st.analysis_stopped and max(delays or [0]) < max_delay_s and tail < max_delay_s
-            and len(lat) == len(src.acquired))
+            and len(lat) == len(acquired))
     pct = lambda a, q: float(np.percentile(a, q)) if a.size else float("nan")  # noqa: E731
     return {"speed": speed, "offered_hz": n_tags[0] / seconds, "kept_up": kept, "max_delay_s": max(delays or [0]),
             "tail_s": tail, "redraw_hz": sum(1 for r in rt if r <= t_src) / acq_s,
@@ -249,9 +312,11 @@ def main_gui(args, stream: TagChunk, base_hz: float) -> None:
         win.resize(1600, 1000)
         win.show()
         win.bin_ms.setValue(100.0)
-        run_gui(win, app, stream, speeds[0], 1.5, args.max_delay_s)   # warm-up: imports, numba caches, first fits
+        tmp = None if args.threads else Path(d)
+        run_gui(win, app, stream, speeds[0], 1.5, args.max_delay_s, tmp)   # warm-up: imports, numba caches, first fits
+        print(f"live engine: {'threads of the GUI process' if args.threads else 'its own process'}")
         for speed in speeds:
-            r = run_gui(win, app, stream, speed, args.seconds, args.max_delay_s)
+            r = run_gui(win, app, stream, speed, args.seconds, args.max_delay_s, tmp)
             ok = (r["probe_p95_ms"] <= 50 and r["status_hz"] >= 10 and r["redraw_hz"] >= 15
                   and r["lat_p95_ms"] <= 100)
             cores = "  ".join(f"{n} {v:.2f}" for n, v in sorted(r["cores"].items(), key=lambda kv: -kv[1])
@@ -316,6 +381,8 @@ def main() -> None:
     ap.add_argument("--gui", action="store_true", help="run the GUI part (the real window, offscreen) only")
     ap.add_argument("--gui-speeds", default="10", help="GUI: speeds (x real time), default 10")
     ap.add_argument("--gui-rates", default="6e6", help="GUI: offered tag rates (tags/s), default 6e6")
+    ap.add_argument("--threads", action="store_true",
+                    help="GUI: run the live engine in threads of the GUI process (default: its own process, as the app)")
     args = ap.parse_args()
     t = time.monotonic()
     stream = simulated_stream(args.sim_s, args.mean_excitations)
