@@ -33,6 +33,8 @@ from multiprocessing.connection import Connection
 START_TIMEOUT_S = 120.0    # the child imports numpy, numba kernels, polars: seconds on a loaded machine
 REPLY_TIMEOUT_S = 120.0    # stop (the analysis finishes its backlog), export (a fit)
 SHUTDOWN_WAIT_S = 3.0      # then the child is killed (window closing: no hang)
+ENGINE_NICE = 5            # when the cores are busy the GUI (input, status) goes first; the engine's backlog
+                           # is bounded and shown (status: analysis lag), the recording is complete anyway
 SEND_POLL_S = 0.004        # how often the child looks for a new bundle to send (status: every interval_s)
 
 
@@ -60,6 +62,10 @@ def main(fd: int) -> None:
     """Serve one GUI: sessions one after another (the process, its imports and compiled kernels stay
     warm between Starts) until "shutdown" or the socket closes."""
     _die_with_parent()
+    try:
+        os.nice(ENGINE_NICE)
+    except OSError:
+        pass
     conn = Connection(fd)
     send_lock = threading.Lock()
 

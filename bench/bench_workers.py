@@ -4,8 +4,9 @@
 
 The CPU-bound case of issue 14: a quTAG BINARY file with a sync tag on every pulse (1 MHz) and two SPADs
 (bench_engine's dense file), page cache warm, default analysis (microtime, trace, g2, correlation). Timed
-alternately, best of --repeat (wall), with the default config and without the correlation stage (which
-runs once in the master over all photons, after the slices):
+alternately, best of --repeat (wall), with the default config and without the correlation stage (each
+slice counts its own starts, reading 10 s of photons past its end, when the first and last slices are
+longer than 10 s; else the master runs it over all photons after the slices):
   1 worker              tagstream.pipeline.analyze_file in this process
   N workers, new pool   tagstream.slices.analyze_file_sliced as `analyze --workers N` runs it (a fresh
                         spawn pool: process start-up and imports included)

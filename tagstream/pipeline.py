@@ -136,6 +136,21 @@ class Pipeline:
         saved = [m.save_state(v), m.save_state(v)]   # [before the pending window, before the current one]
         pending = None        # (batch, n, first record, time of the record before it, its last time)
         total = 0
+
+        def back(first_record: int, before: tuple):
+            """Undo the unproved windows: where the general path resumes."""
+            if pending is None:   # nothing proved yet
+                m.restore_state(before, v)
+                return first_record, None
+            m.restore_state(saved[0], v)
+            return pending[2], pending[3]
+
+        def commit() -> None:
+            with self._lock:
+                self._feed_batch(pending[0], pending[1])
+            if progress is not None:
+                progress(pending[1])
+
         for first, ts, ch in windows:
             n = ts.shape[0]
             with self._lock:   # per window: snapshots from another thread get in between
@@ -148,28 +163,17 @@ class Pipeline:
                 except TimeOrderError:
                     ok = False
                 if not ok:
-                    if pending is None:   # the first window
-                        m.restore_state(before, v)
-                        return first, None
-                    m.restore_state(saved[0], v)
-                    return pending[2], pending[3]
-                if pending is not None:
-                    self._feed_batch(pending[0], pending[1])
-            if pending is not None and progress is not None:
-                progress(pending[1])
+                    return back(first, before)
+            if pending is not None:
+                commit()
             pending = (batch, n, first, pending[4] if pending is not None else None, int(ts[-1]))
             saved.reverse()           # the state before this window is now the one before the pending
             total += n
-        with self._lock:
-            if total < n_records:   # the file shrank: the general path reports it
-                if pending is None:
-                    return 0, None
-                m.restore_state(saved[0], v)
-                return pending[2], pending[3]
-            if pending is not None:
-                self._feed_batch(pending[0], pending[1])
-        if pending is not None and progress is not None:
-            progress(pending[1])
+        if total < n_records:   # the file shrank: the general path reports it
+            with self._lock:
+                return back(0, saved[1])
+        if pending is not None:
+            commit()
         return None
 
     # --- one time slice of a longer recording (tagstream.slices) -----------------------------------

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from tagstream.chunk import PhotonBatch, TagChunk
 from tagstream.io.reorder import Reorderer
@@ -240,7 +241,8 @@ def _analyze_slice(job: SliceJob, reader, cpu0: float, ordered: bool) -> SlicePa
             keep_ahead(t[i1:], c[i1:])
 
     if ordered:
-        _ordered_ranges(job, reader, pipe, route, a, ahead, window, start_main)
+        _ordered_ranges(job, reader, pipe, route, a, ahead, window, start_main,
+                        lambda t, isb: ahead_ph.append((t.copy(), isb.copy())))
     else:
         b = reader.n_records if job.t_stop_ps is None else _stop_record(reader, job.rec_stop, job.t_stop_ps + window)
         for x in range(a, b, job.chunk_records):
@@ -266,9 +268,11 @@ def _analyze_slice(job: SliceJob, reader, cpu0: float, ordered: bool) -> SlicePa
                                cpu_s=time.process_time() - cpu0)
 
 
-def _ordered_ranges(job: SliceJob, reader, pipe, route, a: int, ahead: int, window: int, start_main) -> None:
-    """The records of a slice as one time-ordered run: [a, k0) (before t_start) and from k1 (t_stop on, up to a
-    record a window past t_stop + ahead) through route(), [k0, k1) in one pass; raises _NotOrdered unless each
+def _ordered_ranges(job: SliceJob, reader, pipe, route, a: int, ahead: int, window: int, start_main,
+                    add_ahead) -> None:
+    """The records of a slice as one time-ordered run: [a, k0) (before t_start) through route(), [k0, k1) in one
+    pass, from k1 (t_stop on, up to a record a window past t_stop + ahead) scanned for the photons before
+    t_stop + ahead (add_ahead(times, is B)); raises _NotOrdered unless each
     part is in order and continues the one before (then every record of the range is in [k0, k1), as the
     reorder guarantee puts every later record at least a window below one already seen)."""
     k0 = 0 if job.t_start_ps is None else _first_at(reader, job.t_start_ps)
@@ -294,15 +298,41 @@ def _ordered_ranges(job: SliceJob, reader, pipe, route, a: int, ahead: int, wind
                              reader.reorder_window_ps) is not None:
             raise _NotOrdered
         prev[0] = int(reader.read_records(k1 - 1, 1)[0][0])
-    if job.t_stop_ps is not None:
-        x, step = k1, SEARCH_RECORDS
-        while x < reader.n_records:
-            t, c = checked(x, min(step, reader.n_records - x))
-            route(t, c)
-            x += t.shape[0]
-            step = job.chunk_records
-            if t.shape[0] == 0 or int(t[-1]) >= job.t_stop_ps + ahead + window:
-                break
+    if job.t_stop_ps is not None and k1 < reader.n_records:   # after the slice: order, and its look-ahead photons
+        s = job.setup
+        last = prev[0] if prev[0] is not None else int(reader.read_records(k1, 1)[0][0])
+        wins = reader.ordered_windows(job.chunk_records if ahead else SEARCH_RECORDS, k1)
+        try:
+            for _, ts, ch in wins:
+                out_t, out_b = np.empty(ts.shape[0], np.int64), np.empty(ts.shape[0], np.bool_)
+                m, ordered, last = photons_between(ts, ch, s.spad_a, -1 if s.spad_b is None else s.spad_b,
+                                                   job.t_stop_ps, job.t_stop_ps + ahead, last, out_t, out_b)
+                if not ordered:
+                    raise _NotOrdered
+                if m:
+                    add_ahead(out_t[:m], out_b[:m])
+                if last >= job.t_stop_ps + ahead + window:
+                    break
+        finally:
+            wins.close()
+
+
+@njit(nogil=True, cache=True)
+def photons_between(ts, ch, a_ch, b_ch, t_lo, t_hi, prev, out_t, out_b):
+    """The photons (A, B) with time in [t_lo, t_hi) of records in file order -> out_t, out_b (is B); returns
+    (how many, whether the records are in time order from prev on, the last record's time)."""
+    m = 0
+    ordered = True
+    for i in range(ts.shape[0]):
+        t = ts[i]
+        c = ch[i]
+        ordered &= t >= prev
+        prev = t
+        if (c == a_ch or c == b_ch) and t >= t_lo and t < t_hi:
+            out_t[m] = t
+            out_b[m] = c == b_ch
+            m += 1
+    return m, ordered, prev
 
 
 def same_state(a: tuple, b: tuple) -> bool:

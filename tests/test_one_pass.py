@@ -46,6 +46,15 @@ def general_path(path, setup, config, chunk_records):
     return pipe.finalize(), reader.disorder
 
 
+def resumes(monkeypatch) -> list:
+    """Where analyze_file resumed the reader's general path (chunks(start=...)), call by call."""
+    out = []
+    real = QutagBinaryReader.chunks
+    monkeypatch.setattr(QutagBinaryReader, "chunks", lambda self, *a, **kw: out.append(kw.get("start")) or
+                        real(self, *a, **kw))
+    return out
+
+
 def outcome(fn):
     try:
         return fn(), None
@@ -57,10 +66,7 @@ def test_ordered_file_takes_the_one_pass(plain, monkeypatch):
     d, rec, setup = plain
     path = d / "ordered.qutag"
     _write(path, rec)
-    resumed = []
-    real = QutagBinaryReader.chunks
-    monkeypatch.setattr(QutagBinaryReader, "chunks", lambda self, *a, **k: resumed.append(k.get("start")) or
-                        real(self, *a, **k))
+    resumed = resumes(monkeypatch)
     res = analyze_file(path, setup, CFG, chunk_records=1 << 16)
     assert resumed == []          # never decoded by the general path
     ref, disorder = general_path(path, setup, CFG, 1 << 16)
@@ -117,10 +123,7 @@ def test_disordered_window_resumes_where_proved(plain, monkeypatch):
     rec["t"][k] = rec["t"][k - 1] - 200_000
     path = d / "step.qutag"
     _write(path, rec)
-    resumed = []
-    real = QutagBinaryReader.chunks
-    monkeypatch.setattr(QutagBinaryReader, "chunks", lambda self, *a, **kw: resumed.append(kw.get("start")) or
-                        real(self, *a, **kw))
+    resumed = resumes(monkeypatch)
     res = analyze_file(path, setup, CFG, chunk_records=w)
     assert resumed == [(2 * w, int(rec["t"][2 * w - 1]))]
     compare(general_path(path, setup, CFG, w)[0], res)
