@@ -109,6 +109,8 @@ def main() -> None:
                          "nan = estimated, the textbook convention)")
     ap.add_argument("--no-fast-component", dest="fast_component", action="store_false",
                     help="global fit without the fast component")
+    ap.add_argument("--biexciton", action="store_true",
+                    help="global fit with the biexciton component (shared ratio to the exciton photons)")
     ap.add_argument("--band-edge-only", choices=("free", "test", "always"), default="free")
     ap.add_argument("--fit-range-ns", type=float, nargs=2, metavar=("LO", "HI"), help="fit range after the rise")
     ap.add_argument("--sim", action="append", default=[], metavar="NAME=VALUE",
@@ -117,7 +119,7 @@ def main() -> None:
     sim_changes = {k: float(v) for k, v in (x.split("=", 1) for x in a.sim)}
     if a.t0_ps is not None and not np.isfinite(a.t0_ps):
         a.t0_ps = None
-    options = FitOptions(fast_component=a.fast_component, band_edge_only=a.band_edge_only,
+    options = FitOptions(fast_component=a.fast_component, biexciton_component=a.biexciton, band_edge_only=a.band_edge_only,
                          fit_range_ns=None if a.fit_range_ns is None else tuple(a.fit_range_ns))
     rows = []
     t = time.perf_counter()
