@@ -142,7 +142,9 @@ MATRIX = {  # name: (delay ns, IRF sigma ps, rep rate Hz, <n>, duration s, regim
     "rise 3 ns before the sync": (-3.0, 80.0, 1e6, 0.1, 90.0, REGIMES_1MHZ, None),
     "12 ns delay, 200 ps IRF": (12.0, 200.0, 1e6, 0.1, 90.0, REGIMES_1MHZ, None),
     # 10x the photons: the unmodelled biexciton photons (0.6 ns, ~0.4 %) are then rejected by the adequacy
-    # test over the full period (z ~ 6); the fit range skips them, as meant for fast components
+    # test over the full period (z ~ 6); the fit range skips them, as meant for fast components, and so
+    # the fast component goes too (--no-fast-component): kept, it has no photons left to fit and trades
+    # off against the trap (tau_trap 48.6 +- 9.4 ns instead of 57.1 +- 3.2)
     "10 MHz": (12.0, 80.0, 1e7, 0.1, 120.0, REGIMES_10MHZ, (1.5, 100.0)),
     "regimes reversed": (12.0, 80.0, 1e6, 0.1, 90.0, ",".join(reversed(REGIMES_1MHZ.split(","))), None),
 }
@@ -155,7 +157,8 @@ def test_fit_matrix(name):
 
     delay, sigma, rate, nexc, dur, regimes, fit_range = MATRIX[name]
     res, rf, expected, _ = simulate_and_fit(delay, sigma, rate, dur, regimes, mean_excitations=nexc,
-                                            options=FitOptions(fit_range_ns=fit_range))
+                                            options=FitOptions(fit_range_ns=fit_range,
+                                                               fast_component=fit_range is None))
     print(matrix_row(name, res, rf, expected))
     print("\n".join(rf.lines))
     assert math.isfinite(res.decay.t0_ps) and abs(res.decay.t0_ps - 1e3 * delay) < 1000.0
