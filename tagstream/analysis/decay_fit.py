@@ -983,7 +983,7 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     n_fast per regime) for grey/OFF-state and biexciton photons; fractions stay band edge vs trap.
     biexciton=True adds a sub-ns exponential (shared tau_xx_ns in 0.05-2 ns) whose photons are one shared
     ratio xx_ratio of each regime's band-edge + trap photons (a cascade: every regime's excitons bring the
-    same share of biexciton photons), leaving the fast component to the grey/OFF-state photons. fixed: values by local name (all regimes) or 'name[label]'; e.g.
+    same share of biexciton photons), leaving the fast component (then 2-20 ns) to the grey/OFF-state photons. fixed: values by local name (all regimes) or 'name[label]'; e.g.
     fixed={"tau_be_ns": 35.0} to fix the band edge from a separate single-exponential fit.
     The IRF parameters start from a single-exponential fit of the summed histogram (with restarts over
     the shift); with fit_range_ps they stay fixed at its full-period values.
@@ -1059,6 +1059,8 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
                     prob.maps[d][name] = added[gname]
                     continue
                 lo, hi = _bounds(name, ds.period_ps, ds.w)
+                if biexciton and name == "tau_fast_ns":  # above the biexciton's range: else the two can coincide
+                    lo = _bounds("tau_xx_ns", ds.period_ps, ds.w)[1]
                 prob.add(gname, v, lo, hi, [(d, name)])
                 added[gname] = len(prob.names) - 1
                 if gname in fixed or name in fixed or (name.startswith("irf_") and not flags[name]):

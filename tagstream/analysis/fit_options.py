@@ -36,8 +36,8 @@ class FitOptions:
     they pull tau_BE down and the trap fractions up). biexciton_component: the global fit also gets a
     sub-ns exponential (shared lifetime 0.05-2 ns) whose photons are one shared ratio of each regime's
     band-edge + trap photons (biexciton cascade photons; the fast component then takes the grey-state ones;
-    opt-in: in bench/bench_fit_pulls.py it removes the pulls' biases but the fits are ~3x slower and 1 of 40
-    did not converge). profile_intervals: the global fit's tau_BE,
+    opt-in: in bench/bench_fit_pulls.py it removes the pulls' biases but the fits are ~2.5x slower and 1 of
+    40 did not converge). profile_intervals: the global fit's tau_BE,
     tau_trap and trap fractions also get profile-likelihood 68 % intervals (the rest re-fitted; ~1-2 s)."""
 
     irf: str = "gaussian"
