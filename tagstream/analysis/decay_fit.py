@@ -41,20 +41,22 @@ _COMP_PARAMS = {
     "trap": ("n_trap", "tau_trap_ns"),
     "delayed": ("n_delayed", "alpha_delayed", "t0_delayed_ns"),
     "fast": ("n_fast", "tau_fast_ns"),   # optional: grey/OFF-state and biexciton photons (one shared lifetime)
+    "xx": ("xx_ratio", "tau_xx_ns"),     # optional: biexciton photons, xx_ratio x the exciton photons (shared)
 }
+_EXCITON = ("single", "be", "trap")  # the components whose photons the biexciton amplitude follows
 _LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "n_fast", "bg_per_bin"}
-_NOT_IN_FRACTIONS = ("fast",)  # fractions are of the band-edge / trap (/ delayed) photons
+_NOT_IN_FRACTIONS = ("fast", "xx")  # fractions are of the band-edge / trap (/ delayed) photons
 MODELS = ("single", "be_trap")
 
 
-def _components(model: str, delayed: bool, fast: bool = False) -> tuple[str, ...]:
+def _components(model: str, delayed: bool, fast: bool = False, xx: bool = False) -> tuple[str, ...]:
     if model == "single":
         comps = ("single",)
     elif model == "be_trap":
         comps = ("be", "trap")
     else:
         raise AnalysisError(f"unknown decay model {model!r}; choose one of {MODELS}")
-    return comps + (("delayed",) if delayed else ()) + (("fast",) if fast else ())
+    return comps + (("delayed",) if delayed else ()) + (("fast",) if fast else ()) + (("xx",) if xx else ())
 
 
 # ----------------------------------------------------------------------------------------- datasets
@@ -136,11 +138,17 @@ class _Dataset:
         kft = self._kernel_ft(p)
         return {c: self.shape(c, p, kft) for c in self.comps}
 
+    def amplitude(self, comp, p):
+        """Photons of a component: its n_* parameter; the biexciton's is xx_ratio x the exciton photons."""
+        if comp == "xx":
+            return p["xx_ratio"] * sum(p[_COMP_PARAMS[c][0]] for c in self.comps if c in _EXCITON)
+        return p[_COMP_PARAMS[comp][0]]
+
     def mu(self, p, shapes=None):
         shapes = self.shapes(p) if shapes is None else shapes
         out = p["bg_per_bin"] * self.rel_w
         for c in self.comps:
-            out = out + p[_COMP_PARAMS[c][0]] * shapes[c]
+            out = out + self.amplitude(c, p) * shapes[c]
         return out
 
     def dmu(self, name, p, shapes):
@@ -148,9 +156,11 @@ class _Dataset:
         components with a Gaussian/EMG IRF (the numba kernel's derivatives), central differences otherwise."""
         if name == "bg_per_bin":
             return self.rel_w.copy()
+        if name == "xx_ratio":
+            return self.amplitude("xx", {**p, "xx_ratio": 1.0}) * shapes["xx"]
         for c in self.comps:
             if name == _COMP_PARAMS[c][0]:
-                return shapes[c]
+                return shapes[c] + (p["xx_ratio"] * shapes["xx"] if c in _EXCITON and "xx" in self.comps else 0.0)
         v = p[name]
         h = 1e-5 * abs(v) + (1e-4 if name.endswith("_ns") or name == "alpha_delayed" else 1e-2)
         affected = [c for c in self.comps if name in _COMP_PARAMS[c]] or list(self.comps)
@@ -159,7 +169,7 @@ class _Dataset:
         pp[name], pm[name] = v + h, v - h
         kp = km = None
         for c in affected:
-            amp = p[_COMP_PARAMS[c][0]]
+            amp = self.amplitude(c, p)
             if amp == 0:
                 continue
             row = _GRAD_ROW.get(name if name.startswith("irf_") else "tau") \
@@ -616,6 +626,10 @@ def _bounds(name, period_ps, w_ps):
         return 1.05, 10.0
     if name == "tau_fast_ns":
         return 0.05, 20.0
+    if name == "tau_xx_ns":
+        return 0.05, 2.0
+    if name == "xx_ratio":
+        return 0.0, 0.2
     if name.endswith("_ns"):
         return 1e-3 * w_ps / NS, 100.0 * period_ps / NS
     if name == "irf_shift_ps":
@@ -665,13 +679,16 @@ def _fill_initial(ds, model_comps, guess, initial):
     vals = {"bg_per_bin": guess["bg_per_bin"], "irf_shift_ps": guess["irf_shift_ps"],
             "irf_sigma_ps": ds.irf.sigma_ps, "irf_tail_ps": ds.irf.tail_ps,
             "tau_ns": tau, "tau_be_ns": 0.8 * tau, "tau_trap_ns": 1.6 * tau,
-            "alpha_delayed": 2.0, "t0_delayed_ns": tau, "tau_fast_ns": 3.0}
+            "alpha_delayed": 2.0, "t0_delayed_ns": tau, "tau_fast_ns": 3.0,
+            "xx_ratio": 0.005, "tau_xx_ns": 0.5}
     if ds.irf.shift_ps is not None:
         vals["irf_shift_ps"] = ds.irf.shift_ps
     ntot = guess["n_total"]
     share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1, "fast": 0.03}
-    norm_ = sum(share[c] for c in model_comps)
+    norm_ = sum(share[c] for c in model_comps if c != "xx")
     for c in model_comps:
+        if c == "xx":
+            continue
         vals[_COMP_PARAMS[c][0]] = ntot * share[c] / norm_
     vals.update(initial or {})
     return vals
@@ -691,7 +708,7 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
     a failure. Returns (fits, covariance over `inner`, errors by global index, failures, notes, inner)."""
     failures, notes = [], []
     bound = [i for i in free if _at_bound(problem, x, i)]
-    for comp in ("fast",):  # an optional component the data do not need: its lifetime is undetermined
+    for comp in ("fast", "xx"):  # an optional component the data do not need: its lifetime is undetermined
         amps = {m[_COMP_PARAMS[comp][0]] for m in problem.maps if _COMP_PARAMS[comp][0] in m}
         if amps and amps <= set(bound) | (set(range(len(problem.names))) - set(free)):
             for m in problem.maps:
@@ -703,7 +720,7 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
         name = problem.names[i]
         if any(n.startswith("no ") and name in n for n in notes):
             continue
-        if name.startswith("tau_fast"):  # a nuisance component: held at its bound, the rest is unaffected
+        if name.startswith(("tau_fast", "tau_xx")):  # a nuisance component: held at its bound, the rest is unaffected
             notes.append(f"{name} at its bound {x[i]:.3g} ns (held there)")
         elif name.split("[")[0].endswith("_ns") or name.startswith("alpha"):
             failures.append(f"{name} = {x[i]:.4g} sits on its bound {problem.lo[i]:.3g}..{problem.hi[i]:.3g}")
@@ -954,7 +971,8 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
                      single_regimes: Sequence[str] = (), irf: IRF | None = None,
                      fit_range_ps: tuple[float, float] | None = None, delayed: bool = False,
                      fixed: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
-                     method: str = "mle", profile: Sequence[str] = (), fast: bool = False) -> GlobalDecayFit:
+                     method: str = "mle", profile: Sequence[str] = (), fast: bool = False,
+                     biexciton: bool = False) -> GlobalDecayFit:
     """Fit several regimes' histograms jointly (the seed's Fig. 4 f-h analysis).
 
     histograms: {label: (t_ps, counts)} on the same bins and period. Names in `shared` (lifetimes,
@@ -962,7 +980,10 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     n_*, bg_per_bin, and lifetimes not shared) is per regime and called 'name[label]' in the result.
     single_regimes: regimes fitted with the band-edge component only (n_trap = 0), like the seed's
     short-lifetime regime. fast=True adds a fast exponential (shared tau_fast_ns in 0.05-20 ns, amplitude
-    n_fast per regime) for grey/OFF-state and biexciton photons; fractions stay band edge vs trap. fixed: values by local name (all regimes) or 'name[label]'; e.g.
+    n_fast per regime) for grey/OFF-state and biexciton photons; fractions stay band edge vs trap.
+    biexciton=True adds a sub-ns exponential (shared tau_xx_ns in 0.05-2 ns) whose photons are one shared
+    ratio xx_ratio of each regime's band-edge + trap photons (a cascade: every regime's excitons bring the
+    same share of biexciton photons), leaving the fast component to the grey/OFF-state photons. fixed: values by local name (all regimes) or 'name[label]'; e.g.
     fixed={"tau_be_ns": 35.0} to fix the band edge from a separate single-exponential fit.
     The IRF parameters start from a single-exponential fit of the summed histogram (with restarts over
     the shift); with fit_range_ps they stay fixed at its full-period values.
@@ -985,7 +1006,7 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     datasets = []
     for lab in labels:
         t, c = histograms[lab]
-        comps = _components(model, delayed, fast)
+        comps = _components(model, delayed, fast, biexciton)
         if lab in single_regimes:
             comps = tuple(x for x in comps if x != "trap")
         try:
@@ -996,7 +1017,8 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     for ds in datasets:
         allowed |= set(ds.local_names())
     _check_names(fixed, initial, allowed, [p.split("[")[0] for p in profile])
-    shared = set(shared) | set(irf.param_names()) | ({"tau_fast_ns"} if fast else set())
+    shared = set(shared) | set(irf.param_names()) | ({"tau_fast_ns"} if fast else set()) \
+        | ({"xx_ratio", "tau_xx_ns"} if biexciton else set())
     # start values: a single-exponential fit of the summed histogram, per-regime rough guesses
     t0 = datasets[0].t_ps
     if any(ds.t_ps.shape != t0.shape or np.any(ds.t_ps != t0) for ds in datasets):

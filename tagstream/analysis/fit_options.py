@@ -33,7 +33,11 @@ class FitOptions:
     the constraint then biases tau_BE by several sigma), "always" (imposed). fast_component: the global
     fit gets a shared fast exponential (lifetime 0.05-20 ns, amplitude per regime, bounded at 0) for the
     grey-state (and OFF / biexciton) photons of ON bins that straddle a blink (default on: unmodelled,
-    they pull tau_BE down and the trap fractions up). profile_intervals: the global fit's tau_BE,
+    they pull tau_BE down and the trap fractions up). biexciton_component: the global fit also gets a
+    sub-ns exponential (shared lifetime 0.05-2 ns) whose photons are one shared ratio of each regime's
+    band-edge + trap photons (biexciton cascade photons; the fast component then takes the grey-state ones;
+    opt-in: in bench/bench_fit_pulls.py it removes the pulls' biases but the fits are ~3x slower and 1 of 40
+    did not converge). profile_intervals: the global fit's tau_BE,
     tau_trap and trap fractions also get profile-likelihood 68 % intervals (the rest re-fitted; ~1-2 s)."""
 
     irf: str = "gaussian"
@@ -43,6 +47,7 @@ class FitOptions:
     fit_range_ns: tuple[float, float] | None = None
     band_edge_only: str = "free"
     fast_component: bool = True
+    biexciton_component: bool = False
     profile_intervals: bool = True
 
     def __post_init__(self) -> None:

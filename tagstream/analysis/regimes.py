@@ -140,13 +140,15 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         try:
             short = _shortest_regime(res, list(hists))
             fast = options.fast_component
+            xx = options.biexciton_component
             mode_be = options.band_edge_only
-            free = None if mode_be == "always" else fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast)
+            free = None if mode_be == "always" else fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast,
+                                                                    biexciton=xx)
             g = free
             if mode_be != "free" or free.success:  # the seed's constraint: imposed, or tested against `free`
                 start = None if free is None else {k: v for k, v in free.params.items() if k != f"n_trap[{short}]"}
                 g_be = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast,
-                                        initial=start)
+                                        biexciton=xx, initial=start)
                 if free is None:
                     g = g_be
                     lines.append(f"band edge only for the shortest regime {short} ns (imposed)")
