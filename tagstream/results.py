@@ -275,15 +275,19 @@ class RawStats:
         return self.stages.get("correlation")
 
 
-def split_half_lifetimes_ns(store, offsets, n_bg, cut_bin, dbin, P, t0_ps) -> np.ndarray:
+def split_half_lifetimes_ns(store, offsets, n_bg, cut_bin, dbin, P, t0_ps, sums=None) -> np.ndarray:
     """(bins, 2) average lifetimes (ns) of each trace bin's two photon halves (even / odd positions in
     the bin, tagstream.kernels.split_half): the bin-lifetime estimator (same cut, wrap and background,
     n_bg / 2 per half) at decay-bin centres. NaN where a half has < 1 signal photon. The regimes' fit
-    decays select a bin by one half and take the other half's photons (no selection bias)."""
+    decays select a bin by one half and take the other half's photons (no selection bias). sums: the
+    trace stage's memo (tagstream.stages.trace.DecaySums), so a snapshot sums only the bins that changed."""
     nb = offsets.size - 1
     delta_ps = (cut_bin * float(dbin) - t0_ps + 0.5 * P) % P - 0.5 * P  # c - t0 in (-P/2, P/2]
-    hn, hs = np.zeros((nb, 2), np.int64), np.zeros((nb, 2), np.float64)
-    half_delay_sums(store, offsets, int(cut_bin), float(dbin), float(P), hn, hs)
+    if sums is not None:
+        hn, hs = sums.half_delays(store, offsets, int(cut_bin), float(dbin), float(P))
+    else:
+        hn, hs = np.zeros((nb, 2), np.int64), np.zeros((nb, 2), np.float64)
+        half_delay_sums(store, offsets, int(cut_bin), float(dbin), float(P), hn, hs)
     bg = 0.5 * np.asarray(n_bg, np.float64)[:, None]
     sig = hn - bg
     out = np.full((nb, 2), np.nan)
@@ -368,7 +372,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
             n_below = np.concatenate((bounded.n_below, photons_below(tr.store, tr.n_ref[k:], cb, dbin)))
         lifetime = average_lifetime_ns(tr.n_ref, tr.sum_micro_ps, n_below.astype(np.float64), t0, P, dbin, cb, n_bg)
         if bounded is None:
-            half_lifetime = split_half_lifetimes_ns(tr.store, offsets, n_bg, cb, dbin, P, t0)
+            half_lifetime = split_half_lifetimes_ns(tr.store, offsets, n_bg, cb, dbin, P, t0, tr.sums)
     mle = None
     if getattr(cfg, "lifetime_mle", False) and t0 is not None and P:
         first = int(np.ceil(t0 / dbin))

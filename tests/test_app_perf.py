@@ -36,7 +36,7 @@ def test_memoised_regime_decays_equal_a_full_sum_through_selection_changes(chunk
                                           regimes_ns=((5, 15), (15, 30), (30, 80))))
     sel_steps = [{}, {"on_threshold": 20.0}, {"on_threshold": 60.0}, {"regimes_ns": ((10, 20), (20, 90))},
                  {"on_threshold": None}, {}]
-    checked = 0
+    checked = checked_halves = 0
     for k, c in enumerate(_chunks(chunk_s)):
         pipe.feed(c)
         s = sel_steps[k % len(sel_steps)]
@@ -50,8 +50,11 @@ def test_memoised_regime_decays_equal_a_full_sum_through_selection_changes(chunk
         assert [r.n_bins for r in got.regimes] == [r.n_bins for r in want.regimes]
         for a, b in zip(got.regimes, want.regimes):
             np.testing.assert_array_equal(a.counts, b.counts)
+            np.testing.assert_array_equal(a.fitted_counts, b.fitted_counts)   # cross-selected halves (memoised)
         checked += sum(int(r.counts.sum()) for r in got.regimes)
+        checked_halves += sum(int(r.fit_counts.sum()) for r in got.regimes if r.fit_counts is not None)
     assert checked > 10_000                       # the regimes held photons (the comparison meant something)
+    assert checked_halves > 5_000
     final = pipe.finalize()
     assert pickle.loads(pickle.dumps(final)).regimes[0].counts.sum() == final.regimes[0].counts.sum()
 
@@ -66,6 +69,27 @@ def test_decay_memo_is_not_used_when_the_bins_it_summed_changed():
     np.testing.assert_array_equal(m.selected(0, store, off, np.array([1, 2]), 3), [0, 1, 3])  # minus bin 0
     off2 = np.array([0, 3, 4, 6], np.int64)         # bin 0 / 1 slices moved: summed again, not diffed
     np.testing.assert_array_equal(m.selected(0, store, off2, np.array([1, 2]), 3), [0, 0, 3])
+
+
+def test_half_delay_memo_sums_again_only_the_bins_whose_slice_changed():
+    from tagstream.kernels.split_half import half_delay_sums
+    from tagstream.stages.trace import DecaySums
+
+    def full(store, off):
+        n, s = np.zeros((off.size - 1, 2), np.int64), np.zeros((off.size - 1, 2))
+        half_delay_sums(store, off, 3, 500.0, 1e6, n, s)
+        return n, s
+
+    rng = np.random.default_rng(5)
+    store = rng.integers(0, 2000, 400).astype(np.uint16)
+    m = DecaySums()
+    for off in ([0, 5, 9, 9, 20], [0, 5, 9, 9, 23, 30], [0, 5, 9, 9, 23, 30, 31], [0, 6, 9, 9, 23, 30, 31],
+                [0, 6, 9, 9, 23, 30, 31, 400]):   # the last bin grows, bins join; one earlier slice moves
+        off = np.array(off, np.int64)
+        got, want = m.half_delays(store, off, 3, 500.0, 1e6), full(store, off)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert m.half_delays(store, off, 4, 500.0, 1e6)[1].tolist() != want[1].tolist()  # another cut: its own sums
 
 
 def test_the_tick_budget_includes_the_fast_views():

@@ -90,6 +90,31 @@ class DecaySums:
             self._memo[key] = (mask, offsets.copy(), dec.copy())
         return dec
 
+    def half_delays(self, store: np.ndarray, offsets: np.ndarray, cut_bin: int, decay_bin_ps: float,
+                    period_ps: float) -> tuple[np.ndarray, np.ndarray]:
+        """tagstream.kernels.split_half.half_delay_sums as (bins, 2) photon counts and delay sums: the bins
+        whose slice of the store is unchanged since the last call (same start and end offsets) are taken
+        from it, only the others summed again (live: the last few bins, not every photon). Identical to
+        summing all: each bin's sums are its own."""
+        from tagstream.kernels.split_half import half_delay_sums
+
+        nb = offsets.shape[0] - 1
+        key = ("half delays", int(cut_bin), float(decay_bin_ps), float(period_ps))
+        with self._lock:
+            old = self._memo.get(key)
+        hn, hs = np.zeros((nb, 2), np.int64), np.zeros((nb, 2), np.float64)
+        keep = 0
+        if old is not None:
+            m = min(old[0].shape[0], offsets.shape[0])
+            changed = np.flatnonzero(old[0][:m] != offsets[:m])
+            keep = max((m if changed.size == 0 else int(changed[0])) - 1, 0)   # bins [0, keep): same slice
+            hn[:keep], hs[:keep] = old[1][:keep], old[2][:keep]
+        half_delay_sums(store, offsets[keep:], int(cut_bin), float(decay_bin_ps), float(period_ps),
+                        hn[keep:], hs[keep:])
+        with self._lock:
+            self._memo[key] = (offsets.copy(), hn.copy(), hs.copy())
+        return hn, hs
+
 
 @dataclass(frozen=True)
 class FixedSelection:
