@@ -307,14 +307,20 @@ def test_global_fit_recovers_shared_lifetimes_and_fractions():
     assert g.to_json_dict()["params"]["tau_trap_ns"] == g.params["tau_trap_ns"]
 
 
+def _mid_and_long_regimes(seed: int) -> dict:
+    """Two regimes' Poisson decay histograms (35 / 57 ns, Gaussian IRF): "mid" 6k band-edge + 3k trap
+    photons, "long" the reverse; the global-fit tests' data."""
+    rng = np.random.default_rng(seed)
+    base = {"tau_be_ns": 35.0, "tau_trap_ns": 57.0, "bg_per_bin": 0.2}
+    return {lab: (T_BINS, rng.poisson(decay_model_counts(T_BINS, T_PS, {**base, "n_be": nb, "n_trap": nt},
+                                                         "be_trap", irf=IRF_G)))
+            for lab, (nb, nt) in {"mid": (6e3, 3e3), "long": (3e3, 6e3)}.items()}
+
+
 def test_global_profile_intervals_match_a_scan_of_fits_with_the_lifetime_fixed():
     """with_profile_intervals vs an independent scan: global fits with tau_BE / tau_trap held fixed on a
     grid, the deviance interpolated to where it rises by 1 above the free fit's minimum."""
-    rng = np.random.default_rng(5)
-    base = {"tau_be_ns": 35.0, "tau_trap_ns": 57.0, "bg_per_bin": 0.2}
-    hists = {lab: (T_BINS, rng.poisson(decay_model_counts(T_BINS, T_PS, {**base, "n_be": nb, "n_trap": nt},
-                                                           "be_trap", irf=IRF_G)))
-             for lab, (nb, nt) in {"mid": (6e3, 3e3), "long": (3e3, 6e3)}.items()}
+    hists = _mid_and_long_regimes(5)
     g = fit_decay_global(hists, T_PS, irf=IRF_G)
     assert g.success and g.intervals == {}
     gp = g.with_profile_intervals(("tau_be_ns", "tau_trap_ns"))
@@ -335,11 +341,7 @@ def test_global_fraction_profile_interval_edges_are_delta_deviance_one():
     """A regime's trap-fraction profile interval vs the public API: at each edge f, global fits with
     n_be = (1 - f) X and n_trap = f X held fixed, minimised over X by a parabola through a small scan,
     lie 1 above the free fit's deviance."""
-    rng = np.random.default_rng(8)
-    base = {"tau_be_ns": 35.0, "tau_trap_ns": 57.0, "bg_per_bin": 0.2}
-    hists = {lab: (T_BINS, rng.poisson(decay_model_counts(T_BINS, T_PS, {**base, "n_be": nb, "n_trap": nt},
-                                                           "be_trap", irf=IRF_G)))
-             for lab, (nb, nt) in {"mid": (6e3, 3e3), "long": (3e3, 6e3)}.items()}
+    hists = _mid_and_long_regimes(8)
     g = fit_decay_global(hists, T_PS, irf=IRF_G).with_profile_intervals(["trap_fraction[mid]"])
     lo, hi = g.intervals["trap_fraction[mid]"]
     f, e = g.fits["mid"].fractions["trap"], g.fits["mid"].fraction_errors["trap"]
@@ -357,11 +359,7 @@ def test_global_fraction_profile_interval_edges_are_delta_deviance_one():
 def test_global_fit_started_with_swapped_labels_reports_them_in_order():
     """All trap fractions free: the model is symmetric in band edge / trap, so a fit that lands on
     tau_trap < tau_BE is the same solution with the labels (and fractions f <-> 1 - f) swapped."""
-    rng = np.random.default_rng(21)
-    base = {"tau_be_ns": 35.0, "tau_trap_ns": 57.0, "bg_per_bin": 0.2}
-    hists = {lab: (T_BINS, rng.poisson(decay_model_counts(T_BINS, T_PS, {**base, "n_be": nb, "n_trap": nt},
-                                                           "be_trap", irf=IRF_G)))
-             for lab, (nb, nt) in {"mid": (6e3, 3e3), "long": (3e3, 6e3)}.items()}
+    hists = _mid_and_long_regimes(21)
     ref = fit_decay_global(hists, T_PS, irf=IRF_G)
     sw = fit_decay_global(hists, T_PS, irf=IRF_G, initial={"tau_be_ns": 57.0, "tau_trap_ns": 35.0,
                                                            "n_be[mid]": 3e3, "n_trap[mid]": 6e3,
