@@ -147,7 +147,10 @@ def test_fit_options_from_cli_and_setup_toml(tmp_path):
     setup = tmp_path / "b.setup.toml"
     setup.write_text("[fit]\ntest_band_edge = false\nfast_component = false\n")
     o = fit_options(_args([], setup=str(setup)))
-    assert o.band_edge_only == "always" and not o.fast_component
+    assert o.band_edge_only == "always" and not o.fast_component and not o.biexciton_component
+    assert fit_options(_args(["--biexciton-component"])).biexciton_component
+    setup.write_text("[fit]\nbiexciton_component = true\n")
+    assert fit_options(_args([], setup=str(setup))).biexciton_component
     setup.write_text('[fit]\nband_edge_only = "sometimes"\n')
     with pytest.raises(TagstreamError, match="band_edge_only"):
         fit_options(_args([], setup=str(setup)))

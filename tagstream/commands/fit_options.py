@@ -11,6 +11,7 @@ Setup TOML (the --setup file or the recording's <stem>.setup.toml), all keys opt
     band_edge_only = "free"            # or "test" / "always" (test_band_edge = false is "always")
     fast_component = true              # a shared fast exponential for grey/OFF/biexciton photons
     profile_intervals = true           # profile-likelihood 68 % intervals (global lifetimes, fractions)
+    biexciton_component = false        # a sub-ns biexciton exponential tied to each regime's photons
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def add_fit_arguments(p) -> None:
     g.add_argument("--no-profile-intervals", dest="profile_intervals", action="store_false", default=None,
                    help="global fit: skip the profile-likelihood 68 %% intervals of tau_BE, tau_trap and the "
                         "trap fractions (default: computed, ~1-2 s per recording)")
+    g.add_argument("--biexciton-component", dest="biexciton_component", action="store_true", default=None,
+                   help="global fit: also a sub-ns biexciton exponential (one shared lifetime; its photons a shared "
+                        "ratio of each regime's band-edge + trap photons), the fast component then 2-20 ns for the "
+                        "grey-state photons. On blinking recordings it removes the bias of the lifetimes and "
+                        "fractions (bench/bench_fit_pulls.py --biexciton); about 2.5x slower; default off")
     g.add_argument("--band-edge-only", choices=BAND_EDGE_ONLY, default=None,
                    help="the shortest-lifetime regime as pure band edge: free (default: its trap fraction is "
                         "fitted; the likelihood-ratio test of the constraint is a note), test (imposed unless "
@@ -81,7 +87,7 @@ def fit_options(args) -> FitOptions:
     """FitOptions from the CLI, falling back to the setup TOML's [fit] table, then to the defaults."""
     table, src = _setup_table(args)
     unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "band_edge_only",
-                            "test_band_edge", "fast_component", "profile_intervals"}
+                            "test_band_edge", "fast_component", "profile_intervals", "biexciton_component"}
     if unknown:
         raise TagstreamError(f"{src}: unknown [fit] key(s) {sorted(unknown)}")
     be = table.get("band_edge_only", "free" if table.get("test_band_edge", True) else "always")
@@ -100,4 +106,6 @@ def fit_options(args) -> FitOptions:
         fast_component=args.fast_component if args.fast_component is not None
         else bool(table.get("fast_component", True)),
         profile_intervals=bool(table.get("profile_intervals", True)) if getattr(args, "profile_intervals", None)
-        is None else args.profile_intervals)
+        is None else args.profile_intervals,
+        biexciton_component=bool(table.get("biexciton_component", False))
+        if getattr(args, "biexciton_component", None) is None else args.biexciton_component)
