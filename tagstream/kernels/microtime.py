@@ -171,6 +171,13 @@ def _new_bucket(si, t):
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _period_registers(si, sf):
+    """The period state the record loop keeps in locals (P, 1/P, usual-interval bounds, gap limit, largest
+    pulse count, block length): loaded at the start and again after every _refresh."""
+    return sf[SF_PERIOD], sf[SF_INV], si[SI_LO], si[SI_HI], si[SI_GAP], sf[SF_NMAX], si[SI_BLOCK]
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _wrap(x, P, inv):
     """x (ps after the reference sync, shifted) modulo the period P: floor(x / P) by multiplication with
     inv = 1 / P, corrected by +-1 exactly; the microtime x - round(k P) in [0, P)."""
@@ -249,13 +256,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
     sum_i = si[SI_SUM_I]
     sum_n = si[SI_SUM_N]
     blk = si[SI_BLOCK_N]
-    P = sf[SF_PERIOD]
-    inv = sf[SF_INV]
-    lo_i = si[SI_LO]
-    hi_i = si[SI_HI]
-    gap = si[SI_GAP]
-    nmax = sf[SF_NMAX]
-    block = si[SI_BLOCK]
+    P, inv, lo_i, hi_i, gap, nmax, block = _period_registers(si, sf)
     bucket_end = si[SI_BUCKET_END]
     n_sync = np.int64(0)   # per-channel counts of sync/A/B in registers (no store-to-load chain per record)
     n_a = np.int64(0)
@@ -299,13 +300,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
                 bucket_end = si[SI_BUCKET_END]
                 if period_known == 1:
                     _refresh(si, sf, fdiv, max_periods, memory_pulses, t)
-                    P = sf[SF_PERIOD]
-                    inv = sf[SF_INV]
-                    lo_i = si[SI_LO]
-                    hi_i = si[SI_HI]
-                    gap = si[SI_GAP]
-                    nmax = sf[SF_NMAX]
-                    block = si[SI_BLOCK]
+                    P, inv, lo_i, hi_i, gap, nmax, block = _period_registers(si, sf)
                 sum_i = np.int64(0)
                 sum_n = np.int64(0)
                 blk = np.int64(0)
@@ -346,13 +341,7 @@ def reference_photons(ts, ch, sync_ch, a_ch, b_ch, frame_ch, divider, shift_a, s
                         sum_i = si[SI_SUM_I]
                         sum_n = si[SI_SUM_N]
                         blk = 0
-                        P = sf[SF_PERIOD]
-                        inv = sf[SF_INV]
-                        lo_i = si[SI_LO]
-                        hi_i = si[SI_HI]
-                        gap = si[SI_GAP]
-                        nmax = sf[SF_NMAX]
-                        block = si[SI_BLOCK]
+                        P, inv, lo_i, hi_i, gap, nmax, block = _period_registers(si, sf)
             last_sync = t
             has_sync = 1
         elif c == a_ch or c == b_ch:
