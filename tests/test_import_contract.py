@@ -103,7 +103,7 @@ def recordings(tmp_path_factory) -> Path:
     return d
 
 
-OPTS = ["--bin-ms", "100", "--on-threshold", "400", "--t0-ps", "0"]
+OPTS = ["--bin-ms", "100", "--on-threshold", "400", "--t0-ps", "0", "--no-profile-intervals"]  # the fits are not under test here
 
 
 def test_analyze_and_batch_export_work_without_qt(tmp_path, recordings):
