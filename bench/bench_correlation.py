@@ -1,8 +1,8 @@
 """Intensity-correlation speed: tagstream's log-binned correlator vs pycorrelate.pcorrelate and
 libtimetag.correlate_fcs on the same photons and lag bins (1 us - 10 s, 8 per decade), one order (lag
 t_B - t_A); each result is checked to give the same pair counts. The default (6.4 kcounts/s) is the
-simulated QD; --rate-scale 5 (30 kcounts/s) shows the kernel's look-ups slowing as a block's targets
-outgrow the cache (about 1.8x libtimetag there, 2.6 - 3.2x at the default). Also the full streaming stage (both orders,
+simulated QD; --rate-scale 5 (30 kcounts/s) a denser one, whose block targets outgrow the L2 cache
+outgrow the cache (about 2.6x libtimetag at both). Also the full streaming stage (both orders,
 normalisation, 1 s chunks). Prints CPU times (process_time; wall time on a shared machine is noisy) and ratios (> 1: tagstream faster),
 best of --repeat runs, the references and tagstream interleaved.
 

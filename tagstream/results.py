@@ -362,7 +362,9 @@ def derive(raw: RawStats, sel: Selection) -> Results:
         # edge; guard: the IRF's leading edge belongs to its own pulse; 0 for a user-given t0)
         guard = max(2.0 * dbin, 2.0 * (rise or 0.0)) if sel.t0_ps is None else 0.0
         cb = time_zero_bin(t0, guard, dbin, P)
-        if bounded is None:
+        if bounded is None and getattr(tr, "sums", None) is not None:   # memoised: live, only the new bins
+            n_below = tr.sums.half_index_sums(tr.store, offsets, cb)[1].sum(axis=1)
+        elif bounded is None:
             n_below = photons_below(tr.store, tr.n_ref, cb, dbin)
         else:   # folded bins: counted as they closed; the open bins from the store
             k = bounded.n_folded
@@ -441,7 +443,9 @@ def derive(raw: RawStats, sel: Selection) -> Results:
             for h in (0, 1):  # half h of the bins the other half's lifetime puts in this regime
                 lt_o = half_lifetime[:, 1 - h]
                 halves.append(np.flatnonzero(on & (lt_o >= lo) & (lt_o < hi)).astype(np.int64))
-                if tr.n_decay:
+                if tr.n_decay and getattr(tr, "sums", None) is not None:   # live: only the bins that changed
+                    fit_dec += tr.sums.selected(r, tr.store, offsets, halves[-1], tr.n_decay, half=h)
+                elif tr.n_decay:
                     sum_half_decays(tr.store, offsets, halves[-1], h, tr.n_decay, fit_dec)
             halves = np.sort(np.concatenate(halves))
         regs.append(RegimeResult(Regime(lo, hi), int(selb.size), int(dec.sum()), selb,

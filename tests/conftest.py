@@ -12,7 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
-REAL = ROOT.parent / "shared" / "real"
+# the team's real recordings: ../shared/real from a checkout at /work/X; TAGSTREAM_REAL=DIR elsewhere (a worktree)
+REAL = Path(os.environ.get("TAGSTREAM_REAL") or ROOT.parent / "shared" / "real")
 
 requires_real = pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real (the team's real recordings) is absent")
 

@@ -1,4 +1,5 @@
-"""The live window's cost bounds at high tag rates (issue 15): regime decays summed incrementally (exact),
+"""The live window's cost bounds at high tag rates (issue 15): regime decays, split-half decays and the
+per-bin lifetime sums summed incrementally (exact),
 the tick's drawing budget including the fast views, the 1 us - 10 s correlation opt-in live."""
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def test_memoised_regime_decays_equal_a_full_sum_through_selection_changes(chunk
         got = pipe.snapshot()
         want = _full_sum(pipe)
         assert [r.n_bins for r in got.regimes] == [r.n_bins for r in want.regimes]
+        # the memoised per-bin index sums (photons below the cut, split halves) give the same lifetimes
+        np.testing.assert_array_equal(got.trace.lifetime_ns, want.trace.lifetime_ns)
         for a, b in zip(got.regimes, want.regimes):
             np.testing.assert_array_equal(a.counts, b.counts)
             np.testing.assert_array_equal(a.fitted_counts, b.fitted_counts)   # cross-selected halves (memoised)

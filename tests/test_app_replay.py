@@ -73,6 +73,8 @@ def assert_equals_analyze(win, live, ref):
     assert live.fits.mode == ref.fits.mode == "global"            # band edge + trap by default
     np.testing.assert_equal(live.fits.global_fit.params, ref.fits.global_fit.params)    # NaN == NaN here
     np.testing.assert_equal(live.fits.global_fit.errors, ref.fits.global_fit.errors)
+    # the final result has the profile intervals (the live previews skip them: AnalysisWorker, preview)
+    assert ref.fits.global_fit.intervals and live.fits.global_fit.intervals == ref.fits.global_fit.intervals
     assert [None if f is None else f.fractions for f in live.fits.fits] == \
         [None if f is None else f.fractions for f in ref.fits.fits]
     assert live.spectra is not None and ref.spectra is not None     # the sidecar spectra, as analyze

@@ -191,3 +191,32 @@ def test_measured_irf_file_reaches_the_fit(tmp_path):
         measured_irf_counts(tmp_path / "bad.csv", _R())
     with pytest.raises(TagstreamError, match="does not exist"):
         measured_irf_counts(tmp_path / "nope.npz", _R())
+
+
+def _grey_biexciton_hists(seed, n=3e4):
+    """Three regimes (trap fractions 0.05 / 0.35 / 0.65) with 0.4 % biexciton photons (0.6 ns) and grey
+    photons (11 ns; 2 / 1 / 0.2 %), on 1 ns bins: a small recording whose nuisance lifetimes are shallow."""
+    rng = np.random.default_rng(seed)
+    hists, sh = {}, {"irf_shift_ps": 12_000.0}
+    for lab, f, grey in (("a", 0.05, 0.02), ("b", 0.35, 0.01), ("c", 0.65, 0.002)):
+        mu = decay_model_counts(T2, P, {"n_be": n * (1 - f), "tau_be_ns": 35.0, "n_trap": n * f, "tau_trap_ns": 57.0,
+                                       "bg_per_bin": 0.05, **sh}, "be_trap", irf=IRF.gaussian(80.0))
+        for share, tau in ((0.004, 0.6), (grey, 11.0)):
+            mu = mu + decay_model_counts(T2, P, {"n_photons": share * n, "tau_ns": tau, **sh}, irf=IRF.gaussian(80.0))
+        hists[lab] = (T2, rng.poisson(mu))
+    return hists
+
+
+@pytest.mark.parametrize("seed", [6, 14])
+def test_biexciton_fit_finds_the_best_likelihood_over_nuisance_starts(seed):
+    """The global fit with fast + biexciton components ends at a likelihood no worse than fits started
+    from other fast / biexciton lifetimes (its own restarts: the nuisance likelihood is shallow and has
+    local minima where tau_fast and tau_xx meet at 2 ns)."""
+    hists = _grey_biexciton_hists(seed)
+    irf = IRF.gaussian(80.0, fit_sigma=True)
+    g = fit_decay_global(hists, P, irf=irf, fast=True, biexciton=True)
+    assert g.success
+    for tf, tx in ((2.5, 1.5), (8.0, 0.2), (15.0, 0.6)):
+        other = fit_decay_global(hists, P, irf=irf, fast=True, biexciton=True,
+                                 initial={"tau_fast_ns": tf, "tau_xx_ns": tx})
+        assert g.deviance <= other.deviance + 1e-3, (tf, tx, g.deviance, other.deviance)

@@ -8,11 +8,12 @@ Starts are taken in blocks spanning the largest lag; each block copies its targe
 indexes them in cells of 2^shift ps (about 1/2 .. 1/4 of the mean target interval): first[c] = targets before
 cell c (a histogram and a prefix sum). Then per lag edge, over the block's starts (edge outer: sequential
 memory), rank(x) = f + (T[f] < x) + ... + (T[f+3] < x) with f = first[cell(x)]: integer-only, no branch, no pointer
-chain, so the compiler vectorises it (gathers). That is exact wherever a cell holds at most M_FAST = 4 targets;
+chain. The loop is kept scalar on purpose (an early exit on a bad index stops the vectoriser): vector gathers made
+it 3-4x slower on this machine (13 ns against 3 ns per look-up). That is exact wherever a cell holds at most M_FAST = 4 targets;
 the few fuller cells (found while indexing) are corrected afterwards: per such cell and edge, the starts
 landing in it (two bisections) add their targets beyond the M_FAST-th. Two cells per target keep the table
-small enough for the cache (eight made the look-ups memory-bound: 1.4x slower on 20 s at 40 kcounts/s). Cost O(K N_start + N_target); at 6 kcounts/s
-3.3x libtimetag's pointer per bin edge, 2.4x at 30 kcounts/s (bench/bench_correlation.py, CPU time).
+small enough for the cache (eight made the look-ups memory-bound: 1.4x slower on 20 s at 40 kcounts/s). Cost O(K N_start + N_target); at 6 and
+30 kcounts/s 2.6-2.7x libtimetag's pointer per bin edge, 3.0-3.1x pycorrelate (bench/bench_correlation.py, CPU time).
 Short lags (edges below e_q, q = n_enum, where a start has ~1 target within e_q) are counted by enumerating those
 few pairs from rank(t_s + e_0) and binning each by a table over the lag (no bisection, no division; the first
 P_SHORT pairs without a branch): O(N_start (1 + rate e_q)) instead of q look-ups.
@@ -74,7 +75,10 @@ def _lookups(starts, i0, i1, T, first, t0, shift, e):
     s = 0
     for i in range(i0, i1):
         x = starts[i] + e
-        j = first[(x - t0) >> shift]
+        c = (x - t0) >> shift
+        j = first[c] if c >= 0 else -1
+        if j < 0:   # never (x >= t0): the exit keeps this loop scalar (vector gathers are 3-4x slower here)
+            raise ValueError("correlation look-up before its index")
         s += j + (T[j] < x) + (T[j + 1] < x) + (T[j + 2] < x) + (T[j + 3] < x)
     return s
 

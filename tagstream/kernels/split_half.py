@@ -15,20 +15,36 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
-def half_delay_sums(idx, offsets, cut_bin, decay_bin_ps, period_ps, out_n, out_sum):
-    """Per trace bin b and half h: out_n[b, h] photons and out_sum[b, h] the sum of their delays (ps)
-    after the cut c = cut_bin * decay_bin_ps, wrapped into [0, P) (decay-bin centres)."""
+def half_index_sums(idx, offsets, cut_bin, out_n, out_below, out_idx):
+    """Per trace bin b and half h (int64 counts, exact): out_n[b, h] photons, out_below[b, h] of them with
+    a decay index below cut_bin (they wrap into the next period) and out_idx[b, h] the sum of their
+    decay indices. The delay sums follow in closed form (half_delay_sums); these do not depend on the
+    period, so a live snapshot can keep them for the bins whose photons did not change."""
     nb = offsets.shape[0] - 1
-    c = cut_bin * decay_bin_ps
     for b in range(nb):
         for p in range(offsets[b], offsets[b + 1]):
             h = (p - offsets[b]) & 1
             d = idx[p]
-            t = (d + 0.5) * decay_bin_ps - c
-            if d < cut_bin:
-                t += period_ps
             out_n[b, h] += 1
-            out_sum[b, h] += t
+            out_idx[b, h] += d
+            if d < cut_bin:
+                out_below[b, h] += 1
+
+
+def delay_sums_from_index_sums(n, below, idx_sum, cut_bin, decay_bin_ps, period_ps):
+    """The sum of the delays (ps) after the cut c = cut_bin * decay_bin_ps, wrapped into [0, P), at
+    decay-bin centres, of photons with these half_index_sums: sum((d + 0.5) bin - c + P [d < cut])."""
+    c = cut_bin * decay_bin_ps
+    return (idx_sum + 0.5 * n) * decay_bin_ps - c * n + below * period_ps
+
+
+def half_delay_sums(idx, offsets, cut_bin, decay_bin_ps, period_ps, out_n, out_sum):
+    """Per trace bin b and half h: out_n[b, h] += photons and out_sum[b, h] += the sum of their delays
+    (ps) after the cut c = cut_bin * decay_bin_ps, wrapped into [0, P) (decay-bin centres)."""
+    n, below, isum = (np.zeros(out_n.shape, np.int64) for _ in range(3))
+    half_index_sums(idx, offsets, cut_bin, n, below, isum)
+    out_n += n
+    out_sum += delay_sums_from_index_sums(n, below, isum, cut_bin, decay_bin_ps, period_ps)
 
 
 @njit(nogil=True, cache=True)
@@ -41,4 +57,4 @@ def sum_half_decays(idx, offsets, selected_bins, half, n_decay, out):
             out[idx[p]] += 1
 
 
-__all__ = ["half_delay_sums", "sum_half_decays", "np"]
+__all__ = ["half_index_sums", "delay_sums_from_index_sums", "half_delay_sums", "sum_half_decays", "np"]

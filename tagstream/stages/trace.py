@@ -61,11 +61,22 @@ class DecaySums:
 
     __hash__ = object.__hash__
 
-    def selected(self, key, store: np.ndarray, offsets: np.ndarray, bins: np.ndarray, n_decay: int) -> np.ndarray:
-        """Decay counts (n_decay, int64) of the photons of trace bins `bins` (closed bins only)."""
+    def selected(self, key, store: np.ndarray, offsets: np.ndarray, bins: np.ndarray, n_decay: int,
+                 half: int | None = None) -> np.ndarray:
+        """Decay counts (n_decay, int64) of the photons of trace bins `bins` (closed bins only); half 0 / 1:
+        of only the even / odd photon positions of each bin (tagstream.kernels.split_half.sum_half_decays)."""
+        from tagstream.kernels.split_half import sum_half_decays
+
+        def add(sel, out):
+            if half is None:
+                sum_selected_decays(store, offsets, sel, n_decay, out)
+            else:
+                sum_half_decays(store, offsets, sel, int(half), n_decay, out)
+
         nb = offsets.shape[0] - 1
         mask = np.zeros(nb, bool)
         mask[bins] = True
+        key = (key, half)
         with self._lock:
             old = self._memo.get(key)
         dec = np.zeros(n_decay, np.int64)
@@ -80,40 +91,50 @@ class DecaySums:
             n_ref = np.diff(offsets)
             if n_ref[added].sum() + n_ref[removed].sum() < n_ref[bins].sum():
                 gone = np.zeros(n_decay, np.int64)
-                sum_selected_decays(store, offsets, added, n_decay, dec)
-                sum_selected_decays(store, offsets, removed, n_decay, gone)
+                add(added, dec)
+                add(removed, gone)
                 dec += old[2] - gone
                 done = True
         if not done:
-            sum_selected_decays(store, offsets, bins, n_decay, dec)
+            add(np.asarray(bins, np.int64), dec)
         with self._lock:
             self._memo[key] = (mask, offsets.copy(), dec.copy())
         return dec
 
-    def half_delays(self, store: np.ndarray, offsets: np.ndarray, cut_bin: int, decay_bin_ps: float,
-                    period_ps: float) -> tuple[np.ndarray, np.ndarray]:
-        """tagstream.kernels.split_half.half_delay_sums as (bins, 2) photon counts and delay sums: the bins
-        whose slice of the store is unchanged since the last call (same start and end offsets) are taken
-        from it, only the others summed again (live: the last few bins, not every photon). Identical to
-        summing all: each bin's sums are its own."""
-        from tagstream.kernels.split_half import half_delay_sums
+    def half_index_sums(self, store: np.ndarray, offsets: np.ndarray, cut_bin: int) -> tuple:
+        """tagstream.kernels.split_half.half_index_sums, (bins, 2) int64 each: photons, those below the cut
+        bin, their decay-index sum per bin half. The bins whose slice of the store is unchanged since the
+        last call (same start and end offsets, same cut) are taken from it, only the others summed again
+        (live: the last few bins, not every photon). Identical to summing all: each bin's sums are its
+        own. One memo (the last cut) is kept."""
+        from tagstream.kernels.split_half import half_index_sums
 
         nb = offsets.shape[0] - 1
-        key = ("half delays", int(cut_bin), float(decay_bin_ps), float(period_ps))
+        key = "half index sums"
         with self._lock:
             old = self._memo.get(key)
-        hn, hs = np.zeros((nb, 2), np.int64), np.zeros((nb, 2), np.float64)
+        sums = tuple(np.zeros((nb, 2), np.int64) for _ in range(3))    # photons, below the cut, index sum
         keep = 0
-        if old is not None:
-            m = min(old[0].shape[0], offsets.shape[0])
-            changed = np.flatnonzero(old[0][:m] != offsets[:m])
+        if old is not None and old[0] == int(cut_bin):
+            m = min(old[1].shape[0], offsets.shape[0])
+            changed = np.flatnonzero(old[1][:m] != offsets[:m])
             keep = max((m if changed.size == 0 else int(changed[0])) - 1, 0)   # bins [0, keep): same slice
-            hn[:keep], hs[:keep] = old[1][:keep], old[2][:keep]
-        half_delay_sums(store, offsets[keep:], int(cut_bin), float(decay_bin_ps), float(period_ps),
-                        hn[keep:], hs[keep:])
+            for a, o in zip(sums, old[2]):
+                a[:keep] = o[:keep]
+        half_index_sums(store, offsets[keep:], int(cut_bin), *(a[keep:] for a in sums))
         with self._lock:
-            self._memo[key] = (offsets.copy(), hn.copy(), hs.copy())
-        return hn, hs
+            self._memo[key] = (int(cut_bin), offsets.copy(), tuple(a.copy() for a in sums))
+        return sums
+
+    def half_delays(self, store: np.ndarray, offsets: np.ndarray, cut_bin: int, decay_bin_ps: float,
+                    period_ps: float) -> tuple[np.ndarray, np.ndarray]:
+        """tagstream.kernels.split_half.half_delay_sums as (bins, 2) photon counts and delay sums, from the
+        memoised integer sums (half_index_sums), which do not depend on the period (a live period estimate
+        moves with every snapshot)."""
+        from tagstream.kernels.split_half import delay_sums_from_index_sums
+
+        n, below, isum = self.half_index_sums(store, offsets, cut_bin)
+        return n, delay_sums_from_index_sums(n, below, isum, int(cut_bin), float(decay_bin_ps), float(period_ps))
 
 
 @dataclass(frozen=True)
