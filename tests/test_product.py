@@ -147,3 +147,23 @@ def test_frame_timing_warning_reaches_the_analysis():
     a = analyze_recording(REC, AnalysisOptions(config=AnalysisConfig(trace_bin_ms=100), setup=setup, spectra=series))
     assert a.spectra is not None and a.spectra.timing_source == "cycle_time"
     assert any("frame triggers" in w for w in a.warnings) and any("frame triggers" in w for w in a.to_json()["warnings"])
+
+
+def test_an_unreadable_spectra_file_is_reported_before_the_recording_is_analysed(tmp_path, monkeypatch):
+    """analyze --spectra BAD.sif stops at once with the file's problem (it used to analyse and fit the
+    whole recording first); a sidecar / batch spectra problem stays a warning of a finished analysis."""
+    import tagstream.pipeline
+
+    def must_not_run(*a, **k):
+        raise AssertionError("the recording was analysed before the spectra were read")
+
+    monkeypatch.setattr(tagstream.pipeline, "analyze_file", must_not_run)
+    bad = tmp_path / "bad.sif"
+    bad.write_bytes(b"not a SIF file at all")
+    for spectra in (tmp_path / "missing.sif", bad):
+        rc, out, err = cli(["analyze", REC, "--spectra", spectra])
+        assert rc == 2 and spectra.name in err and "Traceback" not in err, err
+    monkeypatch.undo()
+    a = analyze_recording(REC, AnalysisOptions(spectra=bad, fit=None))
+    assert a.spectra_error and "bad.sif" in a.spectra_error and any("bad.sif" in w for w in a.warnings)
+    assert a.results.n_records > 0

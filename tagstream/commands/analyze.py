@@ -94,8 +94,9 @@ def run(args) -> int:
     report_path = Path(args.export) / REPORT_NAME if args.export else None
     if report_path is not None and report_path.exists() and not args.force:
         raise ExportError(f"{report_path} exists; use --force to overwrite")
-    a = analyze_recording(args.recording, options, progress=sys.stdout.isatty() and not args.json)
-    if a.spectra_error and a.spectra_source == "given":
+    a = analyze_recording(args.recording, options, progress=sys.stdout.isatty() and not args.json,
+                          strict_spectra=True)
+    if a.spectra_error and a.spectra_source == "given":   # read, but not usable with this recording
         raise TagstreamError(a.spectra_error)
     if args.json:   # the text summary lists notes and warnings itself
         for line in a.notes:
