@@ -260,7 +260,9 @@ class Analysis:
         lines.append(f"trace: {tr.counts.size} bins of {tr.bin_ms:g} ms, ON threshold {tr.on_threshold:g} "
                      f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
         for r in res.regimes if res.laser_period_ps else ():   # no period: no lifetimes (a warning says so)
-            lines.append(f"regime {r.regime.label} ns: {r.n_bins} bins, {r.n_photons} photons")
+            fit_n = int(r.fitted_counts.sum())
+            fit_part = f" (fits use {fit_n} split-half cross-selected photons)" if fit_n != r.n_photons else ""
+            lines.append(f"regime {r.regime.label} ns: {r.n_bins} bins, {r.n_photons} photons{fit_part}")
         lev = res.levels
         if lev is not None:
             lines.append(f"levels (confidence {lev.confidence:g}): {lev.n_levels} levels, {lev.grouping.n_states} states")

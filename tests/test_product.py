@@ -167,3 +167,16 @@ def test_an_unreadable_spectra_file_is_reported_before_the_recording_is_analysed
     a = analyze_recording(REC, AnalysisOptions(spectra=bad, fit=None))
     assert a.spectra_error and "bad.sif" in a.spectra_error and any("bad.sif" in w for w in a.warnings)
     assert a.results.n_records > 0
+
+
+def test_the_photons_the_fits_use_are_said():
+    """Fits use the split-half cross-selected decay, not the regime's own photons: the text and --json
+    say how many, so a regime of 0 bins that still gets a fit (noise in the halves) is not a riddle."""
+    rc, out, _ = cli(["analyze", REC, *OPTION_SETS["seed"], "--no-fit", "--no-spectra"])
+    rc2, js, _ = cli(["analyze", REC, *OPTION_SETS["seed"], "--no-fit", "--no-spectra", "--json"])
+    assert rc == rc2 == 0
+    for r in json.loads(js)["regimes"]:
+        n_fit = r["n_fit_photons"]
+        assert 0.8 * r["n_photons"] < n_fit < 1.25 * r["n_photons"]
+        lab = "-".join(f"{x:g}" for x in r["range_ns"])
+        assert f"regime {lab} ns: {r['n_bins']} bins, {r['n_photons']} photons (fits use {n_fit} split-half" in out

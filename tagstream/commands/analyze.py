@@ -26,7 +26,8 @@ Lifetime convention: by default t0 is the decay's rise (textbook average lifetim
 Fits (on by default when regimes are given; --no-fit skips them): --fit global (default) fits all
 regimes at once with shared band-edge and trap lifetimes, the shortest regime band edge only;
 --fit single / be_trap fit each regime alone. A regime with too few photons (< 200) or a failed fit
-gets null fields and a message. --json regimes[i] then has tau_be_ns, tau_be_err_ns, tau_trap_ns,
+gets null fields and a message. The fits use each regime's split-half cross-selected decay (its
+photon count is n_fit_photons in --json, "fits use N" in the text). --json regimes[i] then has tau_be_ns, tau_be_err_ns, tau_trap_ns,
 tau_trap_err_ns, trap_fraction, trap_fraction_err, reduced_deviance (and fit_message); --json fit.global
 also has tau_be_ns_interval / tau_trap_ns_interval and regimes[i] trap_fraction_lo / _hi:
 profile-likelihood 68 % intervals (--no-profile-intervals skips them).
