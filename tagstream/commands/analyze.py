@@ -26,12 +26,14 @@ Lifetime convention: by default t0 is the decay's rise (textbook average lifetim
 Fits (on by default when regimes are given; --no-fit skips them): --fit global (default) fits all
 regimes at once with shared band-edge and trap lifetimes, the shortest regime band edge only;
 --fit single / be_trap fit each regime alone. A regime with too few photons (< 200) or a failed fit
-gets null fields and a message. The quoted errors of tau_BE, tau_trap and the trap fractions are their
-profile-likelihood 68 % intervals ("35.73 +0.79 -0.88 ns (68 % profile; covariance 1-sigma 0.83)");
---no-profile-intervals skips them (then the covariance 1-sigma). --json regimes[i] then has tau_be_ns,
-tau_be_err_minus_ns, tau_be_err_plus_ns, tau_be_err_kind (profile / covariance / fixed / none),
-tau_be_cov_err_ns, the same for tau_trap and trap_fraction (trap_fraction_err_minus, ...), reduced_deviance
-(and fit_message); --json fit.global the shared lifetimes the same way.
+gets null fields and a message. The fits use each regime's split-half cross-selected decay (its
+photon count is n_fit_photons in --json, "fits use N" in the text). The quoted errors of tau_BE, tau_trap
+and the trap fractions are their profile-likelihood 68 % intervals ("35.73 +0.79 -0.88 ns (68 % profile;
+covariance 1-sigma 0.83)"); --no-profile-intervals skips them (then the covariance 1-sigma). --json
+regimes[i] then has tau_be_ns, tau_be_err_minus_ns, tau_be_err_plus_ns, tau_be_err_kind (profile /
+covariance / fixed / none), tau_be_cov_err_ns, the same for tau_trap and trap_fraction
+(trap_fraction_err_minus, ...), reduced_deviance (and fit_message); --json fit.global the shared
+lifetimes the same way.
 
 Spectra: --spectra FILE (.sif or .spectra.npz); without it the recording's sidecar <stem>.spectra.npz
 is used if present (the output says so; --no-spectra to skip). Frames are placed on the photon clock
@@ -96,8 +98,9 @@ def run(args) -> int:
     report_path = Path(args.export) / REPORT_NAME if args.export else None
     if report_path is not None and report_path.exists() and not args.force:
         raise ExportError(f"{report_path} exists; use --force to overwrite")
-    a = analyze_recording(args.recording, options, progress=sys.stdout.isatty() and not args.json)
-    if a.spectra_error and a.spectra_source == "given":
+    a = analyze_recording(args.recording, options, progress=sys.stdout.isatty() and not args.json,
+                          strict_spectra=True)
+    if a.spectra_error and a.spectra_source == "given":   # read, but not usable with this recording
         raise TagstreamError(a.spectra_error)
     if args.json:   # the text summary lists notes and warnings itself
         for line in a.notes:
