@@ -114,8 +114,8 @@ def main() -> None:
                          "nan = estimated, the textbook convention)")
     ap.add_argument("--no-fast-component", dest="fast_component", action="store_false",
                     help="global fit without the fast component")
-    ap.add_argument("--biexciton", action="store_true",
-                    help="global fit with the biexciton component (shared ratio to the exciton photons)")
+    ap.add_argument("--no-biexciton", dest="biexciton", action="store_false",
+                    help="global fit without the biexciton component (default: with it, as FitOptions)")
     ap.add_argument("--band-edge-only", choices=("free", "test", "always"), default="free")
     ap.add_argument("--fit-range-ns", type=float, nargs=2, metavar=("LO", "HI"), help="fit range after the rise")
     ap.add_argument("--sim", action="append", default=[], metavar="NAME=VALUE",

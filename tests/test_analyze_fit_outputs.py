@@ -27,10 +27,10 @@ from tagstream.spectra import (align_frames, compare_spectra, fit_peak, overlap_
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 REC = FIX / "qd_demo.qutag"
 # the seed's model: the shortest regime is band edge only (not tested by a likelihood ratio here), no fast
-# component; the default model (every trap fraction free, fast component) is checked against the truth below
+# or biexciton component; the default model (every trap fraction free, fast component) is checked against the truth below
 DEFAULT_ARGS = ["analyze", str(REC), "--bin-ms", "100", "--on-threshold", "400",
                 "--regimes", "40-50,50-60,60-70", "--t0-ps", "0"]
-SEED_ARGS = DEFAULT_ARGS[:4] + ["--no-band-edge-test", "--no-fast-component"] + DEFAULT_ARGS[4:]
+SEED_ARGS = DEFAULT_ARGS[:4] + ["--no-band-edge-test", "--no-fast-component", "--no-biexciton-component"] + DEFAULT_ARGS[4:]
 BE_EV, TRAP_EV = 2.064, 2.037   # simulator (seed) band-edge and trap emission centres
 pytestmark = pytest.mark.skipif(not REC.is_file(), reason="fixtures/qd_demo.qutag absent")
 

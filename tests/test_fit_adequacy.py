@@ -11,6 +11,7 @@ import pytest
 
 from tagstream.analysis import IRF, decay_model_counts, fit_decay, fit_decay_global
 from tagstream.analysis.decay_fit import adequacy, deviance_expectation, deviance_residuals
+from tagstream.analysis.fit_options import FitOptions
 from tagstream.commands.fit_options import add_fit_arguments, fit_options
 from tagstream.errors import TagstreamError
 
@@ -141,16 +142,16 @@ def _args(argv, recording=None, setup=None):
 def test_fit_options_from_cli_and_setup_toml(tmp_path):
     o = fit_options(_args([]))
     assert o.irf == "gaussian" and o.fit_range_ns is None and o.band_edge_only == "free" and o.fast_component
+    assert o.biexciton_component and o == FitOptions()    # the CLI's defaults are the library's
     o = fit_options(_args(["--irf", "emg", "--fit-range-ns", "3,500", "--no-band-edge-test", "--no-fast-component"]))
     assert o.irf == "emg" and o.fit_range_ns == (3.0, 500.0) and o.band_edge_only == "always" and not o.fast_component
     assert fit_options(_args(["--band-edge-only", "test"])).band_edge_only == "test"
     setup = tmp_path / "b.setup.toml"
-    setup.write_text("[fit]\ntest_band_edge = false\nfast_component = false\n")
+    setup.write_text("[fit]\ntest_band_edge = false\nfast_component = false\nbiexciton_component = false\n")
     o = fit_options(_args([], setup=str(setup)))
     assert o.band_edge_only == "always" and not o.fast_component and not o.biexciton_component
-    assert fit_options(_args(["--biexciton-component"])).biexciton_component
-    setup.write_text("[fit]\nbiexciton_component = true\n")
-    assert fit_options(_args([], setup=str(setup))).biexciton_component
+    assert fit_options(_args(["--biexciton-component"], setup=str(setup))).biexciton_component  # the CLI wins
+    assert not fit_options(_args(["--no-biexciton-component"])).biexciton_component
     setup.write_text('[fit]\nband_edge_only = "sometimes"\n')
     with pytest.raises(TagstreamError, match="band_edge_only"):
         fit_options(_args([], setup=str(setup)))

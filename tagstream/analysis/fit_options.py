@@ -35,10 +35,12 @@ class FitOptions:
     grey-state (and OFF / biexciton) photons of ON bins that straddle a blink (default on: unmodelled,
     they pull tau_BE down and the trap fractions up). biexciton_component: the global fit also gets a
     sub-ns exponential (shared lifetime 0.05-2 ns) whose photons are one shared ratio of each regime's
-    band-edge + trap photons (biexciton cascade photons; the fast component then takes the grey-state ones;
-    opt-in: in bench/bench_fit_pulls.py it removes the pulls' biases but the fits are ~2.5x slower and 1 of
-    40 did not converge). profile_intervals: the global fit's tau_BE,
-    tau_trap and trap fractions also get profile-likelihood 68 % intervals (the rest re-fitted; ~1-2 s)."""
+    band-edge + trap photons (biexciton cascade photons; the fast component then takes the grey-state ones,
+    2-20 ns; default on: without it the biexciton photons pull tau_BE / tau_trap down by ~0.7 sigma and the
+    trap fractions up by up to ~0.7 sigma over simulator seeds, bench/bench_fit_pulls.py; ~2.5x the fit
+    time). profile_intervals: the global fit's tau_BE, tau_trap and trap fractions also get
+    profile-likelihood 68 % intervals (the rest re-fitted; a few s), the errors tagstream then quotes
+    (tagstream.analysis.quoted; without them the covariance 1-sigma)."""
 
     irf: str = "gaussian"
     irf_path: str | None = None
@@ -47,7 +49,7 @@ class FitOptions:
     fit_range_ns: tuple[float, float] | None = None
     band_edge_only: str = "free"
     fast_component: bool = True
-    biexciton_component: bool = False
+    biexciton_component: bool = True
     profile_intervals: bool = True
 
     def __post_init__(self) -> None:
