@@ -19,6 +19,7 @@ not converged, spectra that could not be used) is collected in `warnings` and sa
 from __future__ import annotations
 
 import math
+import os
 import threading
 import warnings as _warnings
 from dataclasses import dataclass, field
@@ -259,7 +260,9 @@ class Analysis:
         lines.append(f"trace: {tr.counts.size} bins of {tr.bin_ms:g} ms, ON threshold {tr.on_threshold:g} "
                      f"({tr.on_threshold_method}), ON fraction {100 * tr.on_fraction:.1f} %")
         for r in res.regimes if res.laser_period_ps else ():   # no period: no lifetimes (a warning says so)
-            lines.append(f"regime {r.regime.label} ns: {r.n_bins} bins, {r.n_photons} photons")
+            fit_n = int(r.fitted_counts.sum())
+            fit_part = f" (fits use {fit_n} split-half cross-selected photons)" if fit_n != r.n_photons else ""
+            lines.append(f"regime {r.regime.label} ns: {r.n_bins} bins, {r.n_photons} photons{fit_part}")
         lev = res.levels
         if lev is not None:
             lines.append(f"levels (confidence {lev.confidence:g}): {lev.n_levels} levels, {lev.grouping.n_states} states")
@@ -341,15 +344,37 @@ def _peak_fields(rs) -> dict:
 
 
 def analyze_recording(recording, options: AnalysisOptions | None = None, *, progress: bool = False,
-                      title: str | None = None) -> Analysis:
+                      title: str | None = None, strict_spectra: bool = False) -> Analysis:
     """Analyse a recording (path; or a Results of a live pipeline, then nothing is read) completely:
     Results, regime fits (options.fit), spectra per regime and trap spectrum, levels (options.config),
     notes and warnings. Raises TagstreamError for an unreadable recording or setup; spectra that
-    cannot be used are a warning (spectra_error), not an error."""
+    cannot be used are a warning (spectra_error), not an error, unless strict_spectra: then a given
+    spectra file that cannot be read raises before the recording is analysed (no minutes lost)."""
     from tagstream.analysis.regimes import fit_results, spectra_results
 
     options = options or AnalysisOptions()
     warn: list[str] = []
+    notes: list[str] = []
+    path = Path(recording) if isinstance(recording, (str, os.PathLike)) else None
+    spectra, spectra_source = options.resolve_spectra(path)
+    spectra_file = spectra_error = series = None
+
+    def spectra_problem(exc) -> str:
+        return f"{'sidecar ' if spectra_source == 'sidecar' else ''}spectra {spectra_file or ''}: {exc}"
+
+    if spectra is not None:   # read first: an unreadable spectra file is known before the long analysis
+        from tagstream.spectra import SpectralSeries, read_spectra
+
+        spectra_file = None if isinstance(spectra, SpectralSeries) else str(spectra)
+        if spectra_source == "sidecar":
+            notes.append(f"spectra: using the sidecar {spectra} (--spectra FILE for another, --no-spectra to skip)")
+        try:
+            series = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
+        except TagstreamError as exc:
+            spectra_error = spectra_problem(exc)
+            if strict_spectra and spectra_source == "given":
+                raise TagstreamError(spectra_error) from None
+            warn.append(spectra_error + " (no spectra used)")
     from tagstream import plausibility as P
     from tagstream.results import Results
 
@@ -392,8 +417,7 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
         source = title or str(recording)
     warn += P.result_warnings(res)
     warn += list(res.blinking.warnings) if res.blinking is not None else []
-    notes: list[str] = []
-    fits = sp = series = None
+    fits = sp = None
     if options.fit and res.regimes:
         fits = fit_results(res, options.fit, options=options.fit_options, setup=setup,
                            config=getattr(res._raw, "config", None) or options.config)
@@ -404,22 +428,14 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
                  for r, f in zip(res.regimes, fits.fits) if f is not None and not f.success]
         if fits.global_fit is not None and not fits.global_fit.success:
             warn.append("global fit NOT CONVERGED")
-    spectra, spectra_source = options.resolve_spectra(path)
-    spectra_file = spectra_error = None
-    if spectra is not None:
-        from tagstream.spectra import SpectralSeries, read_spectra
-
-        spectra_file = None if isinstance(spectra, SpectralSeries) else str(spectra)
-        if spectra_source == "sidecar":
-            notes.append(f"spectra: using the sidecar {spectra} (--spectra FILE for another, --no-spectra to skip)")
+    if series is not None:
         try:
-            series = spectra if isinstance(spectra, SpectralSeries) else read_spectra(spectra)
             with _CATCH_LOCK, _warnings.catch_warnings(record=True) as caught:   # frame-timing warnings
                 _warnings.simplefilter("always")
                 sp = spectra_results(res, series, fits)
             warn += [str(w.message) for w in caught]
         except TagstreamError as exc:
-            spectra_error = f"{'sidecar ' if spectra_source == 'sidecar' else ''}spectra {spectra_file or ''}: {exc}"
+            spectra_error = spectra_problem(exc)
             warn.append(spectra_error + " (no spectra used)")
             series = None
         else:

@@ -134,6 +134,7 @@ class RegimeResult:
 
     def to_json_dict(self) -> dict:
         d = {"range_ns": list(self.range_ns), "n_bins": self.n_bins, "n_photons": self.n_photons,
+             "n_fit_photons": int(self.fitted_counts.sum()),   # the decay the fits use (cross-selected)
              "duration_s": float((self.intervals_ps[:, 1] - self.intervals_ps[:, 0]).sum() / 1e12)
              if len(self.intervals_ps) else 0.0}
         if self.fit is not None:

@@ -147,3 +147,36 @@ def test_frame_timing_warning_reaches_the_analysis():
     a = analyze_recording(REC, AnalysisOptions(config=AnalysisConfig(trace_bin_ms=100), setup=setup, spectra=series))
     assert a.spectra is not None and a.spectra.timing_source == "cycle_time"
     assert any("frame triggers" in w for w in a.warnings) and any("frame triggers" in w for w in a.to_json()["warnings"])
+
+
+def test_an_unreadable_spectra_file_is_reported_before_the_recording_is_analysed(tmp_path, monkeypatch):
+    """analyze --spectra BAD.sif stops at once with the file's problem (it used to analyse and fit the
+    whole recording first); a sidecar / batch spectra problem stays a warning of a finished analysis."""
+    import tagstream.pipeline
+
+    def must_not_run(*a, **k):
+        raise AssertionError("the recording was analysed before the spectra were read")
+
+    monkeypatch.setattr(tagstream.pipeline, "analyze_file", must_not_run)
+    bad = tmp_path / "bad.sif"
+    bad.write_bytes(b"not a SIF file at all")
+    for spectra in (tmp_path / "missing.sif", bad):
+        rc, out, err = cli(["analyze", REC, "--spectra", spectra])
+        assert rc == 2 and spectra.name in err and "Traceback" not in err, err
+    monkeypatch.undo()
+    a = analyze_recording(REC, AnalysisOptions(spectra=bad, fit=None))
+    assert a.spectra_error and "bad.sif" in a.spectra_error and any("bad.sif" in w for w in a.warnings)
+    assert a.results.n_records > 0
+
+
+def test_the_photons_the_fits_use_are_said():
+    """Fits use the split-half cross-selected decay, not the regime's own photons: the text and --json
+    say how many, so a regime of 0 bins that still gets a fit (noise in the halves) is not a riddle."""
+    rc, out, _ = cli(["analyze", REC, *OPTION_SETS["seed"], "--no-fit", "--no-spectra"])
+    rc2, js, _ = cli(["analyze", REC, *OPTION_SETS["seed"], "--no-fit", "--no-spectra", "--json"])
+    assert rc == rc2 == 0
+    for r in json.loads(js)["regimes"]:
+        n_fit = r["n_fit_photons"]
+        assert 0.8 * r["n_photons"] < n_fit < 1.25 * r["n_photons"]
+        lab = "-".join(f"{x:g}" for x in r["range_ns"])
+        assert f"regime {lab} ns: {r['n_bins']} bins, {r['n_photons']} photons (fits use {n_fit} split-half" in out

@@ -26,7 +26,8 @@ Lifetime convention: by default t0 is the decay's rise (textbook average lifetim
 Fits (on by default when regimes are given; --no-fit skips them): --fit global (default) fits all
 regimes at once with shared band-edge and trap lifetimes, the shortest regime band edge only;
 --fit single / be_trap fit each regime alone. A regime with too few photons (< 200) or a failed fit
-gets null fields and a message. --json regimes[i] then has tau_be_ns, tau_be_err_ns, tau_trap_ns,
+gets null fields and a message. The fits use each regime's split-half cross-selected decay (its
+photon count is n_fit_photons in --json, "fits use N" in the text). --json regimes[i] then has tau_be_ns, tau_be_err_ns, tau_trap_ns,
 tau_trap_err_ns, trap_fraction, trap_fraction_err, reduced_deviance (and fit_message); --json fit.global
 also has tau_be_ns_interval / tau_trap_ns_interval and regimes[i] trap_fraction_lo / _hi:
 profile-likelihood 68 % intervals (--no-profile-intervals skips them).
@@ -94,8 +95,9 @@ def run(args) -> int:
     report_path = Path(args.export) / REPORT_NAME if args.export else None
     if report_path is not None and report_path.exists() and not args.force:
         raise ExportError(f"{report_path} exists; use --force to overwrite")
-    a = analyze_recording(args.recording, options, progress=sys.stdout.isatty() and not args.json)
-    if a.spectra_error and a.spectra_source == "given":
+    a = analyze_recording(args.recording, options, progress=sys.stdout.isatty() and not args.json,
+                          strict_spectra=True)
+    if a.spectra_error and a.spectra_source == "given":   # read, but not usable with this recording
         raise TagstreamError(a.spectra_error)
     if args.json:   # the text summary lists notes and warnings itself
         for line in a.notes:
