@@ -126,6 +126,13 @@ class LiveController(QtCore.QObject):
         return None if b is None else b.analysis
 
     @property
+    def preview(self) -> bool:
+        """The last drawn analysis is a preview (while acquiring, right after a drag: no profile intervals,
+        no biexciton component) or there is none yet; False: the full analysis, as `analyze` gives it."""
+        b = self.last_drawn
+        return b is None or b.preview
+
+    @property
     def running(self) -> bool:
         """Acquiring (a finished replay is not running: Start replays it again)."""
         st = self.engine.status() if self.session is not None else None

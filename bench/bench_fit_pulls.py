@@ -44,7 +44,8 @@ import numpy as np
 import polars as pl
 
 from tagstream.analysis.fit_options import FitOptions
-from tagstream.analysis.regimes import fit_results
+from tagstream.analysis.quoted import pull
+from tagstream.analysis.regimes import fit_results, quoted
 from tagstream.pipeline import AnalysisConfig, Pipeline
 from tagstream.simulate import Simulation, SimulationParams, setup_for, truth_per_bin
 from tagstream.simulate.truth import excitation_probabilities
@@ -85,24 +86,20 @@ def one_seed(seed: int, duration_s: float, blinking: bool, t0_ps, options, sim_c
     if g is None or not g.success:
         return out
     for key, name, true in (("tau_be", "tau_be_ns", p.tau_be_ns), ("tau_trap", "tau_trap_ns", p.tau_trap_ns)):
-        v = g.params[name]
-        out[key] = (v - true) / g.errors[name]
-        if name in g.intervals:  # the profile-likelihood interval's half on the truth's side
-            lo, hi = g.intervals[name]
-            out[f"{key} (profile)"] = (v - true) / ((hi - v) if true > v else (v - lo))
+        q = quoted(rf, None, name)   # the error tagstream quotes (profile interval; covariance if skipped)
+        out[key] = pull(q, true)
+        out[f"{key} (covariance)"] = pull(q, true, covariance=True)
     out["z"] = g.adequacy_z
-    for r, f in zip(res.regimes, rf.fits):
-        if f is None or "trap" not in f.fractions or not np.isfinite(f.fraction_errors["trap"]):
+    for i, r in enumerate(res.regimes):
+        q = quoted(rf, i, "trap_fraction")
+        if q.kind in ("none", "fixed"):
             continue
         b = r.fit_half_bins[r.fit_half_bins < tf.size]
         ok = np.isfinite(tf[b]) & (ec[b] > 0)
         true = np.sum(tf[b][ok] * ec[b][ok]) / np.sum(ec[b][ok])
         key = f"trap_fraction[{r.range_ns[0]:g}-{r.range_ns[1]:g}]"
-        v = f.fractions["trap"]
-        out[key] = (v - true) / f.fraction_errors["trap"]
-        iv = g.intervals.get(f"trap_fraction[{r.regime.label}]")
-        if iv is not None:
-            out[key + " (profile)"] = (v - true) / ((iv[1] - v) if true > v else (v - iv[0]))
+        out[key] = pull(q, true)
+        out[key + " (covariance)"] = pull(q, true, covariance=True)
     return out
 
 

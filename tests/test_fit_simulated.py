@@ -87,9 +87,11 @@ def test_analyze_command_fit_and_spectra(capsys):
                ])
     out = capsys.readouterr().out
     assert rc == 0
-    m = re.search(r"global fit: tau_BE ([\d.]+) \+- ([\d.]+) ns, tau_trap ([\d.]+) \+- ([\d.]+) ns", out)
+    m = re.search(r"global fit: tau_BE ([\d.]+) \+([\d.]+) -([\d.]+) ns \(68 % profile; covariance 1-sigma [\d.]+\), "
+                  r"tau_trap ([\d.]+) \+([\d.]+) -([\d.]+) ns \(68 % profile", out)
     assert m, out
-    be, be_err, trap, trap_err = map(float, m.groups())
+    be, be_p, be_m, trap, trap_p, trap_m = map(float, m.groups())
+    be_err, trap_err = (be_p if be < 35.0 else be_m), (trap_p if trap < 57.0 else trap_m)   # the truth's side
     assert abs(be - 35.0) < 3 * be_err + 0.2 and abs(trap - 57.0) < 3 * trap_err + 0.5, out
     assert "expected" in out and ("adequate" in out or "REJECTED BY THE DATA" in out)
     assert "trap spectrum (from" in out

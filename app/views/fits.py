@@ -1,8 +1,9 @@
 """The analysis product's fit numbers and trap spectrum, as the live window shows them.
 
-FitTable: one row per lifetime regime (photons, τ band edge, τ trap, trap fraction with 1σ errors,
-reduced deviance = adequacy, and why a regime was not fitted), from the product's per-regime fields
-(tagstream.analysis.regimes.regime_fields: the numbers `tagstream analyze` prints and exports).
+FitTable: one row per lifetime regime (photons, τ band edge, τ trap, trap fraction with the errors
+tagstream quotes -- the profile-likelihood 68 % interval, or the covariance 1σ while acquiring --,
+reduced deviance = adequacy, and why a regime was not fitted), from the product's fits
+(tagstream.analysis.regimes.quoted / regime_fields: the numbers `tagstream analyze` prints and exports).
 TrapSpectrumView: the reconstructed trap-emission spectrum (RegimeSpectra.trap) with its 1σ band and
 peak, or the product's reason why there is none. Both only copy numbers into widgets.
 """
@@ -38,28 +39,35 @@ def adequacy(red) -> tuple[str, str]:
     return "does not fit", "#ff5c5c"
 
 
+ERROR_KIND = {"profile": "errors: 68 % profile-likelihood intervals", "covariance": "errors: covariance 1σ "
+              "(profile intervals when the acquisition ends)"}
+
+
 def fit_rows(analysis) -> list[tuple[list[str], str, str]]:
     """(cells, colour of the D/dof cell, tooltip) per regime of a tagstream.product.Analysis."""
-    from tagstream.analysis.regimes import regime_fields
+    from tagstream.analysis.regimes import quoted, regime_fields
 
     res = analysis.results
     rows = []
     for i, r in enumerate(res.regimes):
         d = regime_fields(analysis.fits, analysis.spectra, i)
+        q = {n: quoted(analysis.fits, i, n) for n in ("tau_be_ns", "tau_trap_ns", "trap_fraction")}
         word, colour = adequacy(d.get("reduced_deviance"))
-        tau_be = pm(d.get("tau_be_ns"), d.get("tau_be_err_ns"), "{:.1f}")
+        tau_be = q["tau_be_ns"].text("", ".1f", unicode=True, short=True)
         if d.get("tau_be_ns") is None and d.get("tau_ns") is not None:     # single-exponential model
             tau_be = pm(d.get("tau_ns"), d.get("tau_err_ns"), "{:.1f}")
         ok = d.get("fit_success")
         status = "—" if ok is None else ("ok" if ok else "not converged")
-        tip = d.get("fit_message") or ""
-        if d.get("fit_mode") is not None and d.get("reduced_deviance") is None and not tip:
-            tip = "not fitted"
+        why = d.get("fit_message") or ("not fitted" if d.get("fit_mode") is not None
+                                        and d.get("reduced_deviance") is None else "")
+        kinds = {x.kind for x in q.values()} & set(ERROR_KIND)
+        tip = "; ".join([why] * bool(why) + [ERROR_KIND[k] for k in sorted(kinds)]
+                        + [f"{n}: no error bar ({x.why})" for n, x in q.items() if x.kind == "none" and x.value is not None])
         label = f"{r.range_ns[0]:g}–{r.range_ns[1]:g} ns"
-        cells = [label, f"{r.n_photons:,}", tau_be, pm(d.get("tau_trap_ns"), d.get("tau_trap_err_ns"), "{:.1f}"),
-                 pm(d.get("trap_fraction"), d.get("trap_fraction_err"), "{:.0f} %", 100.0),
+        cells = [label, f"{r.n_photons:,}", tau_be, q["tau_trap_ns"].text("", ".1f", unicode=True, short=True),
+                 q["trap_fraction"].text(" %", ".0f", 100.0, unicode=True, short=True),
                  "—" if d.get("reduced_deviance") is None else f"{d['reduced_deviance']:.2f} {word}",
-                 status if not tip or ok else tip]
+                 status if not why or ok else why]
         rows.append((cells, colour, tip))
     return rows
 
@@ -97,8 +105,11 @@ class FitTable(QtWidgets.QTableWidget):
                 it.setForeground(QtGui.QBrush(QtGui.QColor(colour)) if (j == 5 and colour) else QtGui.QBrush())
         f = analysis.fits
         g = None if f is None else f.global_fit
+        from tagstream.analysis.regimes import quoted
+
         self.caption = "" if f is None else f"model: {f.mode}" + (
-            f" · shared τ_BE {g.params['tau_be_ns']:.1f} ns, τ_trap {g.params['tau_trap_ns']:.1f} ns, "
+            f" · shared τ_BE {quoted(f, None, 'tau_be_ns').text(' ns', '.1f', unicode=True)}, "
+            f"τ_trap {quoted(f, None, 'tau_trap_ns').text(' ns', '.1f', unicode=True)}, "
             f"D/dof {g.reduced_deviance:.2f}" if g is not None else "")
         self.setToolTip(self.caption)
 

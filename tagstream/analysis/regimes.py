@@ -6,6 +6,8 @@
     sp = spectra_results(res, "qd.spectra.npz", rf)   # RegimeSpectra: mean spectrum per regime and
                                              # the trap-emission spectrum reconstructed across regimes
     regime_fields(rf, sp, i)                 # the flat per-regime numbers of --json / regime_fits.parquet
+    quoted(rf, i, "tau_be_ns")               # a fitted number with the error tagstream quotes (Quoted: the
+                                             # profile-likelihood 68 % interval; i None: the global fit's)
 
 Decay histograms are cropped to one laser period (the engine's last bin may pass it). A regime that
 cannot be fitted (too few photons, no laser period, optimiser error) gets None and a message; it never
@@ -14,6 +16,7 @@ raises.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -22,6 +25,7 @@ from scipy import special
 
 from tagstream.analysis.decay_fit import DecayFit, GlobalDecayFit, fit_decay, fit_decay_global
 from tagstream.analysis.irf import IRF
+from tagstream.analysis.quoted import NOT_FITTED, Quoted, quote
 from tagstream.errors import AnalysisError
 
 FIT_MODES = ("global", "single", "be_trap")
@@ -47,38 +51,60 @@ def regime_histograms(res, min_photons: int = 200) -> dict:
 @dataclass(frozen=True)
 class RegimeFits:
     """fits: one DecayFit or None per regime (res.regimes order); messages: None where fitted, else why
-    not; global_fit: the joint fit (mode "global"); lines: a human summary."""
+    not; global_fit: the joint fit (mode "global"); lines: a human summary; profiled: the global fit's
+    profile-likelihood intervals were asked for (a missing one is then undetermined, not skipped)."""
 
     mode: str
     fits: tuple
     messages: tuple
     global_fit: GlobalDecayFit | None
     lines: tuple
+    profiled: bool = False
 
 
-def _fit_line(prefix: str, f, taus: str, fr: str) -> str:
-    """One regime's summary: numbers with error bars only when the fit succeeded; the verdict said."""
+QUOTED = (("tau_be_ns", "tau_be", "_ns"), ("tau_trap_ns", "tau_trap", "_ns"), ("trap_fraction", "trap_fraction", ""))
+
+
+def quoted(fits: RegimeFits | None, i: int | None, name: str) -> Quoted:
+    """A fitted tau_be_ns, tau_trap_ns or trap_fraction with the error tagstream quotes
+    (tagstream.analysis.quoted): regime i's, or with i None the global fit's shared lifetime. The
+    profile-likelihood 68 % interval where computed, else the covariance 1-sigma; none where the fit
+    failed or the interval is undetermined. A band-edge-only regime's trap fraction is 0 ("fixed")."""
+    if fits is None:
+        return NOT_FITTED
+    g = fits.global_fit
+    f = g if i is None else fits.fits[i]
+    if f is None:
+        return NOT_FITTED
+    prof = fits.profiled and g is not None
+    if name == "trap_fraction":
+        if i is None:
+            raise ValueError("trap_fraction is per regime: give its index")
+        if "trap" not in f.fractions:
+            return quote(0.0, None, None, success=f.success, profiled=prof, fixed="band edge only") \
+                if "be" in f.fractions else NOT_FITTED
+        lab = next((k for k, v in g.fits.items() if v is f), None) if g is not None else None
+        iv = None if g is None else g.intervals.get(f"trap_fraction[{lab}]")
+        return quote(f.fractions["trap"], f.fraction_errors["trap"], iv, success=f.success, profiled=prof)
+    src = f if name in f.params else (g if g is not None and name in g.params else None)
+    if src is None:
+        return NOT_FITTED
+    iv = None if g is None else g.intervals.get(name)
+    return quote(src.params[name], src.errors.get(name, math.nan), iv, success=src.success,
+                 profiled=prof and src is not None and name in g.params)
+
+
+def _fit_line(prefix: str, f, parts) -> str:
+    """One regime's summary: its numbers (parts), deviance and verdict (adequate / rejected / failed)."""
     verdict = ("adequate" if f.fit_ok else "REJECTED BY THE DATA" if f.success else "FAILED")
     z = f"adequacy z {f.adequacy_z:+.1f}" if math.isfinite(f.adequacy_z) else "adequacy n/a"
     extra = "" if not f.warnings else " [" + "; ".join(f.warnings) + "]"
-    return f"{prefix}{taus}; emission {fr}; deviance {f.deviance:.1f} (expected {f.expected_deviance:.1f}, {z}): " \
+    return f"{prefix}{'; '.join(p for p in parts if p)}; deviance {f.deviance:.1f} (expected {f.expected_deviance:.1f}, {z}): " \
            f"{verdict}{extra}"
 
 
 def _pm(v, e, scale=1.0, fmt=".2f"):
     return f"{scale * v:{fmt}}" + (f" +- {scale * e:{fmt}}" if math.isfinite(e) else " (no error bar)")
-
-
-def _iv(g) -> str:
-    """' (68 % profile intervals: tau_BE LO-HI, tau_trap LO-HI ns)' for the intervals the fit has."""
-    parts = [f"{lab} {g.intervals[n][0]:.2f}-{g.intervals[n][1]:.2f}" for lab, n in
-             (("tau_BE", "tau_be_ns"), ("tau_trap", "tau_trap_ns")) if n in g.intervals]
-    return f" (68 % profile intervals: {', '.join(parts)} ns)" if parts else ""
-
-
-def _fraction_interval(g, label):
-    """(lo, hi) profile-likelihood interval of a regime's trap fraction in global fit g, or None."""
-    return None if g is None else g.intervals.get(f"trap_fraction[{label}]")
 
 
 def _shortest_regime(res, labels) -> str:
@@ -173,8 +199,9 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
                                              + tuple(f"trap_fraction[{lab}]" for lab in g.fits))
             fits = dict(g.fits)
             ok = "adequate" if g.fit_ok else ("REJECTED BY THE DATA" if g.success else "FAILED")
-            lines.append(f"global fit: tau_BE {_pm(g.params['tau_be_ns'], g.errors['tau_be_ns'])} ns, "
-                         f"tau_trap {_pm(g.params['tau_trap_ns'], g.errors['tau_trap_ns'])} ns{_iv(g)}, "
+            rf = RegimeFits(mode, (), (), g, (), options.profile_intervals)
+            lines.append(f"global fit: tau_BE {quoted(rf, None, 'tau_be_ns').text(' ns')}, "
+                         f"tau_trap {quoted(rf, None, 'tau_trap_ns').text(' ns')}, "
                          f"deviance {g.deviance:.1f} (expected {g.expected_deviance:.1f}, adequacy z "
                          f"{g.adequacy_z:+.1f}): {ok}" + ("" if not g.warnings else " [" + "; ".join(g.warnings) + "]"))
     elif mode != "global":
@@ -184,20 +211,23 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
                 fits[lab] = fit_decay(t, c, P, model, irf=irf, fit_range_ps=fr_ps)
             except AnalysisError as exc:
                 why[lab] = f"fit failed: {exc}"
-    for lab in labels:
+    out = RegimeFits(mode, tuple(fits.get(lab) for lab in labels),
+                     tuple(None if lab in fits else why.get(lab, "not fitted") for lab in labels), g, (),
+                     mode == "global" and g is not None and options.profile_intervals)
+    for i, lab in enumerate(labels):
         f = fits.get(lab)
         if f is None:
             lines.append(f"regime {lab} ns: {why.get(lab, 'not fitted')}")
             continue
-        taus = ", ".join(f"{c} {_pm(f.params[n], f.errors.get(n, math.nan))} ns" for c, n in
-                         (("tau", "tau_ns"), ("BE", "tau_be_ns"), ("trap", "tau_trap_ns")) if n in f.params)
-        fr = ", ".join(f"{c} {_pm(v, f.fraction_errors[c], 100, '.1f')} %" for c, v in f.fractions.items())
-        iv = _fraction_interval(g, lab)
-        if iv is not None:
-            fr += f" (trap 68 % profile {100 * iv[0]:.1f}-{100 * iv[1]:.1f} %)"
-        lines.append(_fit_line(f"regime {lab} ns: ", f, taus, fr))
-    return RegimeFits(mode, tuple(fits.get(lab) for lab in labels),
-                      tuple(None if lab in fits else why.get(lab, "not fitted") for lab in labels), g, tuple(lines))
+        taus = [f"tau {_pm(f.params['tau_ns'], f.errors.get('tau_ns', math.nan))} ns"] if "tau_ns" in f.params else []
+        if g is None:   # the global fit's shared lifetimes are on its own line
+            taus += [f"{c} {quoted(out, i, n).text(' ns')}" for c, n in (("BE", "tau_be_ns"), ("trap", "tau_trap_ns"))
+                     if n in f.params]
+        fr = (f"trap emission fraction {quoted(out, i, 'trap_fraction').text(' %', '.1f', 100)}" if "be" in f.fractions
+              else "emission " + ", ".join(f"{c} {_pm(v, f.fraction_errors[c], 100, '.1f')} %"
+                                           for c, v in f.fractions.items()))
+        lines.append(_fit_line(f"regime {lab} ns: ", f, [", ".join(taus), fr]))
+    return dataclasses.replace(out, lines=tuple(lines))
 
 
 def fit_regimes(res, model: str = "single", min_photons: int = 200) -> list:
@@ -357,36 +387,23 @@ def _num(x) -> float | None:
 
 
 def regime_fields(fits: RegimeFits | None, spectra: RegimeSpectra | None, i: int) -> dict:
-    """The flat numbers of regime i (JSON `regimes[i]` and regime_fits.parquet): lifetimes and trap
-    fraction with 1-sigma errors (trap_fraction_lo/_hi: its profile-likelihood 68 % interval in the
-    global fit), reduced deviance; with spectra peak_ev, fwhm_mev. None = not available
-    (fit_message says why). In the global fit the band-edge regime's trap_fraction is 0 by construction
-    and tau_* are the shared lifetimes."""
-    d = dict.fromkeys(("tau_be_ns", "tau_be_err_ns", "tau_trap_ns", "tau_trap_err_ns", "trap_fraction",
-                       "trap_fraction_err", "trap_fraction_lo", "trap_fraction_hi", "reduced_deviance", "fit_ok",
-                       "adequacy_z", "expected_deviance", "fit_warnings"))
+    """The flat numbers of regime i (JSON `regimes[i]` and regime_fits.parquet): tau_be_ns, tau_trap_ns and
+    trap_fraction each with the quoted error (Quoted.fields: X_err_minus / X_err_plus, the profile-likelihood
+    68 % interval's distances, X_err_kind "profile" / "covariance" / "fixed" / "none", X_cov_err the covariance
+    1-sigma), tau_ns ± tau_err_ns (single model, covariance), reduced deviance, adequacy; with spectra
+    peak_ev, fwhm_mev. None = not available (fit_message says why). In the global fit the band-edge-only
+    regime's trap_fraction is 0 ("fixed") and tau_* are the shared lifetimes."""
+    d = {}
+    for name, stem, unit in QUOTED:
+        d.update(quoted(fits, i, name).fields(stem, unit))
+    d.update(dict.fromkeys(("reduced_deviance", "fit_ok", "adequacy_z", "expected_deviance", "fit_warnings")))
     f: DecayFit | None = None if fits is None else fits.fits[i]
     if fits is not None:
         d.update(fit_mode=fits.mode, fit_success=None if f is None else bool(f.success), fit_message=fits.messages[i])
     if f is not None:
-        g = fits.global_fit
-        for name in ("tau_be_ns", "tau_trap_ns"):
-            src = f if name in f.params else (g if g is not None and name in g.params else None)
-            if src is not None:
-                d[name] = _num(src.params[name])
-                d[name.replace("_ns", "_err_ns")] = _num(src.errors.get(name, float("nan")))
         if "tau_ns" in f.params:
             d["tau_ns"] = _num(f.params["tau_ns"])
             d["tau_err_ns"] = _num(f.errors.get("tau_ns", float("nan")))
-        if "trap" in f.fractions:
-            d["trap_fraction"] = _num(f.fractions["trap"])
-            d["trap_fraction_err"] = _num(f.fraction_errors["trap"])
-            lab = next((k for k, v in g.fits.items() if v is f), None) if g is not None else None
-            iv = _fraction_interval(g, lab)
-            if iv is not None:   # profile-likelihood 68 % interval
-                d["trap_fraction_lo"], d["trap_fraction_hi"] = _num(iv[0]), _num(iv[1])
-        elif "be" in f.fractions:  # band edge only
-            d["trap_fraction"], d["trap_fraction_err"] = 0.0, 0.0
         d["reduced_deviance"] = _num(f.reduced_deviance)
         d.update(fit_ok=bool(f.fit_ok), adequacy_z=_num(f.adequacy_z), expected_deviance=_num(f.expected_deviance),
                  fit_warnings="; ".join(f.warnings))
@@ -415,23 +432,20 @@ def trap_spectrum_fields(spectra: RegimeSpectra | None) -> dict | None:
 
 
 def global_fit_fields(fits: RegimeFits | None) -> dict | None:
-    """JSON `fit`: the mode and the shared global-fit numbers (None outside mode "global")."""
+    """JSON `fit`: the mode and the shared global-fit numbers (None outside mode "global"); the lifetimes
+    with their quoted errors as in regime_fields."""
     if fits is None:
         return None
     g = fits.global_fit
-    return {"mode": fits.mode, "global": None if g is None else {
-        "tau_be_ns": _num(g.params["tau_be_ns"]), "tau_be_err_ns": _num(g.errors["tau_be_ns"]),
-        "tau_trap_ns": _num(g.params["tau_trap_ns"]), "tau_trap_err_ns": _num(g.errors["tau_trap_ns"]),
-        "tau_be_ns_interval": _interval(g, "tau_be_ns"), "tau_trap_ns_interval": _interval(g, "tau_trap_ns"),
-        "reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success),
-        "fit_ok": bool(g.fit_ok), "adequacy_z": _num(g.adequacy_z), "expected_deviance": _num(g.expected_deviance),
-        "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings)}}
-
-
-def _interval(g, name) -> list | None:
-    """[lo, hi] profile-likelihood 68 % interval (JSON), None when not computed or undetermined."""
-    iv = g.intervals.get(name)
-    return None if iv is None else [_num(iv[0]), _num(iv[1])]
+    if g is None:
+        return {"mode": fits.mode, "global": None}
+    d = {}
+    for name, stem, unit in QUOTED[:2]:
+        d.update(quoted(fits, None, name).fields(stem, unit))
+    d.update({"reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success),
+              "fit_ok": bool(g.fit_ok), "adequacy_z": _num(g.adequacy_z), "expected_deviance": _num(g.expected_deviance),
+              "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings)})
+    return {"mode": fits.mode, "global": d}
 
 
 def fit_warnings(fits: RegimeFits | None) -> list[str]:
@@ -456,17 +470,13 @@ def report_notes(fits: RegimeFits | None, spectra: RegimeSpectra | None) -> list
     out = []
     g = None if fits is None else fits.global_fit
     if g is not None:
-        fr = []
-        for i in range(len(fits.fits)):
-            d = regime_fields(fits, None, i)
-            if d["trap_fraction"] is not None:
-                err = f" ± {100 * d['trap_fraction_err']:.0f}" if d["trap_fraction_err"] else ""
-                fr.append(f"{100 * d['trap_fraction']:.0f}{err} %")
-            else:
-                fr.append("n/a")
+        fr = [quoted(fits, i, "trap_fraction").text(" %", ".0f", 100, unicode=True, short=True)
+              for i in range(len(fits.fits))]
+        be, tr = (quoted(fits, None, n) for n in ("tau_be_ns", "tau_trap_ns"))
+        kind = {"profile": " (68 % profile intervals)", "covariance": " (covariance 1σ)"}.get(be.kind, "")
         verdict = ("adequate" if g.fit_ok else "<b>REJECTED BY THE DATA</b>" if g.success else "<b>FAILED</b>")
-        out.append(f"<b>global fit</b>: τ_BE {g.params['tau_be_ns']:.1f} ± {g.errors['tau_be_ns']:.1f} ns, "
-                   f"τ_trap {g.params['tau_trap_ns']:.1f} ± {g.errors['tau_trap_ns']:.1f} ns · trap emission "
+        out.append(f"<b>global fit</b>: τ_BE {be.text(' ns', '.1f', unicode=True, short=True)}, "
+                   f"τ_trap {tr.text(' ns', '.1f', unicode=True, short=True)}{kind} · trap emission "
                    f"fraction per regime: {' / '.join(fr)} · deviance {g.deviance:.0f} (expected "
                    f"{g.expected_deviance:.0f}, z {g.adequacy_z:+.1f}): {verdict}")
     out.extend(f"<b>{w}</b>" for w in fit_warnings(fits))

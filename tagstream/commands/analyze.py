@@ -27,10 +27,13 @@ Fits (on by default when regimes are given; --no-fit skips them): --fit global (
 regimes at once with shared band-edge and trap lifetimes, the shortest regime band edge only;
 --fit single / be_trap fit each regime alone. A regime with too few photons (< 200) or a failed fit
 gets null fields and a message. The fits use each regime's split-half cross-selected decay (its
-photon count is n_fit_photons in --json, "fits use N" in the text). --json regimes[i] then has tau_be_ns, tau_be_err_ns, tau_trap_ns,
-tau_trap_err_ns, trap_fraction, trap_fraction_err, reduced_deviance (and fit_message); --json fit.global
-also has tau_be_ns_interval / tau_trap_ns_interval and regimes[i] trap_fraction_lo / _hi:
-profile-likelihood 68 % intervals (--no-profile-intervals skips them).
+photon count is n_fit_photons in --json, "fits use N" in the text). The quoted errors of tau_BE, tau_trap
+and the trap fractions are their profile-likelihood 68 % intervals ("35.73 +0.79 -0.88 ns (68 % profile;
+covariance 1-sigma 0.83)"); --no-profile-intervals skips them (then the covariance 1-sigma). --json
+regimes[i] then has tau_be_ns, tau_be_err_minus_ns, tau_be_err_plus_ns, tau_be_err_kind (profile /
+covariance / fixed / none), tau_be_cov_err_ns, the same for tau_trap and trap_fraction
+(trap_fraction_err_minus, ...), reduced_deviance (and fit_message); --json fit.global the shared
+lifetimes the same way.
 
 Spectra: --spectra FILE (.sif or .spectra.npz); without it the recording's sidecar <stem>.spectra.npz
 is used if present (the output says so; --no-spectra to skip). Frames are placed on the photon clock

@@ -64,7 +64,7 @@ def regime_analysis_frames(res, fits=None, spectra=None) -> dict[str, pl.DataFra
     rows = [{"regime": r.regime.file_tag, "range_lo_ns": float(r.range_ns[0]),
              "range_hi_ns": float(r.range_ns[1]), "n_bins": int(r.n_bins), "n_photons": int(r.n_photons),
              **regime_fields(fits, spectra, i)} for i, r in enumerate(res.regimes)]
-    schema = {k: (pl.Utf8 if k in ("regime", "fit_mode", "fit_message", "fit_warnings")
+    schema = {k: (pl.Utf8 if k in ("regime", "fit_mode", "fit_message", "fit_warnings") or k.endswith("_err_kind")
                   else pl.Boolean if k in ("fit_success", "fit_ok")
                   else pl.Int64 if k in ("n_bins", "n_photons", "spectrum_frames") else pl.Float64)
               for k in dict.fromkeys(k for row in rows for k in row)}
