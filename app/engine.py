@@ -9,7 +9,10 @@ analysis thread that runs the analysis product on the newest snapshot (tagstream
 regime fits, spectra per regime, trap spectrum; at most every max(fit_interval_s, its last CPU time /
 PRODUCT_DUTY), at once after a selection change, and on the finalized results when a finite source is
 done, so a replay ends with exactly what `tagstream analyze` gives) without holding up the snapshots.
-While acquiring it runs without the profile-likelihood intervals (analyze(preview=True)); the final run has them.
+While acquiring, and first after a selection change (a drag), it runs a preview (analyze(preview=True): no
+profile-likelihood intervals, no biexciton component; ~5x cheaper); once every tag is analysed the full
+fit follows, so the final bundle is exactly `analyze`'s (Bundle.preview False). A fit whose selection was
+changed meanwhile, or that nobody waits for any more (shutdown), is abandoned (tagstream.analysis.cancel).
 The snapshot thread never asks for a redraw: the GUI takes the newest bundle (latest()) on its own timer
 and calls take(), which lets the next snapshot be taken (no snapshot nobody will draw).
 Dragging a threshold or a regime calls the pipeline's set_selection(); the next snapshot carries the
@@ -26,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tagstream.analysis.cancel import Cancelled, cancellable
 from tagstream.analysis.fit_options import FitOptions
 from tagstream.pipeline import AnalysisConfig, Pipeline
 from tagstream.product import AnalysisOptions, analyze_recording
@@ -43,6 +47,7 @@ class Bundle:
     taken_s: float          # time.monotonic() when the snapshot was taken
     seq: int
     analysis: object = None
+    preview: bool = True    # the analysis is a preview (LiveEngine.analyze(preview=True)); False: the full one
 
 
 POLL_S = 0.01   # how often the snapshot thread looks for new tags when idle
@@ -62,12 +67,22 @@ class _AnalysisWorker(threading.Thread):
         self._job = None            # (Results, selection version, final)
         self._lock = threading.Lock()
         self.busy = False
+        self._running = None        # (selection version, cancel Event) of the job being computed
         self.cpu_s = 0.0            # this thread's CPU time of the last run (it holds the GIL most of it)
 
     def submit(self, res, sel: int, final: bool) -> None:
+        """Compute this next (replacing a waiting job); a running job of another selection is abandoned."""
         with self._lock:
             self._job = (res, sel, final)
+            if self._running is not None and self._running[0] != sel:
+                self._running[1].set()
         self.wake.set()
+
+    def cancel(self) -> None:
+        """Abandon the running job (shutdown)."""
+        with self._lock:
+            if self._running is not None:
+                self._running[1].set()
 
     def run(self) -> None:
         c = self.ctrl
@@ -77,21 +92,28 @@ class _AnalysisWorker(threading.Thread):
             with self._lock:
                 job, self._job = self._job, None
                 self.busy = job is not None
+                ev = threading.Event()
+                self._running = None if job is None else (job[1], ev)
             if job is None:
                 continue
             res, sel, final = job
             cpu0 = time.thread_time()
             try:
-                a = c.analyze(res, preview=not final)
+                with cancellable(ev):
+                    a = c.analyze(res, preview=not final)
                 with c._lock:
                     c._analysis = (sel, res.n_records, final, a)
+            except Cancelled:
+                pass                   # superseded (a newer selection) or shut down: nothing to show
             except Exception as exc:  # keep the display alive; say what happened
                 c._report(f"analysis failed: {type(exc).__name__}: {exc}")
                 with c._lock:
                     c._analysis = (sel, res.n_records, final, None)
             finally:
                 self.cpu_s = time.thread_time() - cpu0
-                self.busy = False
+                with self._lock:
+                    self._running = None
+                    self.busy = self._job is not None
             c._force = True            # a bundle with the new analysis (no Qt call here: not the GUI thread)
             w = c._worker
             if w is not None:
@@ -138,8 +160,10 @@ class _SnapshotWorker(threading.Thread):
                 if done:
                     pipe.finalize()     # every tag analysed: the final results, as analyze_file gives them
                 n = c.session.status().tags_analyzed if c.session is not None else 0
-                final_due = done and c.fit_interval_s is not None and asked != (sel, n, True)
-                if (n, sel) == seen and not c._force and not final_due:
+                fitting = c.fit_interval_s is not None
+                new_sel = fitting and (asked is None or asked[0] != sel)
+                final_due = done and fitting and asked != (sel, n, True) and not self.analyst.busy
+                if (n, sel) == seen and not c._force and not final_due and not new_sel:
                     continue
                 if not c._force and not c._taken.is_set():
                     continue
@@ -147,12 +171,12 @@ class _SnapshotWorker(threading.Thread):
                 t = t_snap = time.monotonic()
                 res = pipe.snapshot()
                 seen = (res.n_records, sel)
-                if c.fit_interval_s is not None and not self.analyst.busy and (
-                        final_due or (asked is None or asked[0] != sel)
-                        or (not done and t - last_fit >= max(c.fit_interval_s,
-                                                             self.analyst.cpu_s / PRODUCT_DUTY))):
-                    asked = (sel, res.n_records, done)
-                    self.analyst.submit(res, sel, done)
+                if new_sel or final_due or (fitting and not done and not self.analyst.busy and t - last_fit >= max(
+                        c.fit_interval_s, self.analyst.cpu_s / PRODUCT_DUTY)):
+                    # a new selection after an earlier analysis (a drag): a preview first, the full fit then
+                    final = done and not (new_sel and asked is not None)
+                    asked = (sel, res.n_records, final)
+                    self.analyst.submit(res, sel, final)    # abandons a running fit of an older selection
                     last_fit = t
                 with c._lock:
                     got = c._analysis
@@ -161,7 +185,7 @@ class _SnapshotWorker(threading.Thread):
                 spec = c.spectra_snapshot(res, None if a is None else a.spectra)
                 with c._lock:
                     c._seq += 1
-                    c._bundle = Bundle(res, fits, spec, t, c._seq, a)
+                    c._bundle = Bundle(res, fits, spec, t, c._seq, a, preview=a is None or not got[2])
                     c._taken.clear()
             except Exception as exc:  # keep the display alive; say what happened
                 c._report(f"display snapshot failed: {type(exc).__name__}: {exc}")
@@ -291,6 +315,7 @@ class LiveEngine:
             for t in (w, w.analyst):
                 t.halt.set()
                 t.wake.set()
+            w.analyst.cancel()  # a fit in progress is abandoned (nobody will draw it)
             w.join(30)          # it waits for the analysis thread (a fit in progress) to end
             w.analyst.join(30)
             self._worker = None
@@ -326,17 +351,19 @@ class LiveEngine:
     # -- the analysis product ------------------------------------------------------------------------
     def analyze(self, res, *, preview: bool = False):
         """The analysis product (tagstream.product.Analysis) of a Results snapshot with this session's
-        options and spectra: the same computation as `tagstream analyze`. preview: while acquiring, without
-        the profile-likelihood intervals (the global fit re-fitted per bound: ~1-2 s of CPU per round, at
-        6 M tags/s ~40 % of the engine's; the errors shown are then the Fisher ones); the final result
-        (and an export) has them."""
+        options and spectra: the same computation as `tagstream analyze`. preview: while acquiring or right
+        after a drag, without the profile-likelihood intervals (the global fit re-fitted per bound: ~1-2 s of
+        CPU per round, at 6 M tags/s ~40 % of the engine's; the errors shown are then the Fisher ones) and
+        without the biexciton component (~2.5x slower fits); the final result (and an export) has both
+        as the options say."""
         series = self.spectra.series() if self.spectra is not None else self.spectra_series
         if self.spectra is not None and series is not None:
             series, res = _matched_frames(series, res)
         opts = self.options if series is None else dataclasses.replace(self.options, spectra=series)
         if preview:
             opts = dataclasses.replace(opts, fit_options=dataclasses.replace(
-                opts.fit_options if opts.fit_options is not None else FitOptions(), profile_intervals=False))
+                opts.fit_options if opts.fit_options is not None else FitOptions(), profile_intervals=False,
+                biexciton_component=False))
         return analyze_recording(res, opts, title="live")
 
     def spectra_snapshot(self, res, regime_spectra):
@@ -356,28 +383,32 @@ class LiveEngine:
         """ON threshold in counts per trace bin; None = automatic (Otsu)."""
         if self.pipeline is not None:
             self.pipeline.set_selection(on_threshold=None if counts is None else float(counts))
-            self._sel_version += 1
-            self.request_snapshot()
+            self._selection_changed()
 
     def set_fit(self, fit: str | None, fit_options=None) -> None:
         """Another decay-fit model / IRF for this session: the product is run again at once."""
         if self.options is not None:
             self.options = dataclasses.replace(self.options, fit=fit, fit_options=fit_options)
-            self._sel_version += 1
-            self.request_snapshot()
+            self._selection_changed()
 
     def set_time_zero(self, t0_ps: float | None) -> None:
         """Decay time zero: 0 = the laser sync (the seed's convention), None = the decay's rise (half maximum)."""
         if self.pipeline is not None:
             self.pipeline.set_selection(t0_ps=t0_ps)
-            self._sel_version += 1
-            self.request_snapshot()
+            self._selection_changed()
 
     def set_regimes(self, regimes_ns) -> None:
         if self.pipeline is not None:
             self.pipeline.set_selection(regimes_ns=[tuple(r) for r in regimes_ns])
-            self._sel_version += 1
-            self.request_snapshot()
+            self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        """A new selection: its fits are redone (a running fit of the old one is abandoned at once, so it
+        does not compete with the new snapshot), and a snapshot is taken now."""
+        self._sel_version += 1
+        if self._worker is not None:
+            self._worker.analyst.cancel()
+        self.request_snapshot()
 
     def request_snapshot(self) -> None:
         """Take a snapshot now (after a selection change) instead of waiting for new tags."""

@@ -17,7 +17,7 @@ def run(*, replay: str | None = None, speed: float | None = None, start: bool = 
     th = LIGHT if theme == "light" else DARK
     apply_palette(app, th)
     settings = QtCore.QSettings(settings_path, QtCore.QSettings.Format.IniFormat) if settings_path else None
-    win = MainWindow(settings=settings, theme=th)
+    win = MainWindow(settings=settings, theme=th, warm_engine=True)
     win.resize(1600, 1000)
     win.show()
     if replay:

@@ -71,7 +71,9 @@ class TimedLayoutWidget(pg.GraphicsLayoutWidget):
 
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, settings: QtCore.QSettings | None = None, theme: Theme = DARK,
-                 fit_interval_s: float | None = 2.0, parent=None) -> None:
+                 fit_interval_s: float | None = 2.0, warm_engine: bool = False, parent=None) -> None:
+        """warm_engine: start the live-engine process at once (the app does), so that the first Start does
+        not wait for its imports."""
         super().__init__(parent)
         self._gc = GuiThreadGC(self)      # Qt objects must be freed in this thread (see app/gc_guard.py)
         self.theme = theme
@@ -87,6 +89,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                          parent=self)
         self.controller.scheduler.panel_of = {"intensity": "traces", "lifetime": "traces", "levels": "traces"}
         self.controller.error.connect(self.show_error)
+        if warm_engine:
+            QtCore.QTimer.singleShot(0, self.controller.warm)
         self.controller.status.connect(self.show_status)
         self.controller.state.connect(self._state_changed)
         self.threshold_cps: float | None = None   # ON threshold set by hand (counts/s; None = automatic)

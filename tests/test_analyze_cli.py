@@ -44,7 +44,7 @@ def test_export_atomic_and_no_overwrite(recording, tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["g2.parquet", "trace.parquet", "flid.parquet", "decay_40-50ns.parquet",
                             "decay_50-60ns.parquet", "decay_60-70ns.parquet", "regime_fits.parquet",
-                            "intensity_correlation.parquet", "report.png"])   # fits on by default; no spectra sidecar
+                            "report.png"])   # fits on by default; no spectra sidecar, no correlation (opt-in)
     tr = pl.read_parquet(out / "trace.parquet")
     assert {"bin_start_ps", "counts_a", "counts_b", "lifetime_ns", "on", "regime"} <= set(tr.columns)
     g2 = pl.read_parquet(out / "g2.parquet")
@@ -56,6 +56,28 @@ def test_export_atomic_and_no_overwrite(recording, tmp_path, capsys):
     assert (out / "g2.parquet").stat().st_mtime_ns == before
     assert main(args + ["--force"]) == 0
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_intensity_correlation_is_opt_in(recording, capsys):
+    """analyze runs the 1 us - 10 s correlation when asked (--correlation) or with --levels (unless
+    --no-correlation); the --json document has it exactly then."""
+    from tagstream.cli import build_parser
+    from tagstream.commands.analysis_options import analysis_config
+
+    def corr(*flags):
+        return analysis_config(build_parser().parse_args(["analyze", str(recording), *flags])).intensity_correlation
+
+    assert (corr(), corr("--correlation"), corr("--levels"), corr("--levels", "--no-correlation")) == \
+        (False, True, True, False)
+    with pytest.raises(SystemExit):
+        corr("--correlation", "--no-correlation")
+    capsys.readouterr()
+    base = ["analyze", str(recording), "--bin-ms", "100", "--sync-divider", "1000", "--no-fit", "--json"]
+    for flags, present in (([], False), (["--correlation"], True)):
+        assert main(base + flags) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert ("intensity_correlation" in d) is present
+    assert len(d["intensity_correlation"]["lag_s"]) > 40
 
 
 def test_missing_channel_lists_present(recording, capsys):

@@ -33,7 +33,8 @@ FIT_WAIT_MS = 300_000    # a global fit under a loaded 2-core machine
 def finished_analysis(qtbot, win):
     c = win.controller
     qtbot.waitUntil(lambda: c.finished, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: c.analysis is not None and c.analysis.results.final and c.complete, timeout=FIT_WAIT_MS)
+    qtbot.waitUntil(lambda: c.analysis is not None and c.analysis.results.final and not c.preview and c.complete,
+                    timeout=FIT_WAIT_MS)
     return c.analysis
 
 
@@ -133,8 +134,11 @@ def test_a_regime_drag_after_the_replay_gives_analyzes_result_for_the_new_regime
     region.sigRegionChangeFinished.emit(region)
     c = win.controller
     want = ((40.0, 50.0), (50.0, 60.0), (58.0, 72.0))
-    qtbot.waitUntil(lambda: c.analysis is not None and c.analysis.results.selection.regimes_ns == want
-                    and c.complete, timeout=FIT_WAIT_MS)
+    # a preview first (no profile intervals, no biexciton component: quick), then the full fit
+    qtbot.waitUntil(lambda: c.analysis is not None and c.analysis.results.selection.regimes_ns == want, timeout=FIT_WAIT_MS)
+    assert c.preview and not c.analysis.fits.global_fit.intervals
+    qtbot.waitUntil(lambda: c.analysis.results.selection.regimes_ns == want and not c.preview and c.complete,
+                    timeout=FIT_WAIT_MS)
     ref = analyze_recording(REC, AnalysisOptions(config=win.config_from_controls(), fit="global"))
     assert ref.results.selection.regimes_ns == want
     assert [x.n_photons for x in c.analysis.results.regimes] == [x.n_photons for x in ref.results.regimes]
@@ -149,12 +153,12 @@ def test_fit_model_and_irf_controls_reach_the_product(qtbot, replayed):
     c = win.controller
     win.fit_box.setCurrentIndex(win.fit_box.findData("single"))
     qtbot.waitUntil(lambda: c.analysis is not None and c.analysis.fits is not None and c.analysis.fits.mode == "single"
-                    and c.complete, timeout=FIT_WAIT_MS)
+                    and not c.preview and c.complete, timeout=FIT_WAIT_MS)
     assert c.options.fit == "single"
     ref = analyze_recording(REC, AnalysisOptions(config=win.config_from_controls(), fit="single"))
     np.testing.assert_equal([f.params for f in c.analysis.fits.fits], [f.params for f in ref.fits.fits])
     win.irf_box.setCurrentIndex(win.irf_box.findData("emg"))
     qtbot.waitUntil(lambda: c.options.fit_options is not None and c.options.fit_options.irf == "emg", timeout=5000)
     assert c.options.fit_options == FitOptions(irf="emg")
-    qtbot.waitUntil(lambda: c.analysis is not None and c.complete
+    qtbot.waitUntil(lambda: c.analysis is not None and c.complete and not c.preview
                     and "irf_tail_ps" in c.analysis.fits.fits[0].params, timeout=FIT_WAIT_MS)

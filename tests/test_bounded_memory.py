@@ -25,7 +25,7 @@ REGIMES = "0-20,20-40,40-50,50-60,60-70"
 
 def fixed(t0_ps: float, **extra) -> AnalysisConfig:
     return AnalysisConfig(trace_bin_ms=10, on_threshold=5, t0_ps=t0_ps, subtract_background=False,
-                          regimes_ns=REGIMES, **extra)
+                          regimes_ns=REGIMES, **{"intensity_correlation": True, **extra})
 
 
 def same_results(store, bounded) -> None:

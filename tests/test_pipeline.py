@@ -194,7 +194,7 @@ def test_errors_time_order_and_filtered_without_period():
 
 def test_snapshot_from_another_thread_while_feeding():
     c = synth(seed=8, duration_ps=200_000_000_000, rate=0.05)
-    p = Pipeline(Setup(), AnalysisConfig(trace_bin_ms=10))
+    p = Pipeline(Setup(), AnalysisConfig(trace_bin_ms=10, intensity_correlation=True))
     snaps, stop = [], threading.Event()
 
     def gui():

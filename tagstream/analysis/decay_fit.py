@@ -30,6 +30,8 @@ import numpy as np
 from scipy import special
 
 from tagstream.analysis import decay_models as dm
+from tagstream.analysis.blas import one_blas_thread
+from tagstream.analysis.cancel import check as _cancelled
 from tagstream.analysis.irf import IRF
 from tagstream.errors import AnalysisError
 
@@ -295,7 +297,9 @@ class _Problem:
 
         Each step solves (H + lam diag H) d = -g with H the Fisher information; parameters at a bound
         whose gradient pushes outward are held. Returns (x, objective, info) with info.success/message.
+        BLAS runs on one thread (tagstream.analysis.blas: small matrices, a second thread only waits).
         """
+        one_blas_thread()
         x = np.asarray(x0, dtype=np.float64).copy()
         free = np.asarray(list(free), dtype=np.int64)
         lo = np.array([self.lo[i] for i in free])
@@ -304,6 +308,7 @@ class _Problem:
         F = self.objective(x)
         lam, success, message, it, stalled = 1e-3, False, "maximum number of iterations reached", 0, 0
         for it in range(1, max_iter + 1):
+            _cancelled()        # raises Cancelled when another thread abandoned this fit (tagstream.analysis.cancel)
             g, H = self.gradient_and_information(x, free)
             if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):   # LAPACK may never return on NaN/inf
                 success, message = False, "numerical overflow (the model's derivatives are not finite here)"

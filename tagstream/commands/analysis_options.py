@@ -57,7 +57,11 @@ def add_analysis_arguments(p) -> None:
                    "in ON trace bins; in --json as g2_on)")
     p.add_argument("--g2-time-window-s", type=float, default=10.0, metavar="S", help="with --g2-on: g2(0) per "
                    "window of S seconds (default 10), and per blinking state with --levels (--json g2_vs_time)")
-    p.add_argument("--no-correlation", action="store_true", help="skip the 1 us - 10 s intensity correlation")
+    corr = p.add_mutually_exclusive_group()
+    corr.add_argument("--correlation", action="store_true", help="also the exact 1 us - 10 s A-B intensity "
+                      "correlation (blinking timescales; on by default with --levels). Opt-in: it costs ~300 ns CPU "
+                      "per photon, 3x the rest of the engine on a dense file (bench/bench_engine.py)")
+    corr.add_argument("--no-correlation", action="store_true", help="skip the intensity correlation (also with --levels)")
     p.add_argument("--levels", nargs="?", type=float, const=0.99, metavar="CONF", help="change-point intensity "
                    "levels of A+B at confidence CONF (0.69, 0.90, 0.95, 0.99; default 0.99): states, dwell-time power laws "
                    "(blinking) in --json, levels / level_flid / dwells / dwell_histograms .parquet in the export")
@@ -96,10 +100,18 @@ def analysis_config(args) -> AnalysisConfig:
                           subtract_background=not args.no_background, g2_window_ps=args.g2_window_ps,
                           g2_bin_ps=args.g2_bin_ps, g2_per_state=args.g2_on, levels_confidence=levels,
                           on_from_levels=args.on_from_levels, level_states=args.level_states,
-                          intensity_correlation=not getattr(args, "no_correlation", False),
+                          intensity_correlation=wants_correlation(args, levels),
                           g2_time_window_s=getattr(args, "g2_time_window_s", None) or 10.0)
     # a command never re-selects: with the selection fixed up front, keep no per-photon store
     return dataclasses.replace(config, bounded_memory=True) if config.bounded_possible() else config
+
+
+def wants_correlation(args, levels: float | None) -> bool:
+    """The intensity correlation runs when asked (--correlation) or with the blinking levels (--levels, unless
+    --no-correlation): its cost grows with the photons (~300 ns each), not with the records."""
+    if getattr(args, "no_correlation", False):
+        return False
+    return bool(getattr(args, "correlation", False)) or levels is not None
 
 
 def analysis_options(args, spectra=None) -> AnalysisOptions:

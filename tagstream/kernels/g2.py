@@ -28,7 +28,9 @@ _EXACT_SPAN_PS = 1 << 52  # below it the float quotient is off by at most one
 @njit(nogil=True, cache=True)
 def _signed_keys(t, which, base, lo, bin_ps, shift, out, at):
     """out[at + i] = key(x) for a B photon (> 0), -key(x) for an A one (< 0): the sign is the
-    detector. x = t - base (+ lo for A) >= bin_ps."""
+    detector. x = t - base (+ lo for A) >= bin_ps. Kept scalar on purpose (the exit on a bad x, which
+    never happens, stops the vectoriser): without AVX-512 the vector int64 multiplies and conversions are
+    emulated, 5.6 against 4.4 ns per photon on this machine (bench/bench_kernels.py host)."""
     n = t.shape[0]
     if n == 0:
         return
@@ -37,13 +39,20 @@ def _signed_keys(t, which, base, lo, bin_ps, shift, out, at):
     for i in range(n):
         wi = np.int64(which[i] != 0)
         x = t[i] - base + (1 - wi) * lo
+        if x < bin_ps:
+            raise ValueError("g2 key below its base")
         if exact:
             q = x // bin_ps
         else:
-            q = np.int64(x * inv)
-            q -= np.int64(q * bin_ps > x)
-            q += np.int64((q + 1) * bin_ps <= x)
-        k = (q << shift) + (x - q * bin_ps)
+            q = np.int64(x * inv)       # floor(x / bin_ps) within +-1 (x < 2**52): one exact correction
+        r = x - q * bin_ps
+        neg = np.int64(r < 0)
+        q -= neg
+        r += neg * bin_ps
+        over = np.int64(r >= bin_ps)
+        q += over
+        r -= over * bin_ps
+        k = (q << shift) + r
         out[at + i] = k if wi else -k
 
 
