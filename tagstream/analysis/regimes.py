@@ -121,8 +121,8 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
     """Poisson-MLE decay fits of every regime of a Results.
 
     mode "global" (the seed's Fig. 4): band-edge and trap lifetimes shared by all regimes, a free trap
-    fraction per regime and (options.fast_component, default) a shared fast exponential for grey-state
-    photons; the likelihood-ratio test of "the shortest regime is pure band edge" is a note
+    fraction per regime, (options.fast_component, default) a shared fast exponential for grey-state
+    photons and (options.biexciton_component, default) a sub-ns biexciton component; the likelihood-ratio test of "the shortest regime is pure band edge" is a note
     (options.band_edge_only "test" / "always": impose it unless rejected / always). The decays are the
     regimes' split-half cross-selected histograms (regime_histograms). With fewer than two fittable
     regimes it falls back to "single". "single" / "be_trap": each regime on its

@@ -37,7 +37,8 @@ def add_fit_arguments(p) -> None:
                    help="fit only the bins LO..HI ns after the rise (periodic), with the IRF shift fixed from the "
                         "full-period fit, e.g. 3,500 to skip fast components")
     g.add_argument("--fast-component", dest="fast_component", action="store_true", default=None,
-                   help="global fit: a shared fast exponential for grey/OFF-state and biexciton photons "
+                   help="global fit: a shared fast exponential for grey/OFF-state photons (and the biexciton ones "
+                        "with --no-biexciton-component) "
                         "(default; its amplitude may fit to 0)")
     g.add_argument("--no-fast-component", dest="fast_component", action="store_false",
                    help="global fit without the fast component")
