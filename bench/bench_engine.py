@@ -8,7 +8,7 @@ issue-14 case: 120 s of it are 125 M tags, 1.25 GB). Timed in the same run, best
   decode  every TagChunk of tagstream.io (decode + time-order check / reorder)
   analyze tagstream.pipeline.analyze_file (one pass per record + trace + g2 + finalize, default config:
           as `tagstream analyze` runs it), also with the opt-in intensity correlation (--correlation; its
-          cost grows with photons, not records: ~250 ns CPU per photon, 3x the rest here)
+          cost grows with photons, not records: ~300 ns CPU per photon, 3x the rest here)
   general the same through the general path (reader.chunks(): decode + reorder, then the pipeline)
   memory  decode + pipeline of the file's bytes already in memory (Pipeline.feed_ordered), CPU time
 and prints analyze/read (target <= 3) and decode + pipeline in memory in M tags/s (target >= 300).

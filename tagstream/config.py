@@ -62,7 +62,7 @@ class AnalysisConfig:
         resolves it into two).
     intensity_correlation: the exact A-B intensity correlation on log lags 1 us - 10 s, 8 per decade
         (tagstream.stages.correlation; holds the photons of the last 10 s). Off by default (the CLI runs it
-        with --correlation or --levels, the app with its checkbox): ~250 ns CPU per photon, which on a dense
+        with --correlation or --levels, the app with its checkbox): ~300 ns CPU per photon, which on a dense
         file is 3x the rest of the engine.
     g2_time_window_s: window of g2(0) against time (needs g2_per_state; also g2(0) per blinking state with levels).
     bounded_memory: drop each trace bin's per-photon decay indices once the bin closes (its photons go

@@ -59,7 +59,7 @@ def add_analysis_arguments(p) -> None:
                    "window of S seconds (default 10), and per blinking state with --levels (--json g2_vs_time)")
     corr = p.add_mutually_exclusive_group()
     corr.add_argument("--correlation", action="store_true", help="also the exact 1 us - 10 s A-B intensity "
-                      "correlation (blinking timescales; on by default with --levels). Opt-in: it costs ~250 ns CPU "
+                      "correlation (blinking timescales; on by default with --levels). Opt-in: it costs ~300 ns CPU "
                       "per photon, 3x the rest of the engine on a dense file (bench/bench_engine.py)")
     corr.add_argument("--no-correlation", action="store_true", help="skip the intensity correlation (also with --levels)")
     p.add_argument("--levels", nargs="?", type=float, const=0.99, metavar="CONF", help="change-point intensity "
@@ -108,7 +108,7 @@ def analysis_config(args) -> AnalysisConfig:
 
 def wants_correlation(args, levels: float | None) -> bool:
     """The intensity correlation runs when asked (--correlation) or with the blinking levels (--levels, unless
-    --no-correlation): its cost grows with the photons (~250 ns each), not with the records."""
+    --no-correlation): its cost grows with the photons (~300 ns each), not with the records."""
     if getattr(args, "no_correlation", False):
         return False
     return bool(getattr(args, "correlation", False)) or levels is not None
