@@ -167,6 +167,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dv = DecayView(dec_w.addPlot(row=0, col=0), t, residual_plot=dec_w.addPlot(row=1, col=0))
         dec_w.ci.layout.setRowStretchFactor(0, 3)
         dec_w.ci.layout.setRowStretchFactor(1, 1)
+        dv.rplot.setMinimumHeight(100)   # its x axis takes ~40 px: at 1366 x 768 a quarter left its ticks overlapping
         spec_w = self._plot_widget("spectra")
         sv = SpectraViews(t, latest=spec_w.addPlot(row=0, col=0), waterfall=spec_w.addPlot(row=1, col=0),
                           regimes=spec_w.addPlot(row=2, col=0))
@@ -925,6 +926,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([d["controls"], d["g2"]], [side, right], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([d["controls"], d["messages"]], [int(0.75 * h), int(0.12 * h)], QtCore.Qt.Orientation.Vertical)
         self.resizeDocks([d["flid"]], [int(0.42 * h)], QtCore.Qt.Orientation.Vertical)
+        if compact:   # the decays (plot, legend below it, residuals) need the height more than the tabs
+            self.resizeDocks([d["g2"], d["decays"]], [int(0.36 * h), int(0.64 * h)], QtCore.Qt.Orientation.Vertical)
 
     def closeEvent(self, ev) -> None:  # noqa: N802 (Qt)
         self.save_settings()

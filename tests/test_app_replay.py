@@ -48,8 +48,10 @@ def replayed(request, qapp, tmp_path_factory):
     w.show()
     try:
         w.replay(str(REC), speed=1e6)
-        live = finished_analysis(QtBot(request), w)
+        # analyze's reference meanwhile, here, while the engine process replays and fits (two cores: the
+        # two global fits side by side, ~half the fixture's time)
         ref = analyze_recording(REC, AnalysisOptions(config=w.config_from_controls(), fit=w.fit_box.currentData()))
+        live = finished_analysis(QtBot(request), w)
         yield w, live, ref
     finally:
         w.controller.shutdown()

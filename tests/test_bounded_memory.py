@@ -40,6 +40,8 @@ def same_results(store, bounded) -> None:
         assert_same(plain if name == "regimes" else getattr(store, name), getattr(bounded, name), name)
     a, b = store.to_json_dict(), bounded.to_json_dict()
     assert (a.pop("memory_mode"), b.pop("memory_mode")) == ("reselectable", "bounded")
+    for ra, rb in zip(a["regimes"], b["regimes"]):   # the fits' photons: cross-selected / the plain decay
+        assert rb.pop("n_fit_photons") == rb["n_photons"] and ra.pop("n_fit_photons") >= 0
     assert a == b
 
 

@@ -167,3 +167,27 @@ def test_fit_regimes_are_fit_decay_over_one_period(measured):
         ref = fit_decay(r.t_ps[:k], y[:k], res.laser_period_ps, "single", irf=FitOptions().build_irf(res))
         assert f.params["tau_ns"] == pytest.approx(ref.params["tau_ns"])
         assert f.counts.sum() == y[:k].sum()
+
+
+def test_report_colour_bars_have_their_label_clear_of_the_tick_numbers(analysis):
+    """The FLID and the spectra waterfall carry colour bars (what a colour means), whose label sits right
+    of the tick numbers, not over them (issue 15: they overlapped), inside the page."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tagstream.export.report import build_figure
+
+    fig, ax = build_figure(analysis)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    bars = [ax[k] for k in ("flid_colorbar", "waterfall_colorbar") if k in ax]
+    assert "flid_colorbar" in ax and (analysis.series is None or "waterfall_colorbar" in ax)
+    for cb in bars:
+        box = cb.get_window_extent(r)
+        ticks = [b for b in (t.get_window_extent(r) for t in cb.get_yticklabels(minor=False) + cb.get_yticklabels(
+            minor=True) if t.get_visible() and t.get_text()) if box.y0 - 1 <= (b.y0 + b.y1) / 2 <= box.y1 + 1]
+        label = cb.yaxis.label.get_window_extent(r)
+        assert ticks and cb.yaxis.label.get_text()
+        assert label.x0 >= max(t.x1 for t in ticks) - 0.5, (label, ticks)
+        assert label.x1 <= fig.bbox.x1
+    assert ax["flid_colorbar"].yaxis.label.get_text() == "trace bins per cell"

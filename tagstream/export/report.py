@@ -111,7 +111,9 @@ def build_figure(a, size: tuple[int, int] = PAGE_PX):
     p = ax["flid"] = fig.add_subplot(gs[3, 0])
     h = np.ma.masked_equal(f.hist.T.astype(float), 0)
     if h.count():
-        p.pcolormesh(f.count_edges, f.lifetime_edges_ns, h, norm=LogNorm(vmin=1, vmax=max(h.max(), 1)), cmap="viridis")
+        m = p.pcolormesh(f.count_edges, f.lifetime_edges_ns, h, norm=LogNorm(vmin=1, vmax=max(h.max(), 1)),
+                         cmap="viridis")
+        ax["flid_colorbar"] = _colour_bar(fig, m, p, "trace bins per cell")
     p.set(xlabel=f"counts per {tr.bin_ms:g} ms", ylabel="average lifetime (ns)", title="FLID (bins)")
 
     p = ax["g2"] = fig.add_subplot(gs[3, 1])
@@ -198,8 +200,9 @@ def _draw_spectra(fig, gs, ax, a) -> None:
     if dens.size:
         lo, hi = np.percentile(dens, [1, 99.8])
         t = np.arange(s.n_frames) * s.cycle_time_s
-        p.imshow(dens, aspect="auto", origin="lower", cmap="magma", vmin=lo, vmax=max(hi, lo + 1e-9),
-                 extent=(float(e[0]), float(e[-1]), 0.0, float(t[-1] + s.cycle_time_s)), interpolation="nearest")
+        m = p.imshow(dens, aspect="auto", origin="lower", cmap="magma", vmin=lo, vmax=max(hi, lo + 1e-9),
+                     extent=(float(e[0]), float(e[-1]), 0.0, float(t[-1] + s.cycle_time_s)), interpolation="nearest")
+        ax["waterfall_colorbar"] = _colour_bar(fig, m, p, "counts per eV")
     p.set(xlabel="photon energy (eV)", ylabel="frame start (s)", title=f"EMCCD spectra ({s.n_frames} frames)")
     p = ax["spectra"] = fig.add_subplot(gs[6, 1], sharex=p)
     for i, (r, rs) in enumerate(zip(a.results.regimes, sp.spectra)):
@@ -216,6 +219,14 @@ def _draw_spectra(fig, gs, ax, a) -> None:
         lo = min(pk.peak_ev - 3 * pk.fwhm_ev for pk in peaks)
         hi = max(pk.peak_ev + 3 * pk.fwhm_ev for pk in peaks)
         p.set_xlim(lo, hi)
+
+
+def _colour_bar(fig, mappable, p, label: str):
+    """A colour bar right of axes p, its label clear of the tick numbers (with matplotlib's default pad
+    the FLID's log-scale numbers reached 3.5 px into the label: tests/test_report.py)."""
+    cb = fig.colorbar(mappable, ax=p, pad=0.01)
+    cb.set_label(label, labelpad=8)
+    return cb.ax
 
 
 def _one_period(res) -> int:
