@@ -3,8 +3,9 @@
     python -m tagstream.app.screenshot [--out docs/screenshot.png] [--size 1600x1000] [--seconds 30]
 
 Runs the simulated quantum dot (with its EMCCD camera) for --seconds of stream time as fast as the
-machine allows, waits until every tag is analysed, the fits are done and every panel shows the final
-snapshot, then saves QWidget.grab() of the window.
+machine allows, waits until every tag is analysed, the full fit (not the acquiring preview) is drawn
+and every panel shows the final snapshot, then saves QWidget.grab() of the window (exit 1, nothing
+written, if that takes over 120 s).
 """
 
 from __future__ import annotations
@@ -53,11 +54,15 @@ def main(argv=None) -> int:
             app.processEvents()
             time.sleep(0.01)
             b = c.last_drawn
-            if (c.finished and c.complete and b is not None and b.fits is not None
+            if (c.finished and c.complete and b is not None and b.fits is not None and not c.preview
                     and b.results.n_records == c.session.status().tags_analyzed):
                 break
         else:
-            print("the window did not finish within 120 s", file=sys.stderr)
+            print("the window did not finish (every tag analysed, the full fit drawn) within 120 s: "
+                  "no screenshot written", file=sys.stderr)
+            c.shutdown()
+            win.close()
+            return 1
         end = time.monotonic() + 0.5
         while time.monotonic() < end:       # a last paint of every panel
             app.processEvents()

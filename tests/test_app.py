@@ -270,3 +270,24 @@ def test_garbage_is_collected_only_in_the_gui_thread_while_a_window_is_open(qtbo
     assert not gc.isenabled()            # another window is still open
     b.close()
     assert gc.isenabled()                # back to automatic collection
+
+
+def test_the_readme_screenshot_shows_the_full_fit(qtbot, tmp_path, monkeypatch):
+    """app/screenshot.py (docs/screenshot.png) grabs the window only once the full fit is drawn: it once
+    grabbed a finished stream whose fit table still showed an early preview round's 'no laser period'."""
+    from tagstream.app import screenshot
+
+    seen = {}
+    grab = MainWindow.grab
+
+    def grab_and_look(self, *a):
+        t = self.fit_table
+        seen["preview"] = self.controller.preview
+        seen["tau_be"] = [t.item(i, 2).text() for i in range(t.rowCount())]
+        return grab(self, *a)
+
+    monkeypatch.setattr(MainWindow, "grab", grab_and_look)
+    out = tmp_path / "shot.png"
+    assert screenshot.main(["--out", str(out), "--seconds", "8", "--size", "1366x768"]) == 0
+    assert out.stat().st_size > 50_000 and seen["preview"] is False
+    assert len(seen["tau_be"]) == 3 and all("+" in s and "−" in s for s in seen["tau_be"]), seen   # 34.5 +0.6 −0.6

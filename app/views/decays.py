@@ -108,7 +108,7 @@ class DecayView:
             self.curves[i].setData(r.t_ps[s] * 1e-3, positive_or_nan(y[s]))
             fit = fits[i] if fits is not None and i < len(fits) else r.fit
             ok = fit is not None and getattr(fit, "model_counts", None) is not None
-            label = f"{Regime(*r.range_ns).display}: {short_count(int(y.sum()))} photons"
+            label = f"{Regime(*r.range_ns).display}: {short_count(int(y.sum()))} fit photons"   # (the table: the regime's)
             legend_show(self.legend, self.curves[i], label + (f" · {fit_label(fit)}" if ok else ""), True)
             fc = self.fit_curves[i]
             fc.setVisible(ok)
