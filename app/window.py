@@ -926,8 +926,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([d["controls"], d["g2"]], [side, right], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([d["controls"], d["messages"]], [int(0.75 * h), int(0.12 * h)], QtCore.Qt.Orientation.Vertical)
         self.resizeDocks([d["flid"]], [int(0.42 * h)], QtCore.Qt.Orientation.Vertical)
+        self.views["spectra"].set_compact(compact, self.plot_widgets["spectra"].ci)
         if compact:   # the decays (plot, legend below it, residuals) need the height more than the tabs
             self.resizeDocks([d["g2"], d["decays"]], [int(0.36 * h), int(0.64 * h)], QtCore.Qt.Orientation.Vertical)
+        else:         # the spectra's three stacked plots need the height more than g2's one
+            self.resizeDocks([d["g2"], d["spectra"]], [int(0.4 * h), int(0.6 * h)], QtCore.Qt.Orientation.Vertical)
 
     def closeEvent(self, ev) -> None:  # noqa: N802 (Qt)
         self.save_settings()

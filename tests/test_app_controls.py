@@ -301,22 +301,24 @@ def test_colour_bar_label_clear_of_its_tick_numbers(qtbot, win):
     src, acc = finite_source(4.0, seed=10)
     win.start(source=src, spectra=acc)
     wait_done(qtbot, win)
-    win.resize(1366, 768)
-    qtbot.wait(300)
-    win.grab()                                   # paint once: tick texts measured
-    for bar in (win.views["flid"].colorbar, win.views["spectra"].colorbar):
-        ax = bar.getAxis("right")
-        label = ax.mapRectFromItem(ax.label, ax.label.boundingRect())   # rotated label, in the axis' coordinates
-        text_right = max(ax.style["tickLength"], 0) + ax.style["tickTextOffset"][0] + ax.textWidth
-        margin = ax.label.document().documentMargin()
-        assert label.left() + margin >= text_right, (label, text_right)     # the label starts after the numbers
-        assert label.right() - margin <= ax.width() + 1                       # and is inside the axis
+    for size, bars in (((1366, 768), ("flid",)), ((1920, 1080), ("flid", "spectra"))):   # (compact: no waterfall)
+        win.resize(*size)
+        win.docks["spectra"].raise_()
+        qtbot.wait(300)
+        win.grab()                                   # paint once: tick texts measured
+        for bar in (win.views[b].colorbar for b in bars):
+            ax = bar.getAxis("right")
+            label = ax.mapRectFromItem(ax.label, ax.label.boundingRect())   # rotated label, in the axis' coordinates
+            text_right = max(ax.style["tickLength"], 0) + ax.style["tickTextOffset"][0] + ax.textWidth
+            margin = ax.label.document().documentMargin()
+            assert label.left() + margin >= text_right, (label, text_right)     # the label starts after the numbers
+            assert label.right() - margin <= ax.width() + 1                       # and is inside the axis
 
 
-def assert_tick_labels_readable(win, skip=("spectra",)) -> None:
+def assert_tick_labels_readable(win, skip=()) -> None:
     """Every visible axis of every visible plot shows at least two tick labels, distinct ones (distinct
-    values), that do not overlap one another (pyqtgraph's own draw specs: what it paints). skip: the
-    spectra panel's three stacked plots still overlap their y ticks at 1366 x 768 (to do)."""
+    values), that do not overlap one another (pyqtgraph's own draw specs: what it paints). (The spectra
+    panel at 1366 x 768 shows the spectra per regime alone: three stacked plots overlapped their ticks.)"""
     import pyqtgraph as pg
 
     img = QtGui.QImage(8, 8, QtGui.QImage.Format.Format_ARGB32)
@@ -367,6 +369,14 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     assert img.width() == 1366 and img.height() == 768
     assert_tick_labels_readable(win)              # not "1, 0, 0, 0" on a squashed axis
     assert img.save(str(tmp_path / "window_1366.png"))
+    d["spectra"].raise_()                         # the spectra tab: its plots share ~270 px
+    qtbot.wait(100)
+    win.grab()
+    sv = win.views["spectra"]
+    assert win.plot_widgets["spectra"].isVisible() and not sv.p_latest.isVisible() and not sv.p_water.isVisible()
+    assert_tick_labels_readable(win)
+    assert win.grab().toImage().save(str(tmp_path / "spectra_1366.png"))
+    d["g2"].raise_()
     win.resize(1920, 1080)
     qtbot.wait(100)
     assert not win._compact and win.tabifiedDockWidgets(d["g2"]) == [d["fits"]]
@@ -376,6 +386,7 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
         if w.isVisible():
             assert w.width() >= 220 and w.height() >= 170, (name, w.size())
     win.grab()
+    assert sv.p_latest.isVisible() and sv.p_water.isVisible()   # the wide layout shows all three again
     assert_tick_labels_readable(win)
 
 

@@ -47,6 +47,30 @@ class SpectraViews:
 
         self._ranged = False
         self._shown = None
+        self._grid = None     # the GraphicsLayout the plots sit in (set_compact re-lays them)
+
+    def set_compact(self, compact: bool, layout=None) -> None:
+        """Compact window (a 1366 x 768 laptop: the panel is ~200 px tall): three stacked plots leave each
+        ~37 px and their y ticks overlap (two still leave one tick each), so it shows the spectra per regime
+        alone, without a title (the dock's tab says "Spectra"); the wide layout has all three again."""
+        layout = layout if layout is not None else self._grid
+        if layout is None or self.p_reg is None:
+            return
+        self._grid = layout
+        for row, plot in enumerate((self.p_latest, self.p_water)):
+            if plot is None:
+                continue
+            if compact and plot in layout.items:
+                layout.removeItem(plot)
+                plot.hide()
+            elif not compact and plot not in layout.items:
+                layout.addItem(plot, row=row, col=0)
+                plot.show()
+        layout.layout.setRowStretchFactor(1, 0 if compact else 2)   # an empty row keeps no share of the height
+        self._title(self.p_reg, None if compact else "Spectra per regime")
+
+    def _title(self, plot, title: str | None) -> None:
+        plot.setTitle(title, color=self.theme.foreground, size="11pt") if title else plot.setTitle(None)
 
     def update(self, snap) -> None:
         if snap is None:
