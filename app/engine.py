@@ -360,6 +360,8 @@ class LiveEngine:
         if self.spectra is not None and series is not None:
             series, res = _matched_frames(series, res)
         opts = self.options if series is None else dataclasses.replace(self.options, spectra=series)
+        if preview and not res.laser_period_ps:   # no period yet (the first snapshots): no fit to show yet,
+            opts = dataclasses.replace(opts, fit=None)   # not a row of "no laser period" errors
         if preview:
             opts = dataclasses.replace(opts, fit_options=dataclasses.replace(
                 opts.fit_options if opts.fit_options is not None else FitOptions(), profile_intervals=False,

@@ -71,3 +71,28 @@ def test_a_measured_irf_without_a_file_says_so_and_keeps_the_default(qtbot, win)
     win.irf_box.setCurrentIndex(win.irf_box.findData("measured"))
     assert win.fit_options() is None
     assert "choose its file" in win.log.toPlainText()
+
+
+def test_a_preview_before_the_laser_period_is_known_has_no_fit_rows():
+    """The first live snapshots have no laser period yet: their preview shows no fits (the table's
+    dashes), not a row of 'no laser period' errors that stayed until the next fit round; a final
+    analysis without a period still says why nothing was fitted."""
+    from tagstream.app.engine import LiveEngine
+    from tagstream.app.views.fits import fit_rows
+    from tagstream.chunk import TagChunk
+    from tagstream.pipeline import AnalysisConfig, Pipeline
+    from tagstream.product import AnalysisOptions
+    from tagstream.setup import Setup
+
+    rng = np.random.default_rng(3)
+    pipe = Pipeline(Setup(), AnalysisConfig())
+    pipe.feed(TagChunk(np.sort(rng.integers(0, 10**9, 3000)), rng.integers(1, 3, 3000).astype(np.uint16), 0))
+    res = pipe.snapshot()
+    assert not res.laser_period_ps and res.regimes
+    eng = LiveEngine()
+    eng.options = AnalysisOptions()
+    preview = eng.analyze(res, preview=True)
+    assert preview.fits is None
+    assert all("laser period" not in " ".join(cells) for cells, _, _ in fit_rows(preview))
+    final = eng.analyze(res)
+    assert any("laser period" in w for w in final.warnings) or final.fits is not None
