@@ -354,8 +354,8 @@ class LiveEngine:
         options and spectra: the same computation as `tagstream analyze`. preview: while acquiring or right
         after a drag, without the profile-likelihood intervals (the global fit re-fitted per bound: ~1-2 s of
         CPU per round, at 6 M tags/s ~40 % of the engine's; the errors shown are then the Fisher ones) and
-        without the biexciton component (~2.5x slower fits); the final result (and an export) has both
-        as the options say."""
+        without the biexciton component (off by default; ~2.5x slower fits when asked for); the final result
+        (and an export) has both as the options say."""
         series = self.spectra.series() if self.spectra is not None else self.spectra_series
         if self.spectra is not None and series is not None:
             series, res = _matched_frames(series, res)

@@ -90,6 +90,7 @@ def test_json_equals_direct_computation(cli_run, direct):
         assert gj[f"{stem}_err_minus_ns"] == pytest.approx(v - lo, rel=1e-6)
         assert gj[f"{stem}_err_plus_ns"] == pytest.approx(hi - v, rel=1e-6)
         assert gj[f"{stem}_cov_err_ns"] == pytest.approx(g.errors[f"{stem}_ns"], rel=1e-9)
+    assert gj["nuisance_lifetimes_ns"] == {} and gj["rest_histogram"] is None   # the seed's model: no nuisances
     for r, lab, rs in zip(d["regimes"], ("40-50", "50-60", "60-70"), direct["spec"]):
         f = g.fits[lab]
         for stem in ("tau_be", "tau_trap"):
@@ -176,6 +177,10 @@ def test_seed_reproduction_vs_truth(capsys):
     g = d["fit"]["global"]
     assert abs(g["tau_be_ns"] - 35.0) < 1.0
     assert abs(g["tau_trap_ns"] - 57.0) < 3.0
+    # the photons outside the regimes join the fit and pin the nuisance lifetimes (simulator: OFF 1.2 ns,
+    # grey 10 / 11.2 ns)
+    assert g["rest_histogram"]["n_photons"] > 0 and g["rest_histogram"]["adequacy_z"] < 3
+    assert 0.5 < g["nuisance_lifetimes_ns"]["tau_fast"] < 2.5 and 7 < g["nuisance_lifetimes_ns"]["tau_grey"] < 14
     truth = truth_per_bin(pl.read_parquet(FIX / "qd_demo.truth.parquet"), 100 * 10**9)
     tf, ec = truth["trap_photon_fraction"].to_numpy(), truth["expected_counts"].to_numpy()
     res = analyze_file(REC, Setup.from_toml(FIX / "qd_demo.setup.toml"),

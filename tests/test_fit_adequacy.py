@@ -142,7 +142,8 @@ def _args(argv, recording=None, setup=None):
 def test_fit_options_from_cli_and_setup_toml(tmp_path):
     o = fit_options(_args([]))
     assert o.irf == "gaussian" and o.fit_range_ns is None and o.band_edge_only == "free" and o.fast_component
-    assert o.biexciton_component and o == FitOptions()    # the CLI's defaults are the library's
+    assert not o.biexciton_component and o.grey_component and o.rest_histogram
+    assert o == FitOptions()    # the CLI's defaults are the library's
     o = fit_options(_args(["--irf", "emg", "--fit-range-ns", "3,500", "--no-band-edge-test", "--no-fast-component"]))
     assert o.irf == "emg" and o.fit_range_ns == (3.0, 500.0) and o.band_edge_only == "always" and not o.fast_component
     assert fit_options(_args(["--band-edge-only", "test"])).band_edge_only == "test"
@@ -152,6 +153,13 @@ def test_fit_options_from_cli_and_setup_toml(tmp_path):
     assert o.band_edge_only == "always" and not o.fast_component and not o.biexciton_component
     assert fit_options(_args(["--biexciton-component"], setup=str(setup))).biexciton_component  # the CLI wins
     assert not fit_options(_args(["--no-biexciton-component"])).biexciton_component
+    setup.write_text("[fit]\ngrey_component = false\nrest_histogram = false\n")
+    o = fit_options(_args([], setup=str(setup)))
+    assert not o.grey_component and not o.rest_histogram
+    o = fit_options(_args(["--grey-component", "--rest-histogram"], setup=str(setup)))
+    assert o.grey_component and o.rest_histogram
+    o = fit_options(_args(["--no-grey-component", "--no-rest-histogram"]))
+    assert not o.grey_component and not o.rest_histogram
     setup.write_text('[fit]\nband_edge_only = "sometimes"\n')
     with pytest.raises(TagstreamError, match="band_edge_only"):
         fit_options(_args([], setup=str(setup)))
@@ -221,3 +229,46 @@ def test_biexciton_fit_finds_the_best_likelihood_over_nuisance_starts(seed):
         other = fit_decay_global(hists, P, irf=irf, fast=True, biexciton=True,
                                  initial={"tau_fast_ns": tf, "tau_xx_ns": tx})
         assert g.deviance <= other.deviance + 1e-3, (tf, tx, g.deviance, other.deviance)
+
+
+def _blinking_hists(seed, n=3e4, n_rest=2e5):
+    """Three regimes (trap fractions 0.05 / 0.35 / 0.65) with a few OFF-state (1.2 ns; 0.4 %) and grey-state
+    (10 ns; 2 / 1 / 0.5 %) photons, and the photons outside them: mostly ON ones (trap fraction 0.3) with
+    20 % grey and 10 % OFF photons (their dim bins), on 1 ns bins."""
+    rng = np.random.default_rng(seed)
+    sh = {"irf_shift_ps": 12_000.0}
+
+    def draw(n, f, shares):
+        mu = decay_model_counts(T2, P, {"n_be": n * (1 - f), "tau_be_ns": 35.0, "n_trap": n * f, "tau_trap_ns": 57.0,
+                                       "bg_per_bin": 0.05, **sh}, "be_trap", irf=IRF.gaussian(80.0))
+        for share, tau in shares:
+            mu = mu + decay_model_counts(T2, P, {"n_photons": share * n, "tau_ns": tau, **sh}, irf=IRF.gaussian(80.0))
+        return T2, rng.poisson(mu)
+
+    hists = {lab: draw(n, f, ((0.004, 1.2), (grey, 10.0)))
+             for lab, f, grey in (("a", 0.05, 0.02), ("b", 0.35, 0.01), ("c", 0.65, 0.005))}
+    return hists, {"rest": draw(n_rest, 0.3, ((0.1, 1.2), (0.2, 10.0)))}
+
+
+def test_rest_histogram_pins_the_nuisance_lifetimes():
+    """With the photons outside the regimes as a nuisance histogram (own amplitudes, shared lifetimes), the
+    grey / OFF lifetimes come out at the truth (10 / 1.2 ns) and so do tau_BE, tau_trap and the fractions;
+    the rest is no regime: not in `fits`, its view in `nuisance_fits`, the verdict the regimes'."""
+    hists, rest = _blinking_hists(3)
+    irf = IRF.gaussian(80.0, fit_sigma=True)
+    g = fit_decay_global(hists, P, irf=irf, fast=True, grey=True, nuisance_histograms=rest)
+    assert g.success and g.fit_ok
+    assert list(g.fits) == ["a", "b", "c"] and list(g.nuisance_fits) == ["rest"]
+    assert g.nuisance_fits["rest"].adequacy_z < 3
+    for name, true in (("tau_be_ns", 35.0), ("tau_trap_ns", 57.0), ("tau_grey_ns", 10.0), ("tau_fast_ns", 1.2)):
+        assert abs(g.params[name] - true) < 3 * g.errors[name], name
+    for lab, f in (("a", 0.05), ("b", 0.35), ("c", 0.65)):
+        ff = g.fits[lab]
+        assert abs(ff.fractions["trap"] - f) < 3 * ff.fraction_errors["trap"] + 1e-3, lab
+    # the reported deviance and its expectation are the regimes'; the minimised one adds the rest's
+    assert g.total_deviance == pytest.approx(g.deviance + g.nuisance_fits["rest"].deviance, rel=1e-9)
+    assert g.deviance == pytest.approx(sum(f.deviance for f in g.fits.values()), rel=1e-9)
+    alone = fit_decay_global(hists, P, irf=irf, fast=True, grey=True)
+    assert alone.nuisance_fits == {} and g.errors["tau_grey_ns"] < 0.5 * alone.errors["tau_grey_ns"]
+    with pytest.raises(Exception, match="clash"):
+        fit_decay_global(hists, P, irf=irf, fast=True, nuisance_histograms={"a": rest["rest"]})

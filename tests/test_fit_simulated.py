@@ -106,3 +106,27 @@ def test_analyze_command_fit_and_spectra(capsys):
     rc = main(["analyze", str(FIX / "qd_demo.qutag"), "--setup", str(FIX / "qd_demo.setup.toml"),
                "--spectra", str(FIX / "missing.sif")])
     assert rc == 2 and "missing.sif" in capsys.readouterr().err
+
+
+def test_rest_histogram_is_every_photon_outside_the_fitted_regimes(demo):
+    """The nuisance histogram of the default global fit: the recording's decay minus the fitted regimes'
+    cross-selected decays (non-negative, photons conserved); none without cross-selected decays. With it the
+    default fit recovers the seed's lifetimes and says so in its lines."""
+    import dataclasses
+
+    from tagstream.analysis.regimes import REST_LABEL, fit_results, regime_histograms, rest_histogram
+
+    res = demo[0]
+    hists = regime_histograms(res)
+    t, rest = rest_histogram(res, hists)[REST_LABEL]
+    k = t.size
+    assert np.all(rest >= 0)
+    np.testing.assert_array_equal(rest + sum(c for _, c in hists.values()), res.decay.counts[:k])
+    assert rest.sum() > 0.1 * res.decay.counts.sum()     # grey / OFF bins, ON bins outside 40-70 ns, other halves
+    bounded = dataclasses.replace(res, regimes=tuple(dataclasses.replace(r, fit_counts=None) for r in res.regimes))
+    assert rest_histogram(bounded, regime_histograms(bounded)) is None
+    rf = fit_results(res, "global")
+    g = rf.global_fit
+    assert g.fit_ok and REST_LABEL in g.nuisance_fits and any("outside the regimes are fitted" in x for x in rf.lines)
+    assert abs(g.params["tau_be_ns"] - 35.0) < 1.0 and abs(g.params["tau_trap_ns"] - 57.0) < 3.0
+    assert g.to_json_dict()["nuisance_fits"][REST_LABEL]["adequacy_z"] < 3

@@ -44,21 +44,24 @@ _COMP_PARAMS = {
     "delayed": ("n_delayed", "alpha_delayed", "t0_delayed_ns"),
     "fast": ("n_fast", "tau_fast_ns"),   # optional: grey/OFF-state and biexciton photons (one shared lifetime)
     "xx": ("xx_ratio", "tau_xx_ns"),     # optional: biexciton photons, xx_ratio x the exciton photons (shared)
+    "grey": ("n_grey", "tau_grey_ns"),   # optional: a second fast exponential (grey-state photons; shared lifetime)
 }
 _EXCITON = ("single", "be", "trap")  # the components whose photons the biexciton amplitude follows
-_LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "n_fast", "bg_per_bin"}
-_NOT_IN_FRACTIONS = ("fast", "xx")  # fractions are of the band-edge / trap (/ delayed) photons
+_LINEAR = {"n_photons", "n_be", "n_trap", "n_delayed", "n_fast", "n_grey", "bg_per_bin"}
+_NOT_IN_FRACTIONS = ("fast", "xx", "grey")  # fractions are of the band-edge / trap (/ delayed) photons
 MODELS = ("single", "be_trap")
 
 
-def _components(model: str, delayed: bool, fast: bool = False, xx: bool = False) -> tuple[str, ...]:
+def _components(model: str, delayed: bool, fast: bool = False, xx: bool = False,
+                grey: bool = False) -> tuple[str, ...]:
     if model == "single":
         comps = ("single",)
     elif model == "be_trap":
         comps = ("be", "trap")
     else:
         raise AnalysisError(f"unknown decay model {model!r}; choose one of {MODELS}")
-    return comps + (("delayed",) if delayed else ()) + (("fast",) if fast else ()) + (("xx",) if xx else ())
+    return comps + (("delayed",) if delayed else ()) + (("fast",) if fast else ()) + (("xx",) if xx else ()) \
+        + (("grey",) if grey else ())
 
 
 # ----------------------------------------------------------------------------------------- datasets
@@ -550,6 +553,8 @@ class GlobalDecayFit:
     adequacy_z: float = float("nan")
     fit_ok: bool = False
     warnings: tuple[str, ...] = ()
+    nuisance_fits: dict[str, DecayFit] = field(default_factory=dict)  # the nuisance_histograms' views (not regimes)
+    total_deviance: float = float("nan")  # the minimised deviance: `deviance` + the nuisance histograms' (likelihood ratios)
     _solved: tuple | None = field(default=None, repr=False, compare=False)  # (problem, x, free, inner, err, dev)
 
     def with_profile_intervals(self, names: Sequence[str] = ("tau_be_ns", "tau_trap_ns")) -> "GlobalDecayFit":
@@ -586,7 +591,10 @@ class GlobalDecayFit:
                 "errors": {k: (None if not math.isfinite(v) else v) for k, v in self.errors.items()},
                 "intervals": {k: list(v) for k, v in self.intervals.items()},
                 "deviance": self.deviance, "dof": self.dof, "reduced_deviance": self.reduced_deviance,
-                "success": self.success, "fits": {k: f.to_json_dict() for k, f in self.fits.items()}}
+                "success": self.success, "fits": {k: f.to_json_dict() for k, f in self.fits.items()},
+                "nuisance_fits": {k: {"n_photons": float(f.counts.sum()), "deviance": f.deviance,
+                                      "expected_deviance": _jnum(f.expected_deviance),
+                                      "adequacy_z": _jnum(f.adequacy_z)} for k, f in self.nuisance_fits.items()}}
 
 
 def _jnum(v):
@@ -619,6 +627,12 @@ def emission_fractions(amplitudes: Sequence[float], taus_ns: Sequence[float],
 
 
 # ------------------------------------------------------------------------------------------ fitting
+# the nuisance lifetimes' ranges (ns). With the grey component the fast one ends where it starts (3 ns),
+# with the biexciton component it starts where that one ends (2 ns): two components of one lifetime
+# would make the information matrix singular
+XX_BOUNDS_NS = (0.05, 2.0)
+FAST_BOUNDS_NS = (0.05, 20.0)
+GREY_BOUNDS_NS = (3.0, 25.0)
 _BOUNDS = {
     "n": (0.0, np.inf), "bg_per_bin": (0.0, np.inf), "alpha_delayed": (1.05, 10.0),
 }
@@ -630,9 +644,11 @@ def _bounds(name, period_ps, w_ps):
     if name == "alpha_delayed":
         return 1.05, 10.0
     if name == "tau_fast_ns":
-        return 0.05, 20.0
+        return FAST_BOUNDS_NS
+    if name == "tau_grey_ns":
+        return GREY_BOUNDS_NS
     if name == "tau_xx_ns":
-        return 0.05, 2.0
+        return XX_BOUNDS_NS
     if name == "xx_ratio":
         return 0.0, 0.2
     if name.endswith("_ns"):
@@ -684,12 +700,12 @@ def _fill_initial(ds, model_comps, guess, initial):
     vals = {"bg_per_bin": guess["bg_per_bin"], "irf_shift_ps": guess["irf_shift_ps"],
             "irf_sigma_ps": ds.irf.sigma_ps, "irf_tail_ps": ds.irf.tail_ps,
             "tau_ns": tau, "tau_be_ns": 0.8 * tau, "tau_trap_ns": 1.6 * tau,
-            "alpha_delayed": 2.0, "t0_delayed_ns": tau, "tau_fast_ns": 3.0,
+            "alpha_delayed": 2.0, "t0_delayed_ns": tau, "tau_fast_ns": 3.0, "tau_grey_ns": 10.0,
             "xx_ratio": 0.005, "tau_xx_ns": 0.5}
     if ds.irf.shift_ps is not None:
         vals["irf_shift_ps"] = ds.irf.shift_ps
     ntot = guess["n_total"]
-    share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1, "fast": 0.03}
+    share = {"single": 1.0, "be": 0.5, "trap": 0.5, "delayed": 0.1, "fast": 0.03, "grey": 0.02}
     norm_ = sum(share[c] for c in model_comps if c != "xx")
     for c in model_comps:
         if c == "xx":
@@ -713,7 +729,7 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
     a failure. Returns (fits, covariance over `inner`, errors by global index, failures, notes, inner)."""
     failures, notes = [], []
     bound = [i for i in free if _at_bound(problem, x, i)]
-    for comp in ("fast", "xx"):  # an optional component the data do not need: its lifetime is undetermined
+    for comp in ("fast", "xx", "grey"):  # an optional component the data do not need: its lifetime is undetermined
         amps = {m[_COMP_PARAMS[comp][0]] for m in problem.maps if _COMP_PARAMS[comp][0] in m}
         if amps and amps <= set(bound) | (set(range(len(problem.names))) - set(free)):
             for m in problem.maps:
@@ -725,7 +741,7 @@ def _finish(problem: _Problem, x, free, fixed_names, model, label_index=None):
         name = problem.names[i]
         if any(n.startswith("no ") and name in n for n in notes):
             continue
-        if name.startswith(("tau_fast", "tau_xx")):  # a nuisance component: held at its bound, the rest is unaffected
+        if name.startswith(("tau_fast", "tau_xx", "tau_grey")):  # a nuisance component: held at its bound, the rest is unaffected
             notes.append(f"{name} at its bound {x[i]:.3g} ns (held there)")
         elif name.split("[")[0].endswith("_ns") or name.startswith("alpha"):
             failures.append(f"{name} = {x[i]:.4g} sits on its bound {problem.lo[i]:.3g}..{problem.hi[i]:.3g}")
@@ -867,8 +883,9 @@ def _profile_root(f, a, fa, b, fb, level, tol=1e-3):
 _IRF_NAMES = ("irf_shift_ps", "irf_sigma_ps", "irf_tail_ps")
 # the global fit's starts of its nuisance lifetimes, one per lifetime split (the fast component's
 # likelihood can be bimodal: a few ns, or ~20 ns taking band-edge photons), and its restarts
-NUISANCE_STARTS = ({"tau_fast_ns": 3.0, "tau_xx_ns": 0.5}, {"tau_fast_ns": 10.0, "tau_xx_ns": 0.3},
-                   {"tau_fast_ns": 6.0, "tau_xx_ns": 1.0})
+NUISANCE_STARTS = ({"tau_fast_ns": 3.0, "tau_xx_ns": 0.5, "tau_grey_ns": 10.0},
+                   {"tau_fast_ns": 10.0, "tau_xx_ns": 0.3, "tau_grey_ns": 15.0},
+                   {"tau_fast_ns": 6.0, "tau_xx_ns": 1.0, "tau_grey_ns": 7.0})
 
 
 def fit_decay(t_ps, counts, period_ps, model: str = "single", *, irf: IRF | None = None,
@@ -981,7 +998,8 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
                      fit_range_ps: tuple[float, float] | None = None, delayed: bool = False,
                      fixed: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
                      method: str = "mle", profile: Sequence[str] = (), fast: bool = False,
-                     biexciton: bool = False) -> GlobalDecayFit:
+                     biexciton: bool = False, grey: bool = False,
+                     nuisance_histograms: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> GlobalDecayFit:
     """Fit several regimes' histograms jointly (the seed's Fig. 4 f-h analysis).
 
     histograms: {label: (t_ps, counts)} on the same bins and period. Names in `shared` (lifetimes,
@@ -992,7 +1010,13 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     n_fast per regime) for grey/OFF-state and biexciton photons; fractions stay band edge vs trap.
     biexciton=True adds a sub-ns exponential (shared tau_xx_ns in 0.05-2 ns) whose photons are one shared
     ratio xx_ratio of each regime's band-edge + trap photons (a cascade: every regime's excitons bring the
-    same share of biexciton photons), leaving the fast component (then 2-20 ns) to the grey/OFF-state photons. fixed: values by local name (all regimes) or 'name[label]'; e.g.
+    same share of biexciton photons), leaving the fast component (then 2-20 ns) to the grey/OFF-state photons.
+    grey=True adds a second fast exponential (shared tau_grey_ns in 3-25 ns, amplitude n_grey per regime;
+    the fast one then 0.05-3 ns): grey-state photons (~10 ns) apart from OFF-state and biexciton ones (~1 ns).
+    nuisance_histograms: {label: (t_ps, counts)} fitted jointly with their own amplitudes and background
+    and the shared lifetimes, but not regimes (no fractions, not in `fits` or the adequacy verdict; their
+    views in `nuisance_fits`, a note where one rejects the model): e.g. the photons outside the regimes,
+    whose grey / OFF photons determine tau_fast and tau_grey. fixed: values by local name (all regimes) or 'name[label]'; e.g.
     fixed={"tau_be_ns": 35.0} to fix the band edge from a separate single-exponential fit.
     The IRF parameters start from a single-exponential fit of the summed histogram (with restarts over
     the shift); with fit_range_ps they stay fixed at its full-period values.
@@ -1008,6 +1032,11 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     irf = irf or IRF.delta()
     fixed = dict(fixed or {})
     initial = dict(initial or {})
+    n_regimes = len(histograms)
+    extra = dict(nuisance_histograms or {})
+    if set(extra) & set(histograms):
+        raise AnalysisError(f"nuisance histogram labels {sorted(set(extra) & set(histograms))} clash with the regimes'")
+    histograms = {**histograms, **extra}
     labels = list(histograms)
     bad = [r for r in single_regimes if r not in histograms]
     if bad:
@@ -1015,7 +1044,7 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     datasets = []
     for lab in labels:
         t, c = histograms[lab]
-        comps = _components(model, delayed, fast, biexciton)
+        comps = _components(model, delayed, fast, biexciton, grey)
         if lab in single_regimes:
             comps = tuple(x for x in comps if x != "trap")
         try:
@@ -1027,12 +1056,12 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         allowed |= set(ds.local_names())
     _check_names(fixed, initial, allowed, [p.split("[")[0] for p in profile])
     shared = set(shared) | set(irf.param_names()) | ({"tau_fast_ns"} if fast else set()) \
-        | ({"xx_ratio", "tau_xx_ns"} if biexciton else set())
+        | ({"xx_ratio", "tau_xx_ns"} if biexciton else set()) | ({"tau_grey_ns"} if grey else set())
     # start values: a single-exponential fit of the summed histogram, per-regime rough guesses
     t0 = datasets[0].t_ps
     if any(ds.t_ps.shape != t0.shape or np.any(ds.t_ps != t0) for ds in datasets):
         raise AnalysisError("all histograms of a global fit must share the same bins")
-    total = sum(ds.counts for ds in datasets)
+    total = sum(ds.counts for ds in datasets[:n_regimes])
     irf_fixed = {k: v for k, v in fixed.items() if k.startswith("irf_")}
     single = fit_decay(t0, total, period_ps, "single", irf=irf, fixed=irf_fixed, method=method)
     if fit_range_ps is not None:
@@ -1070,6 +1099,8 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
                 lo, hi = _bounds(name, ds.period_ps, ds.w)
                 if biexciton and name == "tau_fast_ns":  # above the biexciton's range: else the two can coincide
                     lo = _bounds("tau_xx_ns", ds.period_ps, ds.w)[1]
+                if grey and name == "tau_fast_ns":  # below the grey component's range (the same reason)
+                    hi = min(hi, _bounds("tau_grey_ns", ds.period_ps, ds.w)[0])
                 prob.add(gname, v, lo, hi, [(d, name)])
                 added[gname] = len(prob.names) - 1
                 if gname in fixed or name in fixed or (name.startswith("irf_") and not flags[name]):
@@ -1087,14 +1118,15 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
     # best start did not converge or left tau_fast or tau_xx on their common 2 ns bound (where the two meet:
     # a local minimum seen on simulated blinking recordings), try other nuisance starts from its lifetimes
     # and keep the best likelihood (tau_xx at 0.05 ns or tau_fast at 20 ns are ordinary bound solutions)
-    nuis = [n for n in ("tau_fast_ns", "tau_xx_ns") if n in best[0].names and n not in fixed and n not in initial]
+    nuis = [n for n in ("tau_fast_ns", "tau_xx_ns", "tau_grey_ns") if n in best[0].names and n not in fixed and n not in initial]
 
-    def met(c):
+    meets = ([XX_BOUNDS_NS[1]] if biexciton and fast else []) + ([GREY_BOUNDS_NS[0]] if grey and fast else [])
+
+    def met(c):   # two nuisance lifetimes at the bound they share
         pb, xb = c[0], c[2]
-        return any(n in pb.names and abs(xb[pb.names.index(n)] - _bounds("tau_xx_ns", 1.0, 1.0)[1]) < 1e-6
-                   for n in nuis)
+        return any(n in pb.names and abs(xb[pb.names.index(n)] - m) < 1e-6 for n in nuis for m in meets)
 
-    if nuis and (not best[5].success or (biexciton and met(best))):
+    if nuis and (not best[5].success or met(best)):
         pb, xb = best[0], best[2]
         base = {n: xb[pb.names.index(n)] for n in ("tau_be_ns", "tau_trap_ns") if n in pb.names}
         for alt in NUISANCE_STARTS:
@@ -1108,6 +1140,13 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
             and x[prob.names.index("tau_trap_ns")] <= x[prob.names.index("tau_be_ns")]:
         failures.append(f"tau_trap {x[prob.names.index('tau_trap_ns')]:.3g} ns <= tau_BE "
                         f"{x[prob.names.index('tau_be_ns')]:.3g} ns: the regimes do not show a slower trap decay")
+    nuisance_fits = {}
+    if extra:   # the nuisance histograms constrain the shared lifetimes; the verdict stays the regimes'
+        nuisance_fits = dict(zip(labels[n_regimes:], fits[n_regimes:]))
+        for lab, f in nuisance_fits.items():
+            if not f.adequacy_z <= ADEQUACY_Z_MAX:
+                notes.append(f"the {lab} histogram rejects the model (adequacy z {f.adequacy_z:+.1f})")
+        fits, datasets, labels = fits[:n_regimes], datasets[:n_regimes], labels[:n_regimes]
     dof = sum(int(ds.mask.sum()) for ds in datasets) - len(free)
     D, expect, z = adequacy(np.concatenate([ds.n for ds in datasets]),
                             np.concatenate([f.model_counts[f.fit_mask] for f in fits]), len(free))
@@ -1128,9 +1167,9 @@ def fit_decay_global(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], pe
         fits=dict(zip(labels, fits)), shared=tuple(sorted(shared)),
         params={n: float(v) for n, v in zip(prob.names, x)},
         errors={n: float(e) for n, e in zip(prob.names, err)},
-        deviance=dev, dof=dof, reduced_deviance=dev / max(dof, 1), success=success,
+        deviance=D if extra else dev, dof=dof, reduced_deviance=(D if extra else dev) / max(dof, 1), success=success,
         intervals=intervals, covariance=cov, free=tuple(prob.names[i] for i in free), message=message,
-        expected_deviance=expect, adequacy_z=z, fit_ok=ok, warnings=warnings,
+        expected_deviance=expect, adequacy_z=z, fit_ok=ok, warnings=warnings, nuisance_fits=nuisance_fits, total_deviance=dev,
         _solved=(prob, x, free, inner, err, dev))
 
 

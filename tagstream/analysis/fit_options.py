@@ -32,13 +32,19 @@ class FitOptions:
     when the shortest regime holds a few % trap photons the test often lacks the power to see them and
     the constraint then biases tau_BE by several sigma), "always" (imposed). fast_component: the global
     fit gets a shared fast exponential (lifetime 0.05-20 ns, amplitude per regime, bounded at 0) for the
-    grey-state (and OFF / biexciton) photons of ON bins that straddle a blink (default on: unmodelled,
-    they pull tau_BE down and the trap fractions up). biexciton_component: the global fit also gets a
-    sub-ns exponential (shared lifetime 0.05-2 ns) whose photons are one shared ratio of each regime's
-    band-edge + trap photons (biexciton cascade photons; the fast component then takes the grey-state ones,
-    2-20 ns; default on: without it the biexciton photons pull tau_BE / tau_trap down by ~0.7 sigma and the
-    trap fractions up by up to ~0.7 sigma over simulator seeds, bench/bench_fit_pulls.py; ~2.5x the fit
-    time). profile_intervals: the global fit's tau_BE, tau_trap and trap fractions also get
+    OFF-state, grey-state and biexciton photons of ON bins that straddle a blink (default on: unmodelled,
+    they pull tau_BE down and the trap fractions up). grey_component (default on): a second one (shared
+    lifetime 3-25 ns, amplitude per regime) for the grey-state photons; the fast one then 0.05-3 ns for the
+    OFF-state and biexciton photons. rest_histogram (default on): the photons outside the fitted regime
+    decays (grey / OFF bins, ON bins outside the regimes, the other halves of cross-selected bins) join the
+    global fit as one more histogram with its own amplitudes and background and the shared lifetimes: they
+    hold most of a recording's grey / OFF photons and so pin tau_fast and tau_grey, which the regimes' few %
+    cannot (free, those lifetimes slid into the band edge's range and biased tau_BE by several sigma in some
+    simulator seeds); left out, with a line saying why, where the model does not describe them (adequacy
+    z > 3) or that fit fails. biexciton_component (default off): a sub-ns exponential (shared lifetime
+    0.05-2 ns) whose photons are one shared ratio of each regime's band-edge + trap photons (biexciton cascade
+    photons; the fast component then starts at 2 ns; the previous default, before the grey component and
+    the rest histogram: bench/bench_fit_pulls.py's docstring has both pull tables). profile_intervals: the global fit's tau_BE, tau_trap and trap fractions also get
     profile-likelihood 68 % intervals (the rest re-fitted; a few s), the errors tagstream then quotes
     (tagstream.analysis.quoted; without them the covariance 1-sigma)."""
 
@@ -49,7 +55,9 @@ class FitOptions:
     fit_range_ns: tuple[float, float] | None = None
     band_edge_only: str = "free"
     fast_component: bool = True
-    biexciton_component: bool = True
+    biexciton_component: bool = False
+    grey_component: bool = True
+    rest_histogram: bool = True
     profile_intervals: bool = True
 
     def __post_init__(self) -> None:

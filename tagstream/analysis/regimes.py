@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from tagstream.analysis.decay_fit import DecayFit, GlobalDecayFit, fit_decay, fit_decay_global
+from tagstream.analysis.decay_fit import ADEQUACY_Z_MAX, DecayFit, GlobalDecayFit, fit_decay, fit_decay_global
 from tagstream.analysis.irf import IRF
 from tagstream.analysis.quoted import NOT_FITTED, Quoted, quote
 from tagstream.errors import AnalysisError
@@ -46,6 +46,28 @@ def regime_histograms(res, min_photons: int = 200) -> dict:
             k = min(int(math.ceil(P / d)), r.t_ps.size)
             out[r.regime.label] = (r.t_ps[:k], c[:k])
     return out
+
+
+REST_LABEL = "outside the regimes"
+
+
+def rest_histogram(res, hists: dict) -> dict | None:
+    """{REST_LABEL: (t_ps, counts)}: the recording's photons that none of the fitted regime decays holds
+    (grey / OFF bins, ON bins outside the regimes, the other halves of cross-selected bins), or None
+    where they cannot be formed (no cross-selected decays, bins that differ). Unbiased like the regimes':
+    a photon is left out by its own bin's intensity or its other half's average lifetime, never by its
+    own delay."""
+    d = res.decay
+    if not hists or d is None or d.counts is None or any(getattr(r, "fit_counts", None) is None for r in res.regimes):
+        return None
+    t0 = next(iter(hists.values()))[0]
+    k = t0.size
+    if d.t_ps.size < k or np.any(np.asarray(d.t_ps[:k]) != t0):
+        return None
+    rest = np.asarray(d.counts[:k], dtype=np.float64) - sum(np.asarray(c, dtype=np.float64) for _, c in hists.values())
+    if np.any(rest < 0) or rest.sum() <= 0:
+        return None
+    return {REST_LABEL: (t0, rest)}
 
 
 @dataclass(frozen=True)
@@ -167,19 +189,44 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
             short = _shortest_regime(res, list(hists))
             fast = options.fast_component
             xx = options.biexciton_component
+            grey = options.grey_component and fast   # the grey component splits the fast one's range
             mode_be = options.band_edge_only
-            free = None if mode_be == "always" else fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast,
-                                                                    biexciton=xx)
+            rest = rest_histogram(res, hists) if options.rest_histogram and (fast or xx) else None
+
+            def fit_free(rest):
+                return fit_decay_global(hists, P, irf=irf, fit_range_ps=fr_ps, fast=fast, biexciton=xx, grey=grey,
+                                        nuisance_histograms=rest)
+
+            free = None
+            if rest is not None and mode_be != "always":   # ("always": the constrained fit's warnings say it)
+                try:
+                    free = fit_free(rest)
+                    why_not = None if free.success else f"that fit failed ({free.message})"
+                    f_rest = free.nuisance_fits[REST_LABEL]
+                    if why_not is None and not f_rest.adequacy_z <= ADEQUACY_Z_MAX:
+                        why_not = f"they reject the model (adequacy z {f_rest.adequacy_z:+.1f})"
+                except AnalysisError as exc:
+                    why_not = f"that fit failed ({exc})"
+                if why_not is None:
+                    lines.append(f"the {int(f_rest.counts.sum())} photons outside the regimes are fitted with them "
+                                 "(own amplitudes, the shared lifetimes): they pin the fast / grey lifetimes"
+                                 + "".join(f", {n[:-3]} {free.params[n]:.3g} ns" for n in ("tau_fast_ns", "tau_grey_ns")
+                                           if n in free.params))
+                else:
+                    lines.append(f"the photons outside the regimes are left out: {why_not}")
+                    rest, free = None, None
+            if free is None and mode_be != "always":
+                free = fit_free(None)
             g = free
             if mode_be != "free" or free.success:  # the seed's constraint: imposed, or tested against `free`
                 start = None if free is None else {k: v for k, v in free.params.items() if k != f"n_trap[{short}]"}
                 g_be = fit_decay_global(hists, P, single_regimes=[short], irf=irf, fit_range_ps=fr_ps, fast=fast,
-                                        biexciton=xx, initial=start)
+                                        biexciton=xx, grey=grey, initial=start, nuisance_histograms=rest)
                 if free is None:
                     g = g_be
                     lines.append(f"band edge only for the shortest regime {short} ns (imposed)")
                 else:
-                    d_dev = g_be.deviance - free.deviance
+                    d_dev = g_be.total_deviance - free.total_deviance
                     p_lrt = 0.5 * float(special.chdtrc(1, max(d_dev, 0.0)))  # boundary: 50:50 chi2_0 + chi2_1
                     rejected = free.success and p_lrt < LRT_P_MIN
                     if mode_be == "test" and not rejected:
@@ -444,7 +491,12 @@ def global_fit_fields(fits: RegimeFits | None) -> dict | None:
         d.update(quoted(fits, None, name).fields(stem, unit))
     d.update({"reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success),
               "fit_ok": bool(g.fit_ok), "adequacy_z": _num(g.adequacy_z), "expected_deviance": _num(g.expected_deviance),
-              "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings)})
+              "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings),
+              "nuisance_lifetimes_ns": {n[:-3]: _num(g.params[n]) for n in ("tau_fast_ns", "tau_grey_ns", "tau_xx_ns")
+                                        if n in g.params}})
+    f_rest = g.nuisance_fits.get(REST_LABEL)
+    d["rest_histogram"] = None if f_rest is None else {"n_photons": int(f_rest.counts.sum()),
+                                                       "adequacy_z": _num(f_rest.adequacy_z)}
     return {"mode": fits.mode, "global": d}
 
 

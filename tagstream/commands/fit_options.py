@@ -9,9 +9,11 @@ Setup TOML (the --setup file or the recording's <stem>.setup.toml), all keys opt
     irf_sigma_ps = 80.0
     fit_range_ns = [3.0, 500.0]        # ns after the rise
     band_edge_only = "free"            # or "test" / "always" (test_band_edge = false is "always")
-    fast_component = true              # a shared fast exponential for grey/OFF/biexciton photons
+    fast_component = true              # a shared fast exponential for OFF/biexciton (and grey) photons
+    grey_component = true              # a second one (3-25 ns) for the grey-state photons
+    rest_histogram = true              # the photons outside the regimes join the global fit (nuisance lifetimes)
     profile_intervals = true           # profile-likelihood 68 % intervals (global lifetimes, fractions)
-    biexciton_component = true         # a sub-ns biexciton exponential tied to each regime's photons
+    biexciton_component = false        # a sub-ns biexciton exponential tied to each regime's photons
 """
 
 from __future__ import annotations
@@ -37,21 +39,31 @@ def add_fit_arguments(p) -> None:
                    help="fit only the bins LO..HI ns after the rise (periodic), with the IRF shift fixed from the "
                         "full-period fit, e.g. 3,500 to skip fast components")
     g.add_argument("--fast-component", dest="fast_component", action="store_true", default=None,
-                   help="global fit: a shared fast exponential for grey/OFF-state photons (and the biexciton ones "
-                        "with --no-biexciton-component) "
+                   help="global fit: a shared fast exponential for OFF-state and biexciton photons (0.05-3 ns; "
+                        "0.05-20 ns, also for the grey ones, with --no-grey-component) "
                         "(default; its amplitude may fit to 0)")
     g.add_argument("--no-fast-component", dest="fast_component", action="store_false",
                    help="global fit without the fast component")
+    g.add_argument("--grey-component", dest="grey_component", action="store_true", default=None,
+                   help="global fit: a second shared fast exponential (3-25 ns, amplitude per regime) for the "
+                        "grey-state photons (default)")
+    g.add_argument("--no-grey-component", dest="grey_component", action="store_false",
+                   help="global fit without the grey component")
+    g.add_argument("--rest-histogram", dest="rest_histogram", action="store_true", default=None,
+                   help="global fit: the photons outside the regimes join it with their own amplitudes and the "
+                        "shared lifetimes, pinning the fast / grey lifetimes (default; left out, with a note, where "
+                        "the model does not describe them)")
+    g.add_argument("--no-rest-histogram", dest="rest_histogram", action="store_false",
+                   help="global fit of the regimes' photons only")
     g.add_argument("--no-profile-intervals", dest="profile_intervals", action="store_false", default=None,
                    help="global fit: skip the profile-likelihood 68 %% intervals of tau_BE, tau_trap and the "
                         "trap fractions (default: computed, ~1-2 s per recording)")
     g.add_argument("--biexciton-component", dest="biexciton_component", action="store_true", default=None,
                    help="global fit: also a sub-ns biexciton exponential (one shared lifetime; its photons a shared "
-                        "ratio of each regime's band-edge + trap photons), the fast component then 2-20 ns for the "
-                        "grey-state photons (default: on; without it the biexciton photons bias the lifetimes and "
-                        "fractions by up to ~0.7 sigma, bench/bench_fit_pulls.py)")
+                        "ratio of each regime's band-edge + trap photons), the fast component then from 2 ns "
+                        "(default: off; the fast component takes the biexciton photons)")
     g.add_argument("--no-biexciton-component", dest="biexciton_component", action="store_false",
-                   help="global fit without the biexciton component (~2.5x faster)")
+                   help="global fit without the biexciton component (default)")
     g.add_argument("--band-edge-only", choices=BAND_EDGE_ONLY, default=None,
                    help="the shortest-lifetime regime as pure band edge: free (default: its trap fraction is "
                         "fitted; the likelihood-ratio test of the constraint is a note), test (imposed unless "
@@ -90,7 +102,8 @@ def fit_options(args) -> FitOptions:
     """FitOptions from the CLI, falling back to the setup TOML's [fit] table, then to the defaults."""
     table, src = _setup_table(args)
     unknown = set(table) - {"irf", "irf_sigma_ps", "irf_tail_ps", "fit_range_ns", "band_edge_only",
-                            "test_band_edge", "fast_component", "profile_intervals", "biexciton_component"}
+                            "test_band_edge", "fast_component", "profile_intervals", "biexciton_component",
+                            "grey_component", "rest_histogram"}
     if unknown:
         raise TagstreamError(f"{src}: unknown [fit] key(s) {sorted(unknown)}")
     be = table.get("band_edge_only", "free" if table.get("test_band_edge", True) else "always")
@@ -110,5 +123,9 @@ def fit_options(args) -> FitOptions:
         else bool(table.get("fast_component", True)),
         profile_intervals=bool(table.get("profile_intervals", True)) if getattr(args, "profile_intervals", None)
         is None else args.profile_intervals,
-        biexciton_component=bool(table.get("biexciton_component", True))
-        if getattr(args, "biexciton_component", None) is None else args.biexciton_component)
+        biexciton_component=bool(table.get("biexciton_component", False))
+        if getattr(args, "biexciton_component", None) is None else args.biexciton_component,
+        grey_component=bool(table.get("grey_component", True))
+        if getattr(args, "grey_component", None) is None else args.grey_component,
+        rest_histogram=bool(table.get("rest_histogram", True))
+        if getattr(args, "rest_histogram", None) is None else args.rest_histogram)
