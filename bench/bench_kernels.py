@@ -8,6 +8,10 @@
 * g2 (tagstream.kernels.g2 through G2Stage) on two detectors at 400 kcounts/s each, +-3.5 us, 1 ns bins
   (the issue-14 case): photons/s vs libtimetag.correlate_lin (the seed lab's C++ correlator, extra
   `bench`), pycorrelate.pcorrelate and numpy searchsorted, each checked against the kernel's counts.
+
+Recorded (2026-12-02, Intel Xeon with AVX-512, 2 cores shared, load 2.0-2.3): microtime 3.12 ns/record,
+6.8x the numpy pass; g2 vs libtimetag.correlate_lin 0.87x (separate key pass) -> 1.24x (keys fused into
+the pair pass, one float multiplication per key: kernel 121 M photons/s, libtimetag 97 M/s).
 """
 
 from __future__ import annotations

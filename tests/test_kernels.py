@@ -145,6 +145,19 @@ def test_g2_bin_index_by_multiplication_equals_brute_force(seed, bin_ps, half_bi
     assert added == ref.sum()
 
 
+@settings(max_examples=300, deadline=None)
+@given(bin_ps=st.integers(1, 2**24), q=st.integers(0, 2**50), r=st.sampled_from(["0", "1", "last", "mid"]))
+def test_g2_floor_div_by_multiplication_is_exact(bin_ps, q, r):
+    """The g2 keys' quotient, floor(x / bin_ps) by one float multiplication, equals the integer division
+    for every x < 2**50, at the bin edges (remainder 0, 1, bin_ps - 1) and inside."""
+    from tagstream.kernels.g2 import _EXACT_SPAN_PS, _floor_div
+
+    rem = {"0": 0, "1": min(1, bin_ps - 1), "last": bin_ps - 1, "mid": bin_ps // 2}[r]
+    x = (q % (_EXACT_SPAN_PS // bin_ps)) * bin_ps + rem          # < 2**50
+    assert _floor_div(x, bin_ps, 1.0 / bin_ps, False) == x // bin_ps
+    assert _floor_div(2**62 + x, bin_ps, 1.0 / bin_ps, True) == (2**62 + x) // bin_ps
+
+
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), bin_ps=st.sampled_from([1, 7, 100, 1000, 4093]),
        half_bins=st.integers(1, 30), delta=st.integers(-5000, 5000), dense=st.booleans(),

@@ -7,11 +7,12 @@ within reach of the last one gives the same histogram. Complexity O(n * rate * r
 
 No division per pair, and no branch that depends on the data in the common case: every photon gets
 a key on a power-of-two grid, key(x) = (x // bin_ps) << shift | x % bin_ps with 2**shift >= bin_ps
-(one multiplication and an exact integer correction per photon; x = t for B, t + lo for A), so that
-floor((tB - tA - lo) / bin_ps) = (key_B - key_A) >> shift exactly (the remainders differ by less
-than 2**shift). Each photon then looks at the last K photons of the other detector with predicated
-(branch-free) tests and histogram increments (out-of-window ones go to K spare bins); only when all
-K may still be in the window does it scan further back.
+(x = t - base for B, t - base + lo for A; the quotient by one float multiplication, exact without
+correction below 2**50 ps: see _floor_div), so that floor((tB - tA - lo) / bin_ps) =
+(key_B - key_A) >> shift exactly (the remainders differ by less than 2**shift). One pass per photon:
+its key, then the last K photons of the other detector tested with predicated (branch-free) tests and
+histogram increments (out-of-window ones go to K spare bins); only when all K may still be in the
+window does it scan further back. Keys live only in the two per-detector lists (no key array pass).
 """
 
 from __future__ import annotations
@@ -22,38 +23,28 @@ from numba import njit
 
 _K = 4                   # other-detector photons tested branch-free per photon
 _SENTINEL = -(1 << 62)   # key of the K photons "before" each list: outside any window
-_EXACT_SPAN_PS = 1 << 52  # below it the float quotient is off by at most one
+_EXACT_SPAN_PS = 1 << 50  # below it the float quotient is exact (_floor_div)
 
 
-@njit(nogil=True, cache=True)
-def _signed_keys(t, which, base, lo, bin_ps, shift, out, at):
-    """out[at + i] = key(x) for a B photon (> 0), -key(x) for an A one (< 0): the sign is the
-    detector. x = t - base (+ lo for A) >= bin_ps. Kept scalar on purpose (the exit on a bad x, which
-    never happens, stops the vectoriser): without AVX-512 the vector int64 multiplies and conversions are
-    emulated, 5.6 against 4.4 ns per photon on this machine (bench/bench_kernels.py host)."""
-    n = t.shape[0]
-    if n == 0:
-        return
-    inv = 1.0 / bin_ps
-    exact = t[n - 1] - base + abs(lo) >= _EXACT_SPAN_PS
-    for i in range(n):
-        wi = np.int64(which[i] != 0)
-        x = t[i] - base + (1 - wi) * lo
-        if x < bin_ps:
-            raise ValueError("g2 key below its base")
-        if exact:
-            q = x // bin_ps
-        else:
-            q = np.int64(x * inv)       # floor(x / bin_ps) within +-1 (x < 2**52): one exact correction
-        r = x - q * bin_ps
-        neg = np.int64(r < 0)
-        q -= neg
-        r += neg * bin_ps
-        over = np.int64(r >= bin_ps)
-        q += over
-        r -= over * bin_ps
-        k = (q << shift) + r
-        out[at + i] = k if wi else -k
+@njit(nogil=True, cache=True, inline="always")
+def _floor_div(x, bin_ps, inv, exact):
+    """floor(x / bin_ps) for 0 <= x, by one float multiplication when not exact (x < 2**50): with
+    inv = fl(1 / bin_ps), y = fl((x + 0.5) * inv) is within (x + 0.5) / bin_ps * 2**-52 (1 + 2**-54) of
+    z = (x + 0.5) / bin_ps, less than 0.5 / bin_ps for x < 2**50, and z lies at least 0.5 / bin_ps
+    from any integer (its fraction is (x % bin_ps + 0.5) / bin_ps), so floor(y) = floor(z) = x // bin_ps.
+    exact: the integer division (spans >= 2**50 ps, ~19 min, within one call: practically never)."""
+    if exact:
+        return x // bin_ps
+    return np.int64((x + 0.5) * inv)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _photon(t, wi, base, lo, bin_ps, inv, shift, exact):
+    """The signed key of one photon: key(x) for B (> 0), -key(x) for A (< 0); x < 0 flags bad input."""
+    x = t - base + (0 if wi else lo)
+    q = _floor_div(x, bin_ps, inv, exact)
+    k = (q << shift) + (x - q * bin_ps)
+    return (k if wi else -k), x
 
 
 def _b_list_at(n: int) -> int:
@@ -63,23 +54,34 @@ def _b_list_at(n: int) -> int:
 
 
 @njit(nogil=True, cache=True)
-def _pairs_by_key(v, i0, nbins, shift, hist, lists, b0):
-    """Add the pairs whose later photon has index >= i0 to hist (nbins + _K bins, the last _K spare).
-    v: signed keys (_signed_keys); pair (A, B) is in bin e >> shift, e = v_B + v_A = key_B - key_A,
-    when 0 <= e < nbins << shift. Each detector's keys are kept in arrival order in its own list
-    (lists: scratch; A at [_K, _K + na), B at [b0, b0 + nb), _K sentinels before each)."""
-    n = v.shape[0]
+def _pairs_fused(tail_t, tail_w, t, which, i0, base, lo, bin_ps, shift, exact, nbins, hist, lists, b0):
+    """Add the pairs whose later photon is t[i] with i >= i0 (an index into t) to hist (nbins + _K
+    bins, the last _K spare); the tail's photons only serve as earlier partners. Pair (A, B) is in bin
+    e >> shift, e = v_B + v_A = key_B - key_A, when 0 <= e < nbins << shift. Each detector's signed
+    keys v are kept in arrival order in its own list (lists: scratch; A at [_K, _K + na), B at
+    [b0, b0 + nb), _K sentinels before each). Returns False if a key was below its base (times not
+    non-decreasing)."""
     spanm = nbins << shift
     uspan = np.uint64(spanm)
     for s in range(_K):
         lists[s] = _SENTINEL
         lists[b0 - _K + s] = _SENTINEL
+    inv = 1.0 / bin_ps
+    bad = False
     na = 0
     nb = 0
+    for i in range(tail_t.shape[0]):
+        wi = tail_w[i] != 0
+        vi, x = _photon(tail_t[i], wi, base, lo, bin_ps, inv, shift, exact)
+        bad |= x < 0
+        lists[np.uint64((b0 + nb) if wi else (_K + na))] = vi
+        nb += np.int64(wi)
+        na += np.int64(not wi)
     spare = np.uint64(nbins)
-    for i in range(n):
-        vi = v[i]
-        wi = vi > 0                        # B
+    for i in range(t.shape[0]):
+        wi = which[i] != 0
+        vi, x = _photon(t[i], wi, base, lo, bin_ps, inv, shift, exact)
+        bad |= x < 0
         other = _K if wi else b0           # the other detector's list ...
         n_other = na if wi else nb         # ... and its length
         p = np.uint64(other + n_other - 1)  # its latest photon; the sentinels make p - 3 valid
@@ -110,11 +112,12 @@ def _pairs_by_key(v, i0, nbins, shift, hist, lists, b0):
         lists[np.uint64((b0 + nb) if wi else (_K + na))] = vi
         nb += np.int64(wi)
         na += np.int64(not wi)
+    return not bad
 
 
 def g2_work_size(n: int) -> int:
     """Length of the int64 scratch the pair count needs for n photons (tail + new)."""
-    return n + _b_list_at(n) + n
+    return _b_list_at(n) + n
 
 
 def g2_pairs_after(tail_t, tail_w, t, which, t_from, lo, hi, bin_ps, hist, work=None):
@@ -128,18 +131,19 @@ def g2_pairs_after(tail_t, tail_w, t, which, t_from, lo, hi, bin_ps, hist, work=
     nbins = hist.shape[0]
     if hi - lo != nbins * bin_ps:
         raise ValueError(f"g2 window [{lo}, {hi}) ps is not {nbins} bins of {bin_ps} ps")
-    i0 = n1 + int(np.searchsorted(t, t_from, side="left"))
-    if i0 >= n:
+    i0 = int(np.searchsorted(t, t_from, side="left"))
+    if i0 >= n2:
         return 0
     shift = int(bin_ps - 1).bit_length()
     if work is None or work.shape[0] < g2_work_size(n):
         work = np.empty(g2_work_size(n), np.int64)
     t0 = int(tail_t[0]) if n1 else int(t[0])
     base, lo, bin_ps = t0 + min(int(lo), 0) - int(bin_ps), int(lo), int(bin_ps)
-    _signed_keys(tail_t, tail_w, base, lo, bin_ps, shift, work, 0)
-    _signed_keys(t, which, base, lo, bin_ps, shift, work, n1)
+    exact = int(t[-1]) - base + abs(lo) >= _EXACT_SPAN_PS
     h = np.zeros(nbins + _K, np.int64)
-    _pairs_by_key(work[:n], i0, nbins, shift, h, work[n:], _b_list_at(n))
+    if not _pairs_fused(tail_t, tail_w, t, which, i0, base, lo, bin_ps, shift, exact, nbins, h, work,
+                        _b_list_at(n)):
+        raise ValueError("g2 photon times are not non-decreasing (a key below its base)")
     hist += h[:nbins]
     return int(h[:nbins].sum())
 
