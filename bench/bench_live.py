@@ -38,8 +38,16 @@ machine; p95 probe lateness / status per s / redraws per s / tag-to-screen p95):
       6 M   87-123 ms / 21-23 / 6-17 / 1.2-3.8 s, not kept up (the engine process got 0.52-0.54 cores).
   load 4.3-4.7 (14:28, one run): 1x 45 ms / 26.5 / 25.2 / 207 ms (median 48), 10x 36 ms / 30.1 / 26.8 /
       101 ms (median 50), 6 M 71 ms / 22.7 / 17.8 / 529 ms (median 242; kept up, engine 0.78 cores).
+  2 Dec 18:04-18:06, another host (Intel Xeon with AVX-512), load 1.1-3.2 (two engineers' installs and tests),
+      three runs, every target met in every run:
+      1x    12-13 ms / 32.9 / 32.9 / 54-55 ms (median 39-40), GUI 7.6-7.9 ms CPU per redraw;
+      10x   9-12 ms / 28.4-32.9 / 27.4-32.9 / 55-56 ms (median 39-41), GUI 8.1-8.4 ms;
+      6 M   14-15 ms / 32.3-33.0 / 30.7-31.1 / 74-82 ms (median 41-42), GUI 11.5-11.9 ms, engine 0.48-0.58 cores.
+      On the AVX2 host of the 14:xx runs the GUI needed 28 ms CPU per redraw at 6 M tags/s (paint 17 ms,
+      pyqtgraph's axis repaints ~6 ms each): there the 6 M tag-to-screen p95 was 164-171 ms at load 1.1-1.4.
   The wall-clock figures follow the load: at 2-4x oversubscription only status and redraws hold everywhere.
-  At 1x the tag-to-screen p95 exceeds 10x's in every run (not investigated: the bench's pacing at 23 k tags/s?).
+  At 1x the tag-to-screen p95 exceeded 10x's in every run on the AVX2 host (not investigated: the bench's pacing at
+  23 k tags/s?), not on the AVX-512 host.
 """
 
 from __future__ import annotations

@@ -349,7 +349,8 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
     Results, regime fits (options.fit), spectra per regime and trap spectrum, levels (options.config),
     notes and warnings. Raises TagstreamError for an unreadable recording or setup; spectra that
     cannot be used are a warning (spectra_error), not an error, unless strict_spectra: then a given
-    spectra file that cannot be read raises before the recording is analysed (no minutes lost)."""
+    spectra file raises, before the recording is analysed if it cannot be read (no minutes lost), after
+    it if it does not fit the recording (frame triggers)."""
     from tagstream.analysis.regimes import fit_results, spectra_results
 
     options = options or AnalysisOptions()
@@ -381,7 +382,7 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
     resolved = None
     if isinstance(recording, Results):
         res = recording
-        path, fmt = None, None
+        fmt = None
         raw_setup = getattr(res._raw, "setup", None)
         if raw_setup is not None:
             setup, setup_source = raw_setup, "live"
@@ -395,7 +396,6 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
         from tagstream.io import detect_format
         from tagstream.pipeline import analyze_file
 
-        path = Path(recording)
         header, probe = _probe(path)
         resolved = options.resolve_setup(path, header)
         setup, setup_source = resolved.setup, resolved.describe()
@@ -436,6 +436,8 @@ def analyze_recording(recording, options: AnalysisOptions | None = None, *, prog
             warn += [str(w.message) for w in caught]
         except TagstreamError as exc:
             spectra_error = spectra_problem(exc)
+            if strict_spectra and spectra_source == "given":   # read, but not usable with this recording
+                raise TagstreamError(spectra_error) from None
             warn.append(spectra_error + " (no spectra used)")
             series = None
         else:

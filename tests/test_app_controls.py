@@ -391,6 +391,26 @@ def test_layout_works_at_1366_by_768(qtbot, win, tmp_path):
     # frame: a near-flat frame leaves one y tick; the compact check above covers the spectra panel)
 
 
+def test_spectra_hidden_in_the_compact_layout_catch_up_when_the_window_grows(qtbot, win):
+    """The compact layout hides the latest-spectrum and waterfall plots and does not update them; grown to
+    the wide layout after the replay (no new snapshot comes), they show the final spectra at once."""
+    win.resize(1366, 768)
+    qtbot.wait(200)
+    assert win._compact
+    src, acc = finite_source(4.0, seed=12)
+    win.start(source=src, spectra=acc)
+    wait_done(qtbot, win)
+    sv = win.views["spectra"]
+    snap = win.controller.last_drawn.spectra
+    assert snap is not None and snap.n_frames > 0 and snap.latest is not None
+    assert sv.latest.yData is None or len(sv.latest.yData) == 0       # hidden: not drawn
+    win.resize(1920, 1080)
+    qtbot.wait(100)
+    assert not win._compact and sv.p_latest.isVisible() and sv.p_water.isVisible()
+    np.testing.assert_array_equal(sv.latest.yData, snap.latest)
+    assert sv.image.image is not None and sv.image.image.shape == snap.density_per_ev.shape
+
+
 def test_rate_meters_warn_near_saturation_and_pile_up(qtbot):
     m = RateMeters()
     qtbot.addWidget(m)

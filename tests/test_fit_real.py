@@ -35,3 +35,21 @@ def test_real_80mhz_fits_adequate_or_flagged(mode):
             assert d["fit_ok"] is False and d["fit_warnings"]
             assert "REJECTED BY THE DATA" in line or "FAILED" in line
             assert fit_warnings(rf)
+
+
+@requires_real
+def test_real_80mhz_default_analysis_says_its_doubts_in_words_not_runtime_warnings():
+    """The default analyze of the sync-filtered 80 MHz file (the sync's 10 MHz taken as the period) fits
+    a model the data reject: the text and warnings say so; numpy's overflow RuntimeWarnings from the
+    solver's trial points (the solver checks finiteness itself) used to reach the user's terminal."""
+    import warnings
+
+    from tagstream.product import analyze_recording
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = analyze_recording(REAL / "eta_qutag_80MHz_hbt_syncfiltered.qutag")
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert a.fits is not None and a.fits.global_fit is not None and not a.fits.global_fit.fit_ok
+    assert any("REJECTED BY THE DATA" in line for line in a.notes)
+    assert any("background is 99 %" in w for w in a.warnings)

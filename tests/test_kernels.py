@@ -145,6 +145,20 @@ def test_g2_bin_index_by_multiplication_equals_brute_force(seed, bin_ps, half_bi
     assert added == ref.sum()
 
 
+@settings(max_examples=300, deadline=None)
+@given(bin_ps=st.integers(1, 2**24), q=st.integers(0, 2**50), r=st.sampled_from(["0", "1", "last", "mid"]))
+def test_g2_key_by_float_bits_is_exact(bin_ps, q, r):
+    """The g2 key (x // bin_ps) << shift | x % bin_ps, computed through float64 bits (no conversion,
+    no int64 multiplication), equals the integer one for every x < 2**50, at the bin edges
+    (remainder 0, 1, bin_ps - 1) and inside; beyond, the exact path (integer division)."""
+    from tagstream.kernels.g2 import _EXACT_SPAN_PS, _key
+
+    shift = int(bin_ps - 1).bit_length()
+    rem = {"0": 0, "1": min(1, bin_ps - 1), "last": bin_ps - 1, "mid": bin_ps // 2}[r]
+    for x, exact in [((q % (_EXACT_SPAN_PS // bin_ps)) * bin_ps + rem, False), (2**62 + q * 7 + rem, True)]:
+        assert _key(x, bin_ps, float(bin_ps), 1.0 / bin_ps, shift, exact) == ((x // bin_ps) << shift) + x % bin_ps
+
+
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), bin_ps=st.sampled_from([1, 7, 100, 1000, 4093]),
        half_bins=st.integers(1, 30), delta=st.integers(-5000, 5000), dense=st.booleans(),

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from tagstream.cli import main
+from tagstream.errors import TagstreamError
 from tagstream.pipeline import AnalysisConfig, Pipeline
 from tagstream.product import AnalysisOptions, analyze_recording
 from tagstream.regime import Regime, parse_regimes
@@ -167,6 +168,36 @@ def test_an_unreadable_spectra_file_is_reported_before_the_recording_is_analysed
     a = analyze_recording(REC, AnalysisOptions(spectra=bad, fit=None))
     assert a.spectra_error and "bad.sif" in a.spectra_error and any("bad.sif" in w for w in a.warnings)
     assert a.results.n_records > 0
+
+
+def test_a_given_spectra_file_that_does_not_fit_the_recording_is_an_error_a_sidecar_a_warning(real_dir):
+    """analyze --spectra FILE whose frames do not match the recording's frame triggers (here 20 SIF frames
+    against the demo's 250 triggers) fails with one line saying so; analyze_recording says it the same way
+    with strict_spectra, and as a warning of a finished analysis without it (batch, sidecars)."""
+    sif = real_dir / "kinetic_series_20frames.sif"
+    rc, out, err = cli(["analyze", REC, "--no-fit", "--spectra", sif])
+    assert rc == 2 and "250 frame triggers but 20 spectra frames" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "--no-spectra" in err
+    opts = AnalysisOptions(spectra=sif, fit=None)
+    with pytest.raises(TagstreamError, match="20 spectra frames"):
+        analyze_recording(REC, opts, strict_spectra=True)
+    a = analyze_recording(REC, opts)
+    assert a.spectra is None and "20 spectra frames" in a.spectra_error
+    assert any("20 spectra frames" in w and "no spectra used" in w for w in a.warnings)
+
+
+def test_the_global_fits_notes_are_said_once_not_on_every_regime_line():
+    """The regimes' lines of a global fit carry only their own notes; the shared ones (a lifetime held at its
+    bound, ...) stand once, on the global fit's line (they were repeated on every regime line)."""
+    rc, out, _ = cli(["analyze", REC, *OPTION_SETS["seed"], "--no-spectra"])
+    assert rc == 0
+    glob = next(line for line in out.splitlines() if line.startswith("global fit:"))
+    notes = glob[glob.index(" [") + 2:-1].split("; ")
+    assert notes and any("at its bound" in n for n in notes), glob    # the demo holds tau_fast at its bound
+    regime_lines = [line for line in out.splitlines() if line.startswith("regime ") and "deviance" in line]
+    assert len(regime_lines) == 3
+    for line in regime_lines:
+        assert not any(n in line for n in notes), line
 
 
 def test_the_photons_the_fits_use_are_said():

@@ -47,16 +47,17 @@ class SpectraViews:
 
         self._ranged = False
         self._shown = None
-        self._grid = None     # the GraphicsLayout the plots sit in (set_compact re-lays them)
+        self._compact = False   # set_compact: only the spectra per regime are shown (and updated)
+        self._snap = None       # the newest snapshot (the hidden plots catch up with it when shown)
 
-    def set_compact(self, compact: bool, layout=None) -> None:
+    def set_compact(self, compact: bool, layout) -> None:
         """Compact window (a 1366 x 768 laptop: the panel is ~200 px tall): three stacked plots leave each
         ~37 px and their y ticks overlap (two still leave one tick each), so it shows the spectra per regime
-        alone, without a title (the dock's tab says "Spectra"); the wide layout has all three again."""
-        layout = layout if layout is not None else self._grid
-        if layout is None or self.p_reg is None:
+        alone, without a title (the dock's tab says "Spectra"); the wide layout has all three again.
+        layout: the GraphicsLayout the plots sit in. The hidden plots are not updated; they catch up with
+        the newest spectra when they are shown again."""
+        if self.p_reg is None:
             return
-        self._grid = layout
         for row, plot in enumerate((self.p_latest, self.p_water)):
             if plot is None:
                 continue
@@ -68,6 +69,10 @@ class SpectraViews:
                 plot.show()
         layout.layout.setRowStretchFactor(1, 0 if compact else 2)   # an empty row keeps no share of the height
         self._title(self.p_reg, None if compact else "Spectra per regime")
+        was_compact, self._compact = self._compact, compact
+        if was_compact and not compact and self._snap is not None:
+            self._shown = None
+            self.update(self._snap)
 
     def _title(self, plot, title: str | None) -> None:
         plot.setTitle(title, color=self.theme.foreground, size="11pt") if title else plot.setTitle(None)
@@ -75,6 +80,7 @@ class SpectraViews:
     def update(self, snap) -> None:
         if snap is None:
             return
+        self._snap = snap
         key = (snap.n_frames, snap.regime_ranges_ns, snap.regime_frames.tobytes())
         if key == self._shown:
             return  # no new frame and the same regimes: nothing to redraw
@@ -86,9 +92,9 @@ class SpectraViews:
                 if p is not None:
                     p.setXRange(lo, hi, padding=0)
             self._ranged = True
-        if self.p_latest is not None and snap.latest is not None:
+        if self.p_latest is not None and snap.latest is not None and not self._compact:
             self.latest.setData(e, snap.latest)
-        if self.p_water is not None and len(snap.frame_start_s):
+        if self.p_water is not None and len(snap.frame_start_s) and not self._compact:
             img = snap.density_per_ev
             lo, hi = np.percentile(img[-200:, ::4], [1, 99.8]) if img.size else (0, 1)  # recent frames
             self.image.setImage(img, autoLevels=False, levels=(float(lo), float(max(hi, lo + 1e-9))))

@@ -288,11 +288,12 @@ class _Problem:
         """Gradient of objective/2 and its Fisher (Gauss-Newton) matrix over x[free]."""
         g = np.zeros(len(free))
         H = np.zeros((len(free), len(free)))
-        for ds, (mu, J) in zip(self.ds, self.jac_mu(x, free)):
-            mu = np.maximum(mu, 1e-300)
-            wgt = self._weights(ds, mu)
-            g += J.T @ ((mu - ds.n) * wgt)
-            H += J.T @ (J * wgt[:, None])
+        with np.errstate(over="ignore", invalid="ignore"):   # not finite: solve() says so (no RuntimeWarning)
+            for ds, (mu, J) in zip(self.ds, self.jac_mu(x, free)):
+                mu = np.maximum(mu, 1e-300)
+                wgt = self._weights(ds, mu)
+                g += J.T @ ((mu - ds.n) * wgt)
+                H += J.T @ (J * wgt[:, None])
         return g, H
 
     def solve(self, x0, free, max_iter=1000):

@@ -116,11 +116,13 @@ def quoted(fits: RegimeFits | None, i: int | None, name: str) -> Quoted:
                  profiled=prof and src is not None and name in g.params)
 
 
-def _fit_line(prefix: str, f, parts) -> str:
-    """One regime's summary: its numbers (parts), deviance and verdict (adequate / rejected / failed)."""
+def _fit_line(prefix: str, f, parts, said=()) -> str:
+    """One regime's summary: its numbers (parts), deviance, verdict (adequate / rejected / failed) and its
+    notes, but not those already said (said: the global fit's, on the line above)."""
     verdict = ("adequate" if f.fit_ok else "REJECTED BY THE DATA" if f.success else "FAILED")
     z = f"adequacy z {f.adequacy_z:+.1f}" if math.isfinite(f.adequacy_z) else "adequacy n/a"
-    extra = "" if not f.warnings else " [" + "; ".join(f.warnings) + "]"
+    own = [w for w in f.warnings if w not in said]
+    extra = "" if not own else " [" + "; ".join(own) + "]"
     return f"{prefix}{'; '.join(p for p in parts if p)}; deviance {f.deviance:.1f} (expected {f.expected_deviance:.1f}, {z}): " \
            f"{verdict}{extra}"
 
@@ -273,7 +275,7 @@ def fit_results(res, mode: str = "global", irf: IRF | None = None, min_photons: 
         fr = (f"trap emission fraction {quoted(out, i, 'trap_fraction').text(' %', '.1f', 100)}" if "be" in f.fractions
               else "emission " + ", ".join(f"{c} {_pm(v, f.fraction_errors[c], 100, '.1f')} %"
                                            for c, v in f.fractions.items()))
-        lines.append(_fit_line(f"regime {lab} ns: ", f, [", ".join(taus), fr]))
+        lines.append(_fit_line(f"regime {lab} ns: ", f, [", ".join(taus), fr], () if g is None else g.warnings))
     return dataclasses.replace(out, lines=tuple(lines))
 
 

@@ -63,7 +63,7 @@ from pathlib import Path
 
 from tagstream.commands.analysis_options import add_analysis_arguments, analysis_options
 from tagstream.commands.argtypes import limited
-from tagstream.errors import SetupError, TagstreamError
+from tagstream.errors import SetupError
 
 NAME = "analyze"
 HELP = "g2, intensity/lifetime traces, FLID and lifetime regimes of a recording"
@@ -100,8 +100,6 @@ def run(args) -> int:
         raise ExportError(f"{report_path} exists; use --force to overwrite")
     a = analyze_recording(args.recording, options, progress=sys.stdout.isatty() and not args.json,
                           strict_spectra=True)
-    if a.spectra_error and a.spectra_source == "given":   # read, but not usable with this recording
-        raise TagstreamError(a.spectra_error)
     if args.json:   # the text summary lists notes and warnings itself
         for line in a.notes:
             if line.startswith("spectra: using the sidecar"):

@@ -6,148 +6,217 @@ order) is processed, so feeding the stream in any chunking with a look-back tail
 within reach of the last one gives the same histogram. Complexity O(n * rate * reach).
 
 No division per pair, and no branch that depends on the data in the common case: every photon gets
-a key on a power-of-two grid, key(x) = (x // bin_ps) << shift | x % bin_ps with 2**shift >= bin_ps
-(one multiplication and an exact integer correction per photon; x = t for B, t + lo for A), so that
-floor((tB - tA - lo) / bin_ps) = (key_B - key_A) >> shift exactly (the remainders differ by less
-than 2**shift). Each photon then looks at the last K photons of the other detector with predicated
-(branch-free) tests and histogram increments (out-of-window ones go to K spare bins); only when all
-K may still be in the window does it scan further back.
+a signed key on a power-of-two grid, key(x) = (x // bin_ps) << shift | x % bin_ps with 2**shift >=
+bin_ps, +key for B and -key for A (x = t - base for B, t - base + lo for A; the quotient by one float
+multiplication, exact without correction below 2**50 ps: see _key), so that for a pair the sum
+of the two signed keys e = key_B - key_A gives floor((tB - tA - lo) / bin_ps) = e >> shift exactly (the
+remainders differ by less than 2**shift). The base puts every key above the window's key span, so
+the sum of two B keys is above the window and that of two A keys below it: each photon is tested
+against the previous _L photons of the stream whatever their detector, a fixed, contiguous,
+vectorised set of tests (int64 adds, compares and shifts: SIMD on AVX2 and AVX-512 alike), per block
+of photons kept in L1. The in-window results are a bit mask per photon; the histogram increments
+walk the set bits of 8 photons' masks at a time (one unpredictable loop exit per 8 photons, not per
+photon; the pair's bin is recomputed from the two keys). A photon whose _L-th predecessor is still within reach scans further back (rare at the rates
+the window is made for; any rate stays exact).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+from llvmlite import ir
 
 
-_K = 4                   # other-detector photons tested branch-free per photon
-_SENTINEL = -(1 << 62)   # key of the K photons "before" each list: outside any window
-_EXACT_SPAN_PS = 1 << 52  # below it the float quotient is off by at most one
+_L = 8                   # previous photons (either detector) tested branch-free per photon
+_BLK = 256               # photons per block (a multiple of 8): keys and masks stay in L1
+_SENTINEL = -(1 << 62)   # key of the photons "before" the stream: outside any window
+_EXACT_SPAN_PS = 1 << 50  # below it the float quotient is exact (_key)
+_TWO52_BITS = 0x4330000000000000   # the bits of 2.0**52: (x | them) as a float is 2**52 + x, 0 <= x < 2**52
+_TWO52 = 4503599627370496.0
+_ROUND = 1.5 * _TWO52               # v + _ROUND rounds v to an integer (|v| < 2**51) ...
+_ROUND_BITS = 0x4338000000000000   # ... whose bits are those of _ROUND plus it
+
+
+@intrinsic
+def _as_float(typingctx, x):
+    """The bits of an int64 as a float64."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _as_int(typingctx, x):
+    """The bits of a float64 as an int64."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _ctz(typingctx, x):
+    """Trailing zero bits of a uint64 (64 for 0)."""
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], cgutils.false_bit)
+    return types.uint64(types.uint64), codegen
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _key(x, bin_ps, bin_f, inv, shift, exact):
+    """key(x) = (x // bin_ps) << shift | x % bin_ps for 0 <= x.
+
+    Not exact (x < 2**50): no int64 <-> float conversion and no int64 multiplication (both emulated by
+    AVX2 vectors; the loop over a block vectorises on AVX2 and AVX-512 alike): xf = float(x) from the
+    bits of 2**52 + x; with inv = fl(1 / bin_ps), y = fl((xf + 0.5) * inv) is within
+    (x + 0.5) / bin_ps * 2**-52 (1 + 2**-54) of z = (x + 0.5) / bin_ps, less than 0.5 / bin_ps for
+    x < 2**50, and z lies at least 0.5 / bin_ps from any integer (its fraction is
+    (x % bin_ps + 0.5) / bin_ps), so y - 0.5 (exact) lies strictly within 0.5 of q = x // bin_ps and
+    adding 1.5 * 2**52 rounds it to that plus q; x % bin_ps = xf - q * bin_ps is exact in float64.
+    exact: the integer division (spans >= 2**50 ps, ~19 min, within one call: practically never)."""
+    if exact:
+        q = x // bin_ps
+        return (q << shift) + (x - q * bin_ps)
+    xf = _as_float(x | _TWO52_BITS) - _TWO52
+    qq = ((xf + 0.5) * inv - 0.5) + _ROUND
+    q = _as_int(qq) - _ROUND_BITS
+    r = _as_int((xf - (qq - _ROUND) * bin_f) + _ROUND) - _ROUND_BITS
+    return (q << shift) + r
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _photon(t, wi, base, lo, bin_ps, bin_f, inv, shift, exact):
+    """The signed key of one photon: key(x) for B (> 0), -key(x) for A (< 0); x < 0 flags bad input."""
+    x = t - base + (0 if wi else lo)
+    k = _key(x, bin_ps, bin_f, inv, shift, exact)
+    return (k if wi else -k), x
 
 
 @njit(nogil=True, cache=True)
-def _signed_keys(t, which, base, lo, bin_ps, shift, out, at):
-    """out[at + i] = key(x) for a B photon (> 0), -key(x) for an A one (< 0): the sign is the
-    detector. x = t - base (+ lo for A) >= bin_ps. Kept scalar on purpose (the exit on a bad x, which
-    never happens, stops the vectoriser): without AVX-512 the vector int64 multiplies and conversions are
-    emulated, 5.6 against 4.4 ns per photon on this machine (bench/bench_kernels.py host)."""
-    n = t.shape[0]
-    if n == 0:
-        return
+def _pairs_lagged(tail_t, tail_w, t, which, i0, base, lo, bin_ps, shift, exact, nbins, reach, hist):
+    """Add the pairs whose later photon is t[i] with i >= i0 (an index into t) to hist; the tail's
+    photons only serve as earlier partners. Returns False if a key was below its base (times not
+    non-decreasing)."""
+    L, BLK = _L, _BLK
+    uL = np.uint64(L)
+    ushift = np.uint64(shift)
+    uspan = np.uint64(nbins << shift)
     inv = 1.0 / bin_ps
-    exact = t[n - 1] - base + abs(lo) >= _EXACT_SPAN_PS
-    for i in range(n):
-        wi = np.int64(which[i] != 0)
-        x = t[i] - base + (1 - wi) * lo
-        if x < bin_ps:
-            raise ValueError("g2 key below its base")
-        if exact:
-            q = x // bin_ps
+    bin_f = float(bin_ps)
+    kbuf = np.empty(L + BLK, np.int64)     # signed keys: the previous L photons, then the block's
+    xbuf = np.zeros(L + BLK, np.int64)     # t - base of the same (0 before the stream)
+    mk64 = np.empty(BLK, np.uint64)        # bit k: the pair (photon, its (k+1)-th predecessor) is in the window
+    okb = np.zeros(BLK, np.uint8)          # the same as bytes (8 photons per uint64 word)
+    needb = np.zeros(BLK, np.uint8)        # the L-th predecessor is within reach: scan further
+    okw = okb.view(np.uint64)
+    needw = needb.view(np.uint64)
+    bad = False
+    n1 = tail_t.shape[0]
+    for s in range(L):                     # the tail's last L photons (sentinels before the stream)
+        q = n1 - L + s
+        if q >= 0:
+            vq, xq = _photon(tail_t[q], tail_w[q] != 0, base, lo, bin_ps, bin_f, inv, shift, exact)
+            bad |= xq < 0
+            kbuf[s] = vq
+            xbuf[s] = tail_t[q] - base
         else:
-            q = np.int64(x * inv)       # floor(x / bin_ps) within +-1 (x < 2**52): one exact correction
-        r = x - q * bin_ps
-        neg = np.int64(r < 0)
-        q -= neg
-        r += neg * bin_ps
-        over = np.int64(r >= bin_ps)
-        q += over
-        r -= over * bin_ps
-        k = (q << shift) + r
-        out[at + i] = k if wi else -k
-
-
-def _b_list_at(n: int) -> int:
-    """Start of the B list in the lists scratch: after A's n + 2K slots, offset by half a 4 KiB page
-    from the A list (A stores and B loads would otherwise alias in the CPU's store buffer)."""
-    return -(-(n + 2 * _K) // 512) * 512 + 256 + _K
-
-
-@njit(nogil=True, cache=True)
-def _pairs_by_key(v, i0, nbins, shift, hist, lists, b0):
-    """Add the pairs whose later photon has index >= i0 to hist (nbins + _K bins, the last _K spare).
-    v: signed keys (_signed_keys); pair (A, B) is in bin e >> shift, e = v_B + v_A = key_B - key_A,
-    when 0 <= e < nbins << shift. Each detector's keys are kept in arrival order in its own list
-    (lists: scratch; A at [_K, _K + na), B at [b0, b0 + nb), _K sentinels before each)."""
-    n = v.shape[0]
-    spanm = nbins << shift
-    uspan = np.uint64(spanm)
-    for s in range(_K):
-        lists[s] = _SENTINEL
-        lists[b0 - _K + s] = _SENTINEL
-    na = 0
-    nb = 0
-    spare = np.uint64(nbins)
-    for i in range(n):
-        vi = v[i]
-        wi = vi > 0                        # B
-        other = _K if wi else b0           # the other detector's list ...
-        n_other = na if wi else nb         # ... and its length
-        p = np.uint64(other + n_other - 1)  # its latest photon; the sentinels make p - 3 valid
-        if i >= i0:
-            e0 = vi + lists[p]
-            e1 = vi + lists[p - np.uint64(1)]
-            e2 = vi + lists[p - np.uint64(2)]
-            e3 = vi + lists[p - np.uint64(3)]
-            hist[np.uint64(e0 >> shift) if np.uint64(e0) < uspan else spare] += 1
-            hist[np.uint64(e1 >> shift) if np.uint64(e1) < uspan else spare + np.uint64(1)] += 1
-            hist[np.uint64(e2 >> shift) if np.uint64(e2) < uspan else spare + np.uint64(2)] += 1
-            hist[np.uint64(e3 >> shift) if np.uint64(e3) < uspan else spare + np.uint64(3)] += 1
-            # earlier photons of the other list move e away from the window's far edge: B later, e
-            # grows (stop at >= spanm); A later, e falls (stop at < 0). Scan on if the 4th is not past.
-            far = e3 if wi else spanm - 1 - e3
-            if far < spanm:
-                j = n_other - 1 - _K
-                while j >= 0:
-                    e = vi + lists[other + j]
-                    if wi:
-                        if e >= spanm:
-                            break
-                    elif e < 0:
+            kbuf[s] = _SENTINEL
+    n = t.shape[0]
+    for b0 in range(0, n, BLK):
+        m = min(BLK, n - b0)
+        um = np.uint64(m)
+        ub0 = np.uint64(b0)
+        if exact:                          # keys (vectorised: one loop per path)
+            for j in range(um):
+                ti = t[ub0 + j]
+                vi, x = _photon(ti, which[ub0 + j] != 0, base, lo, bin_ps, bin_f, inv, shift, True)
+                bad |= x < 0
+                kbuf[uL + j] = vi
+                xbuf[uL + j] = ti - base
+        else:
+            for j in range(um):
+                ti = t[ub0 + j]
+                vi, x = _photon(ti, which[ub0 + j] != 0, base, lo, bin_ps, bin_f, inv, shift, False)
+                bad |= x < 0
+                kbuf[uL + j] = vi
+                xbuf[uL + j] = ti - base
+        for j in range(um):                # L tests per photon (vectorised; the mask kept in 64-bit
+            vi = kbuf[uL + j]              # lanes: narrowing each test to bytes costs AVX2 packs)
+            mk = np.uint64(0)
+            for k in range(L):
+                e = vi + kbuf[uL + j - np.uint64(k + 1)]
+                mk |= np.uint64(np.uint64(e) < uspan) << np.uint64(k)
+            mk64[j] = mk
+        for j in range(um):
+            counted = np.int64(j) + b0 >= i0
+            okb[j] = np.uint8(mk64[j]) if counted else np.uint8(0)
+            needb[j] = np.uint8(counted & (xbuf[uL + j] - xbuf[j] <= reach))
+        for j in range(m, BLK):
+            okb[j] = 0
+            needb[j] = 0
+        for g in range((m + 7) >> 3):      # histogram: the set bits of 8 photons' masks
+            w = okw[g]
+            while w:
+                p = _ctz(w)
+                jj = np.uint64(8 * g) + (p >> np.uint64(3))
+                e = kbuf[uL + jj] + kbuf[uL + jj - np.uint64(1) - (p & np.uint64(7))]
+                hist[np.uint64(e) >> ushift] += 1
+                w &= w - np.uint64(1)
+        for g in range((m + 7) >> 3):      # photons with more than L predecessors within reach
+            if needw[g] == np.uint64(0):
+                continue
+            for j in range(8 * g, min(8 * g + 8, m)):
+                if not needb[j]:
+                    continue
+                i = b0 + j
+                vi = kbuf[L + j]
+                ti = t[i]
+                q = n1 + i - L - 1             # merged index (tail, then t) of the next partner
+                while q >= 0:
+                    tq = tail_t[q] if q < n1 else t[q - n1]
+                    if ti - tq > reach:
                         break
+                    wq = (tail_w[q] if q < n1 else which[q - n1]) != 0
+                    vq, xq = _photon(tq, wq, base, lo, bin_ps, bin_f, inv, shift, exact)
+                    e = vi + vq
                     if np.uint64(e) < uspan:
-                        hist[e >> shift] += 1
-                    j -= 1
-        lists[np.uint64((b0 + nb) if wi else (_K + na))] = vi
-        nb += np.int64(wi)
-        na += np.int64(not wi)
+                        hist[np.uint64(e) >> ushift] += 1
+                    q -= 1
+        for s in range(L):                 # the block's last L photons precede the next block
+            kbuf[s] = kbuf[m + s]
+            xbuf[s] = xbuf[m + s]
+    return not bad
 
 
-def g2_work_size(n: int) -> int:
-    """Length of the int64 scratch the pair count needs for n photons (tail + new)."""
-    return n + _b_list_at(n) + n
-
-
-def g2_pairs_after(tail_t, tail_w, t, which, t_from, lo, hi, bin_ps, hist, work=None):
+def g2_pairs_after(tail_t, tail_w, t, which, t_from, lo, hi, bin_ps, hist):
     """Add to hist the pairs whose later photon is one of (t, which) with time >= t_from; tail_t,
     tail_w: the earlier photons they may pair with. hist: int64, (hi - lo) // bin_ps bins (hi - lo
     a multiple of bin_ps). Times: int64 ps, non-decreasing through tail and new; which: 0 = A,
-    1 = B. work: int64 scratch of >= g2_work_size(n) (reused by a stream; allocated when None).
-    Returns the number of pairs added."""
-    n1, n2 = tail_t.shape[0], t.shape[0]
-    n = n1 + n2
+    1 = B. Returns the number of pairs added."""
+    n1 = tail_t.shape[0]
     nbins = hist.shape[0]
     if hi - lo != nbins * bin_ps:
         raise ValueError(f"g2 window [{lo}, {hi}) ps is not {nbins} bins of {bin_ps} ps")
-    i0 = n1 + int(np.searchsorted(t, t_from, side="left"))
-    if i0 >= n:
+    i0 = int(np.searchsorted(t, t_from, side="left"))
+    if i0 >= t.shape[0]:
         return 0
     shift = int(bin_ps - 1).bit_length()
-    if work is None or work.shape[0] < g2_work_size(n):
-        work = np.empty(g2_work_size(n), np.int64)
     t0 = int(tail_t[0]) if n1 else int(t[0])
-    base, lo, bin_ps = t0 + min(int(lo), 0) - int(bin_ps), int(lo), int(bin_ps)
-    _signed_keys(tail_t, tail_w, base, lo, bin_ps, shift, work, 0)
-    _signed_keys(t, which, base, lo, bin_ps, shift, work, n1)
-    h = np.zeros(nbins + _K, np.int64)
-    _pairs_by_key(work[:n], i0, nbins, shift, h, work[n:], _b_list_at(n))
-    hist += h[:nbins]
-    return int(h[:nbins].sum())
+    lo, bin_ps = int(lo), int(bin_ps)
+    base = t0 + min(lo, 0) - (nbins << shift) - bin_ps    # every key above the window's key span
+    exact = int(t[-1]) - base + abs(lo) >= _EXACT_SPAN_PS
+    h = np.zeros(nbins, np.int64)
+    if not _pairs_lagged(tail_t, tail_w, t, which, i0, base, lo, bin_ps, shift, exact, nbins,
+                         max(int(hi), -lo), h):
+        raise ValueError("g2 photon times are not non-decreasing (a key below its base)")
+    hist += h
+    return int(h.sum())
 
 
-def g2_pairs(t, which, start, t_from, lo, hi, bin_ps, hist, work=None):
+def g2_pairs(t, which, start, t_from, lo, hi, bin_ps, hist):
     """g2_pairs_after with the earlier photons t[:start] and the new ones t[start:]."""
-    return g2_pairs_after(t[:start], which[:start], t[start:], which[start:], t_from, lo, hi, bin_ps,
-                          hist, work)
+    return g2_pairs_after(t[:start], which[:start], t[start:], which[start:], t_from, lo, hi, bin_ps, hist)
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -46,7 +46,9 @@ def align_frames(n_frames: int, exposure_s: float, cycle_time_s: float, trigger_
     if trig.size != n_frames:
         msg = f"{trig.size} frame triggers but {n_frames} spectra frames"
         if not allow_mismatch:
-            raise AnalysisError(msg + " (pass allow_mismatch=True to pair them in order, first with first)")
+            raise AnalysisError(msg + ": each frame needs its trigger; check that the spectra file belongs to this "
+                                "recording and the camera's trigger channel (--no-spectra analyses without them; "
+                                "in Python allow_mismatch=True pairs them in order)")
         warnings.warn(msg + f": pairing the first {min(trig.size, n_frames)} in order", FrameTimingWarning,
                       stacklevel=2)
         trig = trig[:n_frames]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tagstream.errors import SetupError
-from tagstream.kernels.g2 import g2_pairs_after, g2_pairs_binned, g2_work_size
+from tagstream.kernels.g2 import g2_pairs_after, g2_pairs_binned
 from tagstream.chunk import PhotonBatch
 from tagstream.validate import G2_MAX_BINS
 from tagstream.stages.trace import _grow
@@ -96,7 +96,6 @@ class G2Stage:
         self.hist = np.zeros(2 * self.half_bins, np.int64)
         self.tail_t = np.zeros(0, np.int64)
         self.tail_w = np.zeros(0, np.uint8)
-        self._work = np.zeros(0, np.int64)     # the pair kernel's scratch, reused across batches
         self.n_a = 0
         self.n_b = 0
         self.first_ps: int | None = None
@@ -132,11 +131,8 @@ class G2Stage:
             w = np.concatenate((self.tail_w, batch.which))
             self._pairs_binned(t, w)
         else:
-            need = g2_work_size(self.tail_t.shape[0] + n)
-            if self._work.shape[0] < need:
-                self._work = np.empty(need + need // 4, np.int64)
             g2_pairs_after(self.tail_t, self.tail_w, batch.t_ps, batch.which, self.t_from, self.lo, self.hi,
-                           self.bin_ps, self.hist, self._work)
+                           self.bin_ps, self.hist)
             if batch.t_ps[0] >= batch.t_ps[-1] - self.reach:   # the new tail may hold old photons
                 t = np.concatenate((self.tail_t, batch.t_ps))
                 w = np.concatenate((self.tail_w, batch.which))
