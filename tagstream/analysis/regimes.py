@@ -493,12 +493,13 @@ def global_fit_fields(fits: RegimeFits | None) -> dict | None:
         d.update(quoted(fits, None, name).fields(stem, unit))
     d.update({"reduced_deviance": _num(g.reduced_deviance), "success": bool(g.success),
               "fit_ok": bool(g.fit_ok), "adequacy_z": _num(g.adequacy_z), "expected_deviance": _num(g.expected_deviance),
-              "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings),
-              "nuisance_lifetimes_ns": {n[:-3]: _num(g.params[n]) for n in ("tau_fast_ns", "tau_grey_ns", "tau_xx_ns")
-                                        if n in g.params}})
+              "deviance": _num(g.deviance), "message": g.message, "warnings": list(g.warnings)})
+    # the nuisance lifetimes as fitted (null: not in the model) and the photons outside the regimes fitted
+    # with them (null: left out); flat scalars: the batch table has a column per field
+    d.update({n: _num(g.params[n]) if n in g.params else None for n in ("tau_fast_ns", "tau_grey_ns", "tau_xx_ns")})
     f_rest = g.nuisance_fits.get(REST_LABEL)
-    d["rest_histogram"] = None if f_rest is None else {"n_photons": int(f_rest.counts.sum()),
-                                                       "adequacy_z": _num(f_rest.adequacy_z)}
+    d.update(rest_photons=None if f_rest is None else int(f_rest.counts.sum()),
+             rest_adequacy_z=None if f_rest is None else _num(f_rest.adequacy_z))
     return {"mode": fits.mode, "global": d}
 
 
