@@ -49,12 +49,13 @@ def rise_10_90(h: np.ndarray, bin_ps: float, bg: float) -> float | None:
     return float(max(i90 - i10, 1) * bin_ps)
 
 
-def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | None:
+def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float, live: np.ndarray | None = None) -> float | None:
     """Mean counts per decay bin over the pre-pulse region: the quarter period just before the
     rise, [t0 - guard - P/4, t0 - guard) taken circularly (it is the end of the previous period),
     guard = max(5 bins, 2 ns) keeps the IRF's leading tail out. Where that region still decays
     significantly (the periodic tail of earlier pulses, tau ~ P), the level a geometric tail tends to
-    is taken instead of the mean. None if fewer than 3 bins are available."""
+    is taken instead of the mean. live: only these bins of the region count (the instrument's window,
+    live_window). None if fewer than 3 bins are available."""
     n_dec = h.shape[0]
     guard = max(5 * bin_ps, 2000.0)
     stop = int(np.floor((t0_ps - guard) / bin_ps))
@@ -62,6 +63,11 @@ def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | N
     if width < 3:
         return None
     idx = np.arange(stop - width, stop) % n_dec
+    if live is not None:
+        idx = idx[live[idx]]
+        if idx.size < 3:
+            return None
+        width = idx.size
     x = h[idx].astype(np.float64)
     # periodic tail of earlier pulses (high repetition rates): if the region still decays, eliminate a
     # geometric tail b + a r^k from three equal windows, b = (x1 x3 - x2^2) / (x1 + x3 - 2 x2)
@@ -70,6 +76,42 @@ def estimate_background(h: np.ndarray, bin_ps: float, t0_ps: float) -> float | N
     if x1 - x2 > 3.0 * np.sqrt((x1 + x2) / m) and x2 > x3 and x1 + x3 - 2.0 * x2 > 0:
         return float(min(max((x1 * x3 - x2 * x2) / (x1 + x3 - 2.0 * x2), 0.0), x3))
     return float(x.mean())
+
+
+def longest_empty_run(h: np.ndarray) -> tuple[int, int]:
+    """(first bin, length) of the longest run of empty bins of a periodic histogram, circularly; (0, 0)
+    without empty bins, (0, n) if all are empty."""
+    n = int(h.shape[0])
+    empty = np.asarray(h) == 0
+    if not empty.any():
+        return 0, 0
+    if empty.all():
+        return 0, n
+    start = int(np.flatnonzero(~empty)[0])   # from an occupied bin on, no empty run wraps around the end
+    edges = np.diff(np.concatenate(([0], np.roll(empty, -start).astype(np.int8), [0])))
+    run_starts, run_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    k = int(np.argmax(run_ends - run_starts))
+    return (start + int(run_starts[k])) % n, int(run_ends[k] - run_starts[k])
+
+
+def live_window(h: np.ndarray, bin_ps: float, t0_ps: float, min_expected: float = 20.0,
+                min_dead_fraction: float = 0.05) -> tuple[int, int, float] | None:
+    """The part of the period the instrument records, if not all of it: (first bin, number of bins,
+    background per bin over it), else None. A Becker & Hickl TAC range shorter than the laser period
+    leaves a run of empty bins; it is taken as outside the instrument's window when it spans
+    min_dead_fraction of the period (not an edge bin or a dead-time notch) and the background measured
+    on the live bins of the pre-pulse region (estimate_background) would have put min_expected photons
+    in it (Poisson: P(none) = exp(-20)). A clean decay's empty tail has no background and stays live."""
+    n = int(h.shape[0])
+    first, length = longest_empty_run(h)
+    if length < min_dead_fraction * n or length >= n:
+        return None
+    live = np.ones(n, bool)
+    live[(first + np.arange(length)) % n] = False
+    b = estimate_background(h, bin_ps, t0_ps, live=live)
+    if b is None or b * length < min_expected:
+        return None
+    return (first + length) % n, n - length, b
 
 
 def otsu_threshold(counts: np.ndarray) -> float:

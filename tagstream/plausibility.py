@@ -132,7 +132,12 @@ def result_warnings(res) -> list[str]:
                    f"--sync-divider probably does not match the recording")
     if res.laser_period_ps is None:
         out.append("no laser period: lifetime outputs (decays, average lifetimes, regimes, FLID lifetimes) are absent")
-    elif d.background_fraction is not None and d.background_fraction > BACKGROUND_WARN:
+    elif d.live_window_ps is not None and res.laser_period_ps:
+        a, w = d.live_window_ps
+        out.append(f"photons arrive only {a / 1e3:.2f} to {(a + w) / 1e3:.2f} ns (modulo the {res.laser_period_ps / 1e3:.3g} ns "
+                   f"period; the instrument's TAC range?): background and average lifetimes are taken over that "
+                   f"window; decay fits model the whole period (give --fit-range-ns to fit inside the window)")
+    if res.laser_period_ps is not None and d.background_fraction is not None and d.background_fraction > BACKGROUND_WARN:
         out.append(f"background is {100 * d.background_fraction:.0f} % of referenced photons: the decay is mostly "
                    f"flat (wrong period, sync filter or no pulsed excitation?)")
     setup = getattr(getattr(res, "_raw", None), "setup", None)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from tagstream.kernels.g2 import sum_pairs_in_state
-from tagstream.estimators import (estimate_background, estimate_t0, g2_peaks, mle_truncated_exp_ns,  # noqa: F401
+from tagstream.estimators import (estimate_background, estimate_t0, g2_peaks, live_window, mle_truncated_exp_ns,  # noqa: F401
                                   otsu_threshold, rise_10_90)
 from tagstream.config import Selection
 from tagstream.kernels.split_half import half_delay_sums, sum_half_decays
@@ -63,6 +63,8 @@ class DecayResult:
     background_fraction: float  # of referenced photons
     background_estimated: bool
     rise_10_90_ps: float | None
+    live_window_ps: tuple | None = None   # (start, width) where the instrument records only part of the
+    # period (estimators.live_window_bins: a TAC range shorter than it); None: the whole period
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ class Results:
             "decay": {"bin_ps": self.decay.bin_ps, "t0_ps": self.decay.t0_ps,
                       "t0_estimated": self.decay.t0_estimated,
                       "background_fraction": self.decay.background_fraction,
+                      "live_window_ps": None if self.decay.live_window_ps is None else list(self.decay.live_window_ps),
                       "background_subtracted": self.selection.subtract_background and self.decay.background_estimated},
             "g2": None if g is None else {
                 "bin_ps": g.bin_ps, "window_ps": g.window_ps, "g2_zero": _f(g.g2_zero),
@@ -276,7 +279,16 @@ class RawStats:
         return self.stages.get("correlation")
 
 
-def split_half_lifetimes_ns(store, offsets, n_bg, cut_bin, dbin, P, t0_ps, sums=None) -> np.ndarray:
+def background_mean_delay_ps(live, cut_bin: int, dbin, P) -> float:
+    """Mean delay from the cut (cut_bin's left edge) of a uniform background, wrapped into [0, P): P / 2 over
+    the whole period; over a live window (first bin, n bins) the mean over its bins' centres."""
+    if live is None:
+        return P / 2.0
+    centres_ps = (live[0] + np.arange(live[1]) + 0.5) * float(dbin)
+    return float(np.mean((centres_ps - cut_bin * float(dbin)) % P))
+
+
+def split_half_lifetimes_ns(store, offsets, n_bg, cut_bin, dbin, P, t0_ps, sums=None, bg_mean_ps=None) -> np.ndarray:
     """(bins, 2) average lifetimes (ns) of each trace bin's two photon halves (even / odd positions in
     the bin, tagstream.kernels.split_half): the bin-lifetime estimator (same cut, wrap and background,
     n_bg / 2 per half) at decay-bin centres. NaN where a half has < 1 signal photon. The regimes' fit
@@ -293,7 +305,7 @@ def split_half_lifetimes_ns(store, offsets, n_bg, cut_bin, dbin, P, t0_ps, sums=
     sig = hn - bg
     out = np.full((nb, 2), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lt = ((hs + hn * delta_ps - bg * (P / 2.0 + delta_ps)) / sig) / 1e3
+        lt = ((hs + hn * delta_ps - bg * ((P / 2.0 if bg_mean_ps is None else bg_mean_ps) + delta_ps)) / sig) / 1e3
     good = (hn > 0) & (sig >= 1.0)
     out[good] = lt[good]
     return out
@@ -331,20 +343,29 @@ def derive(raw: RawStats, sel: Selection) -> Results:
 
     # --- decay: background and t0 --------------------------------------------------------------
     bg_level, bg_ok, t0, rise = 0.0, False, None, None
+    live = None   # (first bin, n bins): the part of the period the instrument records, if not all of it
     if dbin and h.sum() > 0:
         hp = h[: int(P // dbin)] if P else h  # whole decay bins inside one period
         t0_guess = estimate_t0(hp, dbin, float(np.median(hp)), P)
-        b = estimate_background(hp, dbin, t0_guess if sel.t0_ps is None else sel.t0_ps)
+        t0_ref = t0_guess if sel.t0_ps is None else sel.t0_ps
+        b = estimate_background(hp, dbin, t0_ref)
         if b is not None:
             bg_level, bg_ok = b, True
+        if P:
+            window = live_window(hp, dbin, t0_ref)
+            if window is not None:   # photons only in part of the period (a TAC range): background over it
+                live, bg_level, bg_ok = window[:2], window[2], True
         t0 = estimate_t0(hp, dbin, bg_level, P) if sel.t0_ps is None else float(sel.t0_ps)
         rise = rise_10_90(hp, dbin, bg_level)
     n_ref_total = int(tr.n_ref.sum())
     n_period_bins = (P / dbin) if (P and dbin) else 0
+    if live is not None:
+        n_period_bins = live[1]
     bg_total = bg_level * n_period_bins
     bg_fraction = bg_total / n_ref_total if n_ref_total else 0.0
     decay = DecayResult(dbin, (np.arange(len(h), dtype=np.int64) * (dbin or 0)), h.copy(), t0, sel.t0_ps is None,
-                        bg_level, float(bg_fraction), bg_ok, rise)
+                        bg_level, float(bg_fraction), bg_ok, rise,
+                        None if live is None else (live[0] * dbin, live[1] * dbin))
 
     # --- trace: lifetimes -----------------------------------------------------------------------
     n = tr.n_ref.astype(np.float64)
@@ -363,6 +384,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
         # edge; guard: the IRF's leading edge belongs to its own pulse; 0 for a user-given t0)
         guard = max(2.0 * dbin, 2.0 * (rise or 0.0)) if sel.t0_ps is None else 0.0
         cb = time_zero_bin(t0, guard, dbin, P)
+        bg_mean_ps = background_mean_delay_ps(live, cb, dbin, P)
         if bounded is None and getattr(tr, "sums", None) is not None:   # memoised: live, only the new bins
             n_below = tr.sums.half_index_sums(tr.store, offsets, cb)[1].sum(axis=1)
         elif bounded is None:
@@ -373,9 +395,10 @@ def derive(raw: RawStats, sel: Selection) -> Results:
                 raise ValueError(f"bounded-memory run: t0's decay bin {cb} differs from the one used as bins closed "
                                  f"({bounded.cut_bin})")
             n_below = np.concatenate((bounded.n_below, photons_below(tr.store, tr.n_ref[k:], cb, dbin)))
-        lifetime = average_lifetime_ns(tr.n_ref, tr.sum_micro_ps, n_below.astype(np.float64), t0, P, dbin, cb, n_bg)
+        lifetime = average_lifetime_ns(tr.n_ref, tr.sum_micro_ps, n_below.astype(np.float64), t0, P, dbin, cb, n_bg,
+                                       bg_mean_ps)
         if bounded is None:
-            half_lifetime = split_half_lifetimes_ns(tr.store, offsets, n_bg, cb, dbin, P, t0, tr.sums)
+            half_lifetime = split_half_lifetimes_ns(tr.store, offsets, n_bg, cb, dbin, P, t0, tr.sums, bg_mean_ps)
     mle = None
     if getattr(cfg, "lifetime_mle", False) and t0 is not None and P:
         first = int(np.ceil(t0 / dbin))

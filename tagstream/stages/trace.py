@@ -152,10 +152,11 @@ def time_zero_bin(t0_ps: float, guard_ps: float, decay_bin_ps: int, period_ps: f
 
 
 def average_lifetime_ns(n_ref, sum_micro_ps, n_below, t0_ps: float, period_ps: float, decay_bin_ps: int,
-                        cut_bin: int, n_bg) -> np.ndarray:
+                        cut_bin: int, n_bg, bg_mean_ps: float | None = None) -> np.ndarray:
     """Average lifetime (ns) per trace bin (tagstream.results explains the estimator): n_ref photons with
     microtime sum sum_micro_ps, n_below of them before the cut bin (late photons of the previous pulse),
-    n_bg expected background photons. NaN without signal."""
+    n_bg expected background photons with mean delay bg_mean_ps from the cut (None: P / 2, a background
+    uniform over the period). NaN without signal."""
     n = n_ref.astype(np.float64)
     S = sum_micro_ps.astype(np.float64)
     P = period_ps
@@ -164,7 +165,7 @@ def average_lifetime_ns(n_ref, sum_micro_ps, n_below, t0_ps: float, period_ps: f
     delta = (c_ps - t0_ps + 0.5 * P) % P - 0.5 * P  # c - t0 in (-P/2, P/2]
     S_wrapped = S - n * c_ps + P * n_below + n * delta
     with np.errstate(divide="ignore", invalid="ignore"):
-        lt = ((S_wrapped - n_bg * (P / 2.0 + delta)) / sig) / 1e3
+        lt = ((S_wrapped - n_bg * ((P / 2.0 if bg_mean_ps is None else bg_mean_ps) + delta)) / sig) / 1e3
     out = np.full(n.shape[0], np.nan)
     good = (n > 0) & (sig >= 1.0)
     out[good] = lt[good]
