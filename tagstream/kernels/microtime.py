@@ -214,6 +214,8 @@ def _usual_run(ts, ch, i, n, last_t, last_sync, bucket_end, lo_i, hi_i, max_sync
     n_s = np.int64(0)
     n_b = np.int64(0)
     R = _RUN
+    sync_span = np.uint64(max(hi_i - lo_i - 1, 0))
+    photon_span = np.uint64(gap + 1)
     tb = np.empty(R + 2, np.int64)       # the block's times, after two records of context
     cb = np.empty(R + 2, np.int64)       # ... and channels
     while i < n:
@@ -235,8 +237,10 @@ def _usual_run(ts, ch, i, n, last_t, last_sync, bucket_end, lo_i, hi_i, max_sync
                 d = t - ref
                 is_s = c == sync_ch
                 is_p = (c == a_ch) | (c == b_ch)
-                ok_k = (s1 | (cb[k] == sync_ch)) & (t >= tb[k + 1]) & \
-                    ((is_s & (d > lo_i) & (d < hi_i)) | (is_p & (d <= gap)))
+                # a sync: lo < d < hi; a photon: 0 <= d <= gap; anything else: never (one unsigned compare)
+                off = lo_i + 1 if is_s else np.int64(0)
+                span = sync_span if is_s else (photon_span if is_p else np.uint64(0))
+                ok_k = (s1 | (cb[k] == sync_ch)) & (t >= tb[k + 1]) & (np.uint64(d - off) < span)
                 bad |= np.int64(not ok_k)
                 phm |= np.uint64(is_p) << np.uint64(k)
             ok = bad == 0 and (cb[R + 1] == sync_ch or cb[R] == sync_ch)
