@@ -9,8 +9,8 @@
   (the issue-14 case): photons/s vs libtimetag.correlate_lin (the seed lab's C++ correlator, extra
   `bench`), pycorrelate.pcorrelate and numpy searchsorted, each checked against the kernel's counts.
 
-Recorded (2026-12-02, Intel Xeon with AVX-512, 2 cores shared, load 1.8-2.3): microtime 2.96-3.12
-ns/record, 6.7x the numpy pass; g2 vs libtimetag.correlate_lin 0.87x (separate key pass) -> 1.24x (keys
+Recorded (2026-12-02, Intel Xeon with AVX-512, 2 cores shared, load 1.6-2.3): microtime 2.96-3.12
+ns/record, 6.7x the numpy pass -> 2.55 ns/record, 5.2x (blocks of 64 usual records tested at once); g2 vs libtimetag.correlate_lin 0.87x (separate key pass) -> 1.24x (keys
 fused into the pair pass) -> 1.86-1.99x (each photon against its previous 8 photons of either
 detector, vectorised, keys through float64 bits: kernel 195-216 M photons/s timed in turn with
 libtimetag's 104-109 M/s). The same kernel compiled for AVX2 only (NUMBA_CPU_NAME=znver3 with the

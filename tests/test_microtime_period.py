@@ -100,7 +100,9 @@ def run_kernel(ts, ch, divider, nominal, shift, max_periods, memory, cuts=()):
     return np.concatenate(outs), si, sf
 
 
-def make_stream(seed, divider, n_sync, P, jitter_ps, drift=0.0, lost=0.0):
+def make_stream(seed, divider, n_sync, P, jitter_ps, drift=0.0, lost=0.0, photons_per_sync=4.0):
+    """Syncs every divider pulses (jitter, drift, a fraction lost) and photons at random times; few
+    photons per sync make long runs of usual records (the kernel's vectorised blocks)."""
     rng = np.random.default_rng(seed)
     k = np.arange(n_sync * divider)
     pulses = 1000 + k * P + drift * k ** 2
@@ -109,18 +111,20 @@ def make_stream(seed, divider, n_sync, P, jitter_ps, drift=0.0, lost=0.0):
     keep = rng.random(n_sync) >= lost
     keep[:2] = True
     sync = sync[keep]
-    ph = np.sort(rng.integers(0, int(pulses[-1]), 4 * n_sync))
+    ph = np.sort(rng.integers(0, int(pulses[-1]), int(photons_per_sync * n_sync)))
     ts = np.concatenate([sync, ph]).astype(np.int64)
     ch = np.concatenate([np.full(sync.size, 5), rng.integers(1, 3, ph.size)]).astype(np.uint16)
     o = np.argsort(ts, kind="stable")
     return ts[o], ch[o], pulses
 
 
-@pytest.mark.parametrize("divider,nominal,memory,lost", [(1, None, 1e6, 0.0), (1, None, 300.0, 0.05),
-                                                         (7, None, 1e6, 0.1), (1000, None, 5e4, 0.0),
-                                                         (1, 99_990.0, 1e6, 0.3)])
-def test_kernel_equals_slow_reference_bit_for_bit(divider, nominal, memory, lost):
-    ts, ch, _ = make_stream(divider, divider, 3000 // divider + 40, 100_000.37, 15.0, lost=lost)
+@pytest.mark.parametrize("divider,nominal,memory,lost,per_sync", [
+    (1, None, 1e6, 0.0, 4.0), (1, None, 300.0, 0.05, 4.0), (7, None, 1e6, 0.1, 4.0), (1000, None, 5e4, 0.0, 4.0),
+    (1, 99_990.0, 1e6, 0.3, 4.0), (1, None, 1e6, 0.0, 0.04), (1, None, 2000.0, 0.002, 0.1),
+    (1, 99_990.0, 1e6, 0.001, 0.3)])
+def test_kernel_equals_slow_reference_bit_for_bit(divider, nominal, memory, lost, per_sync):
+    n_sync = (3000 if per_sync > 1 else 40_000) // divider + 40
+    ts, ch, _ = make_stream(divider, divider, n_sync, 100_000.37, 15.0, lost=lost, photons_per_sync=per_sync)
     mp = 1e5 if nominal else divider + 0.5
     micro, si, sf = run_kernel(ts, ch, divider, nominal, -123, mp, memory)
     ref, P_ref, unref = slow_reference(ts, ch, divider, nominal, -123, mp, memory)
@@ -176,7 +180,8 @@ def test_any_chunking_gives_identical_microtimes_and_state(data):
     divider = data.draw(st.sampled_from([1, 3, 100]))
     nominal = data.draw(st.sampled_from([None, 100_010.0]))
     ts, ch, _ = make_stream(data.draw(st.integers(0, 5)), divider, 6000 // divider + 20, 100_000.37, 10.0,
-                            lost=data.draw(st.sampled_from([0.0, 0.2])))
+                            lost=data.draw(st.sampled_from([0.0, 0.2, 0.003])),
+                            photons_per_sync=data.draw(st.sampled_from([4.0, 0.05])))
     cuts = sorted(set(data.draw(st.lists(st.integers(1, len(ts) - 1), max_size=12))))
     mp = 1e5 if nominal else divider + 0.5
     m1, si1, sf1 = run_kernel(ts, ch, divider, nominal, 0, mp, 500.0)

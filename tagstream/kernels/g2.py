@@ -16,17 +16,16 @@ against the previous _L photons of the stream whatever their detector, a fixed, 
 vectorised set of tests (int64 adds, compares and shifts: SIMD on AVX2 and AVX-512 alike), per block
 of photons kept in L1. The in-window results are a bit mask per photon; the histogram increments
 walk the set bits of 8 photons' masks at a time (one unpredictable loop exit per 8 photons, not per
-photon; the pair's bin is recomputed from the two keys). A photon whose _L-th predecessor is still within reach scans further back (rare at the rates
-the window is made for; any rate stays exact).
+photon; the pair's bin is recomputed from the two keys). A photon whose _L-th predecessor is still
+within reach scans further back (rare at the rates the window is made for; any rate stays exact).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.core import cgutils, types
-from numba.extending import intrinsic
-from llvmlite import ir
+
+from tagstream.kernels.bits import as_float as _as_float, as_int as _as_int, ctz as _ctz
 
 
 _L = 8                   # previous photons (either detector) tested branch-free per photon
@@ -37,30 +36,6 @@ _TWO52_BITS = 0x4330000000000000   # the bits of 2.0**52: (x | them) as a float 
 _TWO52 = 4503599627370496.0
 _ROUND = 1.5 * _TWO52               # v + _ROUND rounds v to an integer (|v| < 2**51) ...
 _ROUND_BITS = 0x4338000000000000   # ... whose bits are those of _ROUND plus it
-
-
-@intrinsic
-def _as_float(typingctx, x):
-    """The bits of an int64 as a float64."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
-
-
-@intrinsic
-def _as_int(typingctx, x):
-    """The bits of a float64 as an int64."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _ctz(typingctx, x):
-    """Trailing zero bits of a uint64 (64 for 0)."""
-    def codegen(context, builder, signature, args):
-        return builder.cttz(args[0], cgutils.false_bit)
-    return types.uint64(types.uint64), codegen
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -47,6 +47,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tagstream.kernels.bits import ctz, popcount
+
 # state_i layout
 SI_HAS_SYNC = 0
 SI_LAST_SYNC = 1
@@ -192,6 +194,9 @@ def _wrap(x, P, inv):
     return micro
 
 
+_RUN = 64   # records per vectorised block of the usual run
+
+
 @njit(nogil=True, cache=True)
 def _usual_run(ts, ch, i, n, last_t, last_sync, bucket_end, lo_i, hi_i, max_syncs, sync_ch, a_ch, b_ch,
                P, inv, gap, shift_a, shift_b, out_t, out_which, out_micro, n_ph):
@@ -199,34 +204,89 @@ def _usual_run(ts, ch, i, n, last_t, last_sync, bucket_end, lo_i, hi_i, max_sync
     (before the bucket's end, at most max_syncs of them: no refresh due) or a photon within the gap
     limit, in time order. Returns (the first record it did not take, last_t, last_sync, syncs taken,
     n_ph, photons of B taken); the caller adds the syncs' intervals, which telescope to the change of
-    last_sync, and takes the record it stopped at through the full logic."""
+    last_sync, and takes the record it stopped at through the full logic.
+
+    Blocks of _RUN records are first tested all at once (a vectorised loop: every record a sync with
+    the usual interval or a photon within the gap limit, in order, each record's last sync at most two
+    records back); a block that passes is taken as a whole, its photons walked by their bit mask (no
+    branch per record). A block that does not, goes record by record (the same tests, one at a time):
+    the outputs are the same either way."""
     n_s = np.int64(0)
     n_b = np.int64(0)
+    R = _RUN
+    sync_span = np.uint64(max(hi_i - lo_i - 1, 0))
+    photon_span = np.uint64(gap + 1)
+    tb = np.empty(R + 2, np.int64)       # the block's times, after two records of context
+    cb = np.empty(R + 2, np.int64)       # ... and channels
     while i < n:
-        t = ts[i]
-        if t < last_t:
-            break
-        c = ch[i]
-        if c == sync_ch:
-            interval = t - last_sync
-            if t >= bucket_end or n_s >= max_syncs or not (interval > lo_i and interval < hi_i):
-                break
-            n_s += 1
-            last_sync = t
-        elif c == a_ch or c == b_ch:
-            d = t - last_sync
-            if d > gap:
-                break
-            which = 0 if c == a_ch else 1
-            out_t[n_ph] = t
-            out_which[n_ph] = which
-            out_micro[n_ph] = _wrap(d + (shift_a if which == 0 else shift_b), P, inv)
-            n_ph += 1
-            n_b += which
-        else:
-            break
-        last_t = t
-        i += 1
+        if i + R <= n and n_s + R <= max_syncs and ts[i] >= last_t and ts[i + R - 1] < bucket_end:
+            tb[0] = last_sync             # context: the last sync before the block, as if the record before
+            cb[0] = -1
+            tb[1] = last_sync
+            cb[1] = sync_ch
+            for k in range(R):
+                tb[k + 2] = ts[i + k]
+                cb[k + 2] = ch[i + k]
+            bad = np.int64(0)
+            phm = np.uint64(0)
+            for k in range(R):           # vectorised: no branch on the data
+                t = tb[k + 2]
+                c = cb[k + 2]
+                s1 = cb[k + 1] == sync_ch
+                ref = tb[k + 1] if s1 else tb[k]
+                d = t - ref
+                is_s = c == sync_ch
+                is_p = (c == a_ch) | (c == b_ch)
+                # a sync: lo < d < hi; a photon: 0 <= d <= gap; anything else: never (one unsigned compare)
+                off = lo_i + 1 if is_s else np.int64(0)
+                span = sync_span if is_s else (photon_span if is_p else np.uint64(0))
+                ok_k = (s1 | (cb[k] == sync_ch)) & (t >= tb[k + 1]) & (np.uint64(d - off) < span)
+                bad |= np.int64(not ok_k)
+                phm |= np.uint64(is_p) << np.uint64(k)
+            ok = bad == 0 and (cb[R + 1] == sync_ch or cb[R] == sync_ch)
+            if ok:
+                n_s += R - np.int64(popcount(phm))   # every other record is a sync
+                while phm:
+                    k = ctz(phm)
+                    t = tb[k + np.uint64(2)]
+                    which = np.int64(cb[k + np.uint64(2)] == b_ch)
+                    ref = tb[k + np.uint64(1)] if cb[k + np.uint64(1)] == sync_ch else tb[k]
+                    out_t[n_ph] = t
+                    out_which[n_ph] = which
+                    out_micro[n_ph] = _wrap(t - ref + (shift_a if which == 0 else shift_b), P, inv)
+                    n_ph += 1
+                    n_b += which
+                    phm &= phm - np.uint64(1)
+                last_sync = tb[R + 1] if cb[R + 1] == sync_ch else tb[R]
+                last_t = tb[R + 1]
+                i += R
+                continue
+        end = min(n, i + R)
+        while i < end:                   # record by record
+            t = ts[i]
+            if t < last_t:
+                return i, last_t, last_sync, n_s, n_ph, n_b
+            c = ch[i]
+            if c == sync_ch:
+                interval = t - last_sync
+                if t >= bucket_end or n_s >= max_syncs or not (interval > lo_i and interval < hi_i):
+                    return i, last_t, last_sync, n_s, n_ph, n_b
+                n_s += 1
+                last_sync = t
+            elif c == a_ch or c == b_ch:
+                d = t - last_sync
+                if d > gap:
+                    return i, last_t, last_sync, n_s, n_ph, n_b
+                which = 0 if c == a_ch else 1
+                out_t[n_ph] = t
+                out_which[n_ph] = which
+                out_micro[n_ph] = _wrap(d + (shift_a if which == 0 else shift_b), P, inv)
+                n_ph += 1
+                n_b += which
+            else:
+                return i, last_t, last_sync, n_s, n_ph, n_b
+            last_t = t
+            i += 1
     return i, last_t, last_sync, n_s, n_ph, n_b
 
 
