@@ -108,3 +108,46 @@ def test_profile_intervals_cover_the_truth_of_replicas_from_the_fitted_model():
         cover = np.mean(np.abs(v) <= 1.0)
         assert abs(cover - 0.68) < 0.15 and abs(v.mean()) < 0.35 and 0.75 < v.std(ddof=1) < 1.25, \
             (n, cover, v.mean(), v.std(ddof=1))
+
+
+def test_a_trap_fraction_at_zero_gets_a_one_sided_profile_interval():
+    """A regime without trap photons: its fraction fits to the 0 bound, where the covariance has no error;
+    the quoted error is the one-sided profile interval [0, hi] ("upper_limit": err_minus 0, err_plus hi),
+    hi where the deviance, minimised over everything else, is 1 above the best fit -- checked against a
+    brute-force profile (regime a's band-edge and trap photons held at (1 - hi) X, hi X, X scanned)."""
+    from scipy.optimize import minimize_scalar
+
+    from tagstream.analysis import IRF, decay_model_counts, fit_decay_global
+    from tagstream.analysis.quoted import quote
+
+    P = 1_000_000
+    T = np.arange(0, P, 1000, dtype=np.int64)
+    rng = np.random.default_rng(5)
+    irf = IRF.gaussian(80.0)
+    hists = {}
+    for lab, f, n in (("a", 0.0, 2e4), ("b", 0.4, 3e4), ("c", 0.7, 3e4)):
+        mu = decay_model_counts(T, P, {"n_be": n * (1 - f), "tau_be_ns": 35.0, "n_trap": n * f, "tau_trap_ns": 57.0,
+                                      "bg_per_bin": 0.05, "irf_shift_ps": 12_000.0}, "be_trap", irf=irf)
+        hists[lab] = (T, rng.poisson(mu))
+    for seed_try in range(5):   # a draw whose best fit has the fraction exactly at 0 (about half of them)
+        g = fit_decay_global(hists, P, irf=irf)
+        if g.params["n_trap[a]"] == 0.0:
+            break
+        mu = decay_model_counts(T, P, {"n_be": 2e4, "tau_be_ns": 35.0, "n_trap": 0.0, "tau_trap_ns": 57.0,
+                                      "bg_per_bin": 0.05, "irf_shift_ps": 12_000.0}, "be_trap", irf=irf)
+        hists["a"] = (T, rng.poisson(mu))
+    assert g.success and g.params["n_trap[a]"] == 0.0 and not np.isfinite(g.fits["a"].fraction_errors["trap"])
+    lo, hi = g.with_profile_intervals(["trap_fraction[a]"]).intervals["trap_fraction[a]"]
+    assert lo == 0.0 and 0.0 < hi < 0.2
+    q = quote(0.0, g.fits["a"].fraction_errors["trap"], (lo, hi), success=True, profiled=True, bounds=(0.0, 1.0))
+    assert q.kind == "upper_limit" and q.minus == 0.0 and q.plus == pytest.approx(hi)
+    assert q.text(" %", ".1f", 100) == f"0.0 +{100 * hi:.1f} % (68 % profile upper limit: at its bound)"
+    assert q.fields("trap_fraction")["trap_fraction_err_kind"] == "upper_limit"
+
+    def dev_at(total):
+        fixed = {"n_be[a]": (1 - hi) * total, "n_trap[a]": hi * total}
+        return fit_decay_global(hists, P, irf=irf, fixed=fixed, initial=g.params).deviance
+
+    x0 = g.params["n_be[a]"]
+    best = minimize_scalar(dev_at, bounds=(0.97 * x0, 1.03 * x0), method="bounded", options={"xatol": 1e-4 * x0})
+    assert best.fun - g.deviance == pytest.approx(1.0, abs=0.02)

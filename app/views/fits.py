@@ -40,7 +40,9 @@ def adequacy(red) -> tuple[str, str]:
 
 
 ERROR_KIND = {"profile": "errors: 68 % profile-likelihood intervals", "covariance": "errors: covariance 1σ "
-              "(profile intervals when the acquisition ends)"}
+              "(profile intervals when the acquisition ends)",
+              "upper_limit": "a trap fraction at 0: its 68 % profile interval is one-sided (+ the upper limit)",
+              "lower_limit": "a trap fraction at 100 %: its 68 % profile interval is one-sided (− the lower limit)"}
 
 
 def fit_rows(analysis) -> list[tuple[list[str], str, str]]:

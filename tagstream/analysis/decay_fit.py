@@ -576,7 +576,10 @@ class GlobalDecayFit:
                 lab = name[14:-1]
                 d = list(self.fits).index(lab)
                 m = prob.maps[d]
-                if {"n_be", "n_trap"} <= set(m) and m["n_be"] in inner and m["n_trap"] in inner:
+                # both amplitudes determined, or one at its 0 bound (a fraction at 0 or 1): then the interval
+                # is one-sided, [0, hi] or [lo, 1] (where Delta deviance <= 1 inside the allowed range)
+                if {"n_be", "n_trap"} <= set(m) and {m["n_be"], m["n_trap"]} <= set(free) \
+                        and (m["n_be"] in inner or m["n_trap"] in inner):
                     lo, hi = _profile_fraction(prob, x, free, d, self.fits[lab].fraction_errors["trap"], dev)
             elif name in prob.names and prob.names.index(name) in inner:
                 gi = prob.names.index(name)

@@ -11,6 +11,9 @@ kind:
                 Over simulator seeds its pulls are calibrated (bench/bench_fit_pulls.py), the covariance
                 1-sigma's are not (the likelihood of the lifetimes is skewed and the fast component's
                 lifetime ridge makes the Fisher information overstate the precision).
+  "upper_limit" the value sits on its lower bound (a trap fraction at 0: the fit wants no trap photons there):
+                the profile-likelihood interval is one-sided, [0, hi] (Delta deviance = 1 at hi); err_minus 0,
+                err_plus = hi. "lower_limit": the same at the upper bound (a fraction at 1), [lo, 1]
   "covariance"  inverse Fisher information 1-sigma, where the intervals were not computed
                 (--no-profile-intervals, the live app while acquiring, a per-regime fit)
   "fixed"       held by the model (a band-edge-only regime's trap fraction 0): no error
@@ -23,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-KINDS = ("profile", "covariance", "fixed", "none")
+KINDS = ("profile", "upper_limit", "lower_limit", "covariance", "fixed", "none")
 
 
 def _finite(x) -> bool:
@@ -56,6 +59,9 @@ class Quoted:
             s = f"{v} +{f(self.plus)} {minus}{f(self.minus)}{unit}"
             cov = f"; covariance {sig} {f(self.cov_err)}" if _finite(self.cov_err) else ""
             return s if short else f"{s} (68 % profile{cov})"
+        if self.kind in ("upper_limit", "lower_limit"):
+            s = f"{v} +{f(self.plus)}{unit}" if self.kind == "upper_limit" else f"{v} {minus}{f(self.minus)}{unit}"
+            return s if short else f"{s} (68 % profile {self.kind.replace('_', ' ')}: at its bound)"
         if self.kind == "covariance":
             s = f"{v} {pm} {f(self.plus)}{unit}"
             return s if short else f"{s} (covariance {sig})"
@@ -78,10 +84,12 @@ class Quoted:
 NOT_FITTED = Quoted(None, None, None, "none", None, "not fitted")
 
 
-def quote(value, cov_err, interval, *, success: bool, profiled: bool, fixed: str | None = None) -> Quoted:
+def quote(value, cov_err, interval, *, success: bool, profiled: bool, fixed: str | None = None,
+          bounds: tuple[float, float] | None = None) -> Quoted:
     """The quoted error of a fitted value. interval: its profile-likelihood 68 % (lo, hi) or None;
     profiled: intervals were asked for (then a missing one means undetermined, not skipped);
-    fixed: the value is held by the model (why, e.g. "band edge only")."""
+    fixed: the value is held by the model (why, e.g. "band edge only"); bounds: the value's allowed range
+    (a value on a bound with the interval ending there: an upper / lower limit)."""
     if not _finite(value):
         return NOT_FITTED
     value = float(value)
@@ -92,7 +100,12 @@ def quote(value, cov_err, interval, *, success: bool, profiled: bool, fixed: str
         return Quoted(value, None, None, "none", cov, "fit failed")
     if interval is not None and _finite(interval[0]) and _finite(interval[1]):
         lo, hi = float(interval[0]), float(interval[1])
-        return Quoted(value, max(value - lo, 0.0), max(hi - value, 0.0), "profile", cov)
+        kind = "profile"
+        if bounds is not None and value <= bounds[0] and lo <= bounds[0] < hi:
+            kind = "upper_limit"
+        elif bounds is not None and value >= bounds[1] and hi >= bounds[1] > lo:
+            kind = "lower_limit"
+        return Quoted(value, max(value - lo, 0.0), max(hi - value, 0.0), kind, cov)
     if profiled:
         return Quoted(value, None, None, "none", cov, "profile interval undetermined")
     if cov is None:

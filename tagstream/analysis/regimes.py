@@ -107,7 +107,8 @@ def quoted(fits: RegimeFits | None, i: int | None, name: str) -> Quoted:
                 if "be" in f.fractions else NOT_FITTED
         lab = next((k for k, v in g.fits.items() if v is f), None) if g is not None else None
         iv = None if g is None else g.intervals.get(f"trap_fraction[{lab}]")
-        return quote(f.fractions["trap"], f.fraction_errors["trap"], iv, success=f.success, profiled=prof)
+        return quote(f.fractions["trap"], f.fraction_errors["trap"], iv, success=f.success, profiled=prof,
+                     bounds=(0.0, 1.0))
     src = f if name in f.params else (g if g is not None and name in g.params else None)
     if src is None:
         return NOT_FITTED
@@ -438,7 +439,8 @@ def _num(x) -> float | None:
 def regime_fields(fits: RegimeFits | None, spectra: RegimeSpectra | None, i: int) -> dict:
     """The flat numbers of regime i (JSON `regimes[i]` and regime_fits.parquet): tau_be_ns, tau_trap_ns and
     trap_fraction each with the quoted error (Quoted.fields: X_err_minus / X_err_plus, the profile-likelihood
-    68 % interval's distances, X_err_kind "profile" / "covariance" / "fixed" / "none", X_cov_err the covariance
+    68 % interval's distances, X_err_kind "profile" / "upper_limit" / "lower_limit" (a trap fraction on its bound: the one-sided
+    profile interval) / "covariance" / "fixed" / "none", X_cov_err the covariance
     1-sigma), tau_ns ± tau_err_ns (single model, covariance), reduced deviance, adequacy; with spectra
     peak_ev, fwhm_mev. None = not available (fit_message says why). In the global fit the band-edge-only
     regime's trap_fraction is 0 ("fixed") and tau_* are the shared lifetimes."""
