@@ -123,10 +123,13 @@ def _pairs_lagged(tail_t, tail_w, t, which, i0, base, lo, bin_ps, shift, exact, 
                 e = vi + kbuf[uL + j - np.uint64(k + 1)]
                 mk |= np.uint64(np.uint64(e) < uspan) << np.uint64(k)
             mk64[j] = mk
-        for j in range(um):
-            counted = np.int64(j) + b0 >= i0
-            okb[j] = np.uint8(mk64[j]) if counted else np.uint8(0)
-            needb[j] = np.uint8(counted & (xbuf[uL + j] - xbuf[j] <= reach))
+        for j in range(um):                # no per-photon "counted" select (3-4 % on AVX2)
+            okb[j] = np.uint8(mk64[j])
+            needb[j] = np.uint8(xbuf[uL + j] - xbuf[j] <= reach)
+        if b0 < i0:                        # photons before i0 only serve as partners
+            for j in range(min(i0 - b0, m)):
+                okb[j] = 0
+                needb[j] = 0
         for j in range(m, BLK):
             okb[j] = 0
             needb[j] = 0
