@@ -64,7 +64,7 @@ class DecayResult:
     background_estimated: bool
     rise_10_90_ps: float | None
     live_window_ps: tuple | None = None   # (start, width) where the instrument records only part of the
-    # period (estimators.live_window_bins: a TAC range shorter than it); None: the whole period
+    # period (estimators.live_window: a TAC range shorter than it); None: the whole period
 
 
 @dataclass(frozen=True)
@@ -280,10 +280,9 @@ class RawStats:
 
 
 def background_mean_delay_ps(live, cut_bin: int, dbin, P) -> float:
-    """Mean delay from the cut (cut_bin's left edge) of a uniform background, wrapped into [0, P): P / 2 over
-    the whole period; over a live window (first bin, n bins) the mean over its bins' centres."""
-    if live is None:
-        return P / 2.0
+    """Mean delay from the cut (cut_bin's left edge) of a background uniform over a live window (first bin,
+    n bins), wrapped into [0, P): the mean over its bins' centres (over the whole period it is P / 2, the
+    lifetime estimators' default)."""
     centres_ps = (live[0] + np.arange(live[1]) + 0.5) * float(dbin)
     return float(np.mean((centres_ps - cut_bin * float(dbin)) % P))
 
@@ -384,7 +383,7 @@ def derive(raw: RawStats, sel: Selection) -> Results:
         # edge; guard: the IRF's leading edge belongs to its own pulse; 0 for a user-given t0)
         guard = max(2.0 * dbin, 2.0 * (rise or 0.0)) if sel.t0_ps is None else 0.0
         cb = time_zero_bin(t0, guard, dbin, P)
-        bg_mean_ps = background_mean_delay_ps(live, cb, dbin, P)
+        bg_mean_ps = None if live is None else background_mean_delay_ps(live, cb, dbin, P)
         if bounded is None and getattr(tr, "sums", None) is not None:   # memoised: live, only the new bins
             n_below = tr.sums.half_index_sums(tr.store, offsets, cb)[1].sum(axis=1)
         elif bounded is None:

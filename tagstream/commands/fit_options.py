@@ -38,38 +38,42 @@ def add_fit_arguments(p) -> None:
     g.add_argument("--fit-range-ns", metavar="LO,HI",
                    help="fit only the bins LO..HI ns after the rise (periodic), with the IRF shift fixed from the "
                         "full-period fit, e.g. 3,500 to skip fast components")
-    g.add_argument("--fast-component", dest="fast_component", action="store_true", default=None,
-                   help="global fit: a shared fast exponential for OFF-state and biexciton photons (0.05-3 ns; "
-                        "0.05-20 ns, also for the grey ones, with --no-grey-component) "
-                        "(default; its amplitude may fit to 0)")
-    g.add_argument("--no-fast-component", dest="fast_component", action="store_false",
-                   help="global fit without the fast component")
-    g.add_argument("--grey-component", dest="grey_component", action="store_true", default=None,
-                   help="global fit: a second shared fast exponential (3-25 ns, amplitude per regime) for the "
-                        "grey-state photons (default)")
-    g.add_argument("--no-grey-component", dest="grey_component", action="store_false",
-                   help="global fit without the grey component")
-    g.add_argument("--rest-histogram", dest="rest_histogram", action="store_true", default=None,
-                   help="global fit: the photons outside the regimes join it with their own amplitudes and the "
-                        "shared lifetimes, pinning the fast / grey lifetimes (default; left out, with a note, where "
-                        "the model does not describe them)")
-    g.add_argument("--no-rest-histogram", dest="rest_histogram", action="store_false",
-                   help="global fit of the regimes' photons only")
+    _switch(g, "fast-component",
+            on="global fit: a shared fast exponential for OFF-state and biexciton photons (0.05-3 ns; "
+               "0.05-20 ns, also for the grey ones, with --no-grey-component) "
+               "(default; its amplitude may fit to 0)",
+            off="global fit without the fast component")
+    _switch(g, "grey-component",
+            on="global fit: a second shared fast exponential (3-25 ns, amplitude per regime) for the "
+               "grey-state photons (default)",
+            off="global fit without the grey component")
+    _switch(g, "rest-histogram",
+            on="global fit: the photons outside the regimes join it with their own amplitudes and the "
+               "shared lifetimes, pinning the fast / grey lifetimes (default; left out, with a note, where "
+               "the model does not describe them)",
+            off="global fit of the regimes' photons only")
     g.add_argument("--no-profile-intervals", dest="profile_intervals", action="store_false", default=None,
                    help="global fit: skip the profile-likelihood 68 %% intervals of tau_BE, tau_trap and the "
                         "trap fractions (default: computed, ~1-2 s per recording)")
-    g.add_argument("--biexciton-component", dest="biexciton_component", action="store_true", default=None,
-                   help="global fit: also a sub-ns biexciton exponential (one shared lifetime; its photons a shared "
-                        "ratio of each regime's band-edge + trap photons), the fast component then from 2 ns "
-                        "(default: off; the fast component takes the biexciton photons)")
-    g.add_argument("--no-biexciton-component", dest="biexciton_component", action="store_false",
-                   help="global fit without the biexciton component (default)")
+    _switch(g, "biexciton-component",
+            on="global fit: also a sub-ns biexciton exponential (one shared lifetime; its photons a shared "
+               "ratio of each regime's band-edge + trap photons), the fast component then from 2 ns "
+               "(default: off; the fast component takes the biexciton photons)",
+            off="global fit without the biexciton component (default)")
     g.add_argument("--band-edge-only", choices=BAND_EDGE_ONLY, default=None,
                    help="the shortest-lifetime regime as pure band edge: free (default: its trap fraction is "
                         "fitted; the likelihood-ratio test of the constraint is a note), test (imposed unless "
                         "that test rejects it at p < 0.01; biased when it lacks power), always")
     g.add_argument("--no-band-edge-test", dest="band_edge_only", action="store_const", const="always",
                    help="= --band-edge-only always (the seed's model)")
+
+
+def _switch(g, flag: str, on: str, off: str) -> None:
+    """--FLAG / --no-FLAG into dest FLAG (dashes as underscores), None when neither is given (the
+    FitOptions / setup TOML default then holds)."""
+    dest = flag.replace("-", "_")
+    g.add_argument(f"--{flag}", dest=dest, action="store_true", default=None, help=on)
+    g.add_argument(f"--no-{flag}", dest=dest, action="store_false", help=off)
 
 
 def _setup_table(args) -> tuple[dict, Path | None]:
